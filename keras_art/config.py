@@ -1,0 +1,505 @@
+"""One configuration tree for every run: data, augment, input, model, train, tune.
+
+A run's config is built as ``preset -> --config FILE -> --set key=value`` and the
+resolved tree is written to ``<run>/config.json``: ``--config <run>/config.json``
+repeats a run.
+
+Presets (``PRESETS``) are plain functions; each docstring holds the command that
+uses it::
+
+    python -m keras_art.train --task artist                       # preset "demo"
+    python -m keras_art.train --task style --preset seed000 --data /data/wikiart-release
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from keras_art import TASKS
+from keras_art.errors import UserError
+
+TASK_CHOICES = (*TASKS, "multi")
+FORMATS = ("sample", "wikiart", "parquet", "best-artworks", "folder", "tfds")
+HEADS = ("cnn_rnn", "gap", "spp")
+BACKBONES = ("resnet50", "efficientnetb0", "convnext_tiny")
+EVAL_RESIZE = ("resize", "center_crop", "letterbox")
+MIXED_PRECISION = ("off", "float16", "bfloat16")
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+SCHEDULES = ("cosine", "plateau", "constant")
+
+
+def default_cache_dir() -> str:
+    """Where generated data and extracted shards live (``$KERAS_ART_CACHE`` wins)."""
+    return os.environ.get("KERAS_ART_CACHE") or str(
+        Path.home() / ".cache" / "keras_art"
+    )
+
+
+@dataclass
+class DataConfig:
+    """Where images come from and which of them a run uses."""
+
+    format: str = "sample"
+    path: str | None = None  # dataset root; None with format "sample" = embedded sample
+    images_dir: str | None = None  # wikiart: overrides <path>/wikiart
+    labels_dir: str | None = None  # wikiart: overrides <path>/wikiart_csv
+    names_file: str | None = None  # parquet: label names when the shards lack them
+    cache_dir: str = field(default_factory=default_cache_dir)
+    # Embedded sample size (images written once to the cache, reused after).
+    sample_images: int = 720
+    sample_seed: int = 0
+    # Subsets (seeds 001-003): top-N classes, a named list, per-class bounds.
+    top_n: int | None = None
+    classes: list[str] = field(default_factory=list)
+    min_per_class: int = 0
+    max_per_class: int | None = None
+    drop_unknown: bool = True  # parquet "Unknown Artist"/"Unknown Genre"
+    # Splits: fractions of train/val/test; a source's own train/val split is kept
+    # when use_official_split (test is then carved out of train).
+    split: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
+    use_official_split: bool = True
+    split_seed: int = 42
+    small_classes: str = "drop"  # "drop" or "error" for classes too small to split
+    validate: bool = True  # scan images before training; bad files are excluded
+
+
+@dataclass
+class AugmentConfig:
+    """Per-image augmentation (training) and the evaluation resize."""
+
+    image_size: int = 384
+    random_resized_crop: bool = True
+    crop_scale: list[float] = field(default_factory=lambda: [0.35, 1.0])
+    crop_ratio: list[float] = field(default_factory=lambda: [0.75, 1.3333])
+    scale_jitter: list[float] = field(default_factory=lambda: [1.0, 1.0])
+    hflip: bool = True
+    vflip: bool = False
+    rotation: float = 0.0  # degrees, +-; seed 002 uses 30
+    zoom: list[float] = field(default_factory=lambda: [1.0, 1.0])  # seed 002: 0.5-1.5
+    color_jitter: float = 0.2  # brightness/contrast/saturation strength; 0 = off
+    hue_jitter: float = 0.02
+    random_erasing: float = 0.25  # probability per image; 0 = off
+    eval_resize: str = "center_crop"
+    multi_size: list[int] = field(default_factory=list)  # seed 002: [224, 260, 296]
+
+
+@dataclass
+class InputConfig:
+    """Batching, mixing, balancing and tf.data behaviour."""
+
+    batch_size: int = 32
+    shuffle_buffer: int = 2048
+    cache: bool = False
+    deterministic: bool = False
+    tfrecords: str | None = None  # folder of shards from data_scripts/make_tfrecords.py
+    mixup_p: float = 0.35
+    mixup_alpha: float = 0.3
+    cutmix_p: float = 0.35
+    cutmix_alpha: float = 1.0
+    balanced_sampling: bool = True  # seed 000's weighted sampler
+    class_weights: bool = False
+
+
+@dataclass
+class ModelConfig:
+    """Backbone and head; defaults are seed 000's CNN-RNN."""
+
+    backbone: str = "resnet50"
+    weights: str = "imagenet"  # "imagenet", "none" or a path to a local .h5
+    head: str = "cnn_rnn"
+    proj_dim: int = 320
+    gru_units: int = 256
+    gru_layers: int = 2
+    dropout: float = 0.3
+    dense_units: list[int] = field(default_factory=lambda: [384, 128])
+    dense_dropout: float = 0.5
+    spp_levels: list[int] = field(default_factory=lambda: [1, 2, 3])
+    spp_pooling: str = "max"
+
+
+@dataclass
+class TrainConfig:
+    """Staged fine-tuning and the optimisation recipe (seed 000 defaults)."""
+
+    epochs: int = 15
+    unfreeze_epoch: int = 3  # stage 2 starts at this epoch (0-based); -1 = never
+    unfreeze_on_plateau: bool = False  # or earlier, when val macro-F1 stalls
+    unfreeze_from: str = "conv3"  # first backbone stage that learns in stage 2
+    lr_head: float = 8e-4
+    lr_backbone: float = 1.5e-4
+    # Extra groups, e.g. seed 004 {"conv2": 1e-6, "conv3": 1e-5}: stage -> LR.
+    lr_groups: dict[str, float] = field(default_factory=dict)
+    weight_decay: float = 0.05
+    schedule: str = "cosine"
+    cosine_t_max_epochs: int = 15
+    eta_min: float = 1e-6
+    warmup_epochs: float = 0.0
+    plateau_factor: float = 0.1
+    plateau_patience: int = 10
+    clipnorm: float = 1.0
+    label_smoothing: float = 0.03
+    early_stopping_patience: int = 0  # 0 = off
+    monitor: str = "val_macro_f1"
+    task_weights: dict[str, float] = field(default_factory=dict)
+    mixed_precision: str = "off"
+    strategy: str = "auto"
+    seed: int = 42
+    steps_per_epoch: int | None = None  # cap, for smoke runs
+    feature_cache: bool = False  # frozen stage trains the head on cached features
+
+
+@dataclass
+class TuneConfig:
+    """KerasTuner search space (seed 002) and search settings."""
+
+    tuner: str = "hyperband"
+    max_trials: int = 20
+    epochs: int = 10
+    directory: str = "tuning_runs"
+    dense1: list[int] = field(default_factory=lambda: [128, 512, 64])  # min, max, step
+    dense2: list[int] = field(default_factory=lambda: [32, 256, 32])
+    dropout: list[float] = field(default_factory=lambda: [0.3, 0.5, 0.1])
+    objective: str = "val_macro_f1"
+
+
+@dataclass
+class Config:
+    task: str = "artist"
+    workdir: str = "runs"
+    run_name: str = ""  # default: <task>-<head>-<timestamp>
+    preset: str = "default"
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    input: InputConfig = field(default_factory=InputConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The label tasks this run trains on."""
+        return TASKS if self.task == "multi" else (self.task,)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+    def validate(self) -> Config:
+        """Check the choices that have a fixed vocabulary; return self."""
+        _choice("task", self.task, TASK_CHOICES)
+        _choice("data.format", self.data.format, FORMATS)
+        _choice("data.small_classes", self.data.small_classes, ("drop", "error"))
+        _choice("augment.eval_resize", self.augment.eval_resize, EVAL_RESIZE)
+        _choice("model.head", self.model.head, HEADS)
+        _choice("model.backbone", self.model.backbone, BACKBONES)
+        _choice("model.spp_pooling", self.model.spp_pooling, ("max", "avg"))
+        _choice("train.mixed_precision", self.train.mixed_precision, MIXED_PRECISION)
+        _choice("train.strategy", self.train.strategy, STRATEGIES)
+        _choice("train.schedule", self.train.schedule, SCHEDULES)
+        split = self.data.split
+        if (
+            len(split) not in (2, 3)
+            or any(f < 0 for f in split)
+            or not (0.999 <= sum(split) <= 1.001)
+        ):
+            raise UserError(
+                f"data.split must be 2 or 3 non-negative fractions summing to 1 "
+                f"(e.g. [0.8, 0.2] or [0.6, 0.2, 0.2]). Received: {split}"
+            )
+        if self.augment.image_size < 32:
+            raise UserError(
+                f"augment.image_size must be at least 32. Received: "
+                f"{self.augment.image_size}"
+            )
+        if self.input.batch_size < 1 or self.train.epochs < 1:
+            raise UserError("input.batch_size and train.epochs must be at least 1.")
+        return self
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UserError(
+            f"Unknown {name} {value!r}. Choose one of: {', '.join(choices)}."
+        )
+
+
+# --------------------------------------------------------------------------- presets
+PRESETS: dict[str, Callable[[], Config]] = {}
+
+
+def register_preset(fn: Callable[[], Config]) -> Callable[[], Config]:
+    PRESETS[fn.__name__.removeprefix("preset_")] = fn
+    return fn
+
+
+@register_preset
+def preset_default() -> Config:
+    """Seed 000's recipe at its full 384 px size.
+
+    python -m keras_art.train --task style --data /data/wikiart-release --format wikiart
+    """
+    return Config(preset="default")
+
+
+@register_preset
+def preset_seed000() -> Config:
+    """Seed 000 as published: CNN-RNN head, 384 px, AdamW 8e-4/1.5e-4, cosine T_max 15.
+
+    Style learns with every non-stem stage after the unfreeze; artist/genre keep conv2
+    frozen too (see `resolve_task_defaults`).
+    python -m keras_art.train --task style --preset seed000 --data DIR --format wikiart
+    """
+    cfg = Config(preset="seed000")
+    cfg.train.epochs = 15
+    return cfg
+
+
+@register_preset
+def preset_seed002() -> Config:
+    """Seed 002: GAP head + dense blocks, frozen backbone, head trains 40 epochs,
+    then everything unfreezes at a tiny LR; rotation 30, zoom 0.5-1.5, plateau LR.
+
+    python -m keras_art.train --task artist --preset seed002 \
+        --data DIR --format best-artworks
+    """
+    cfg = Config(preset="seed002")
+    cfg.data.top_n = 10
+    cfg.data.split = [0.8, 0.2]
+    cfg.augment.image_size = 224
+    cfg.augment.random_resized_crop = False
+    cfg.augment.rotation = 30.0
+    cfg.augment.zoom = [0.5, 1.5]
+    cfg.augment.color_jitter = 0.0
+    cfg.augment.hue_jitter = 0.0
+    cfg.augment.random_erasing = 0.0
+    cfg.augment.eval_resize = "resize"
+    cfg.input.mixup_p = cfg.input.cutmix_p = 0.0
+    cfg.input.balanced_sampling = False
+    cfg.model.head = "gap"
+    cfg.train.epochs = 70
+    cfg.train.unfreeze_epoch = 40
+    cfg.train.unfreeze_from = "conv1"
+    cfg.train.lr_head = 1e-4
+    cfg.train.lr_backbone = 1e-7
+    cfg.train.weight_decay = 0.0
+    cfg.train.schedule = "plateau"
+    cfg.train.label_smoothing = 0.0
+    cfg.train.early_stopping_patience = 4
+    return cfg
+
+
+@register_preset
+def preset_demo() -> Config:
+    """The embedded sample, small enough to train in minutes on a 2-core laptop.
+
+    python -m keras_art.train --task artist
+    """
+    cfg = Config(preset="demo")
+    cfg.model.weights = "imagenet"  # falls back to random init offline, and says so
+    cfg.augment.image_size = 64
+    cfg.augment.crop_scale = [0.6, 1.0]
+    cfg.augment.random_erasing = 0.0
+    cfg.input.batch_size = 32
+    cfg.input.cache = True
+    cfg.model.proj_dim = 64
+    cfg.model.gru_units = 32
+    cfg.model.gru_layers = 1
+    cfg.train.epochs = 8
+    cfg.train.unfreeze_epoch = 3
+    cfg.train.cosine_t_max_epochs = 8
+    cfg.train.lr_head = 2e-3
+    cfg.train.lr_backbone = 5e-4
+    return cfg
+
+
+@register_preset
+def preset_smoke() -> Config:
+    """The smallest run that exercises every stage; for CI and quick checks.
+
+    python -m keras_art.train --task artist --preset smoke --weights none
+    """
+    cfg = preset_demo()
+    cfg.preset = "smoke"
+    cfg.model.weights = "none"
+    cfg.data.sample_images = 96
+    cfg.data.validate = True
+    cfg.augment.image_size = 32
+    cfg.input.batch_size = 8
+    cfg.input.shuffle_buffer = 64
+    cfg.model.proj_dim = 16
+    cfg.model.gru_units = 8
+    cfg.model.dense_units = [16, 8]
+    cfg.train.epochs = 2
+    cfg.train.unfreeze_epoch = 1
+    cfg.train.cosine_t_max_epochs = 2
+    cfg.train.steps_per_epoch = 3
+    return cfg
+
+
+def resolve_task_defaults(cfg: Config, explicit: set[str]) -> Config:
+    """Seed 000's per-task freezing: style unfreezes every non-stem stage.
+
+    ``explicit`` holds the dotted keys the user set; those are never touched.
+    """
+    if (
+        cfg.task == "style"
+        and "train.unfreeze_from" not in explicit
+        and (cfg.preset in ("default", "seed000"))
+    ):
+        cfg.train.unfreeze_from = "conv2"
+    return cfg
+
+
+def get_preset(name: str) -> Config:
+    if name not in PRESETS:
+        raise UserError(
+            f"Unknown preset {name!r}. Choose one of: {', '.join(sorted(PRESETS))}."
+        )
+    return PRESETS[name]()
+
+
+# ------------------------------------------------------------------ loading/overrides
+def load_config_file(path: str | os.PathLike, base: Config | None = None) -> Config:
+    """Merge a JSON or YAML file into ``base`` (default: a fresh `Config`)."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"--config {path}: no such file. Pass a .json or .yaml config.")
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            raw = yaml.safe_load(text) or {}
+        else:
+            raw = json.loads(text)
+    except Exception as exc:  # noqa: BLE001 - any parse error is the user's file
+        raise UserError(
+            f"--config {path}: cannot parse ({exc}). Fix the file."
+        ) from None
+    if not isinstance(raw, dict):
+        raise UserError(f"--config {path}: the top level must be a mapping.")
+    return merge_dict(base or Config(), raw, source=str(path))
+
+
+def merge_dict(cfg: Any, raw: dict[str, Any], source: str, prefix: str = "") -> Any:
+    """Recursively set dataclass fields from a nested dict, type-checked."""
+    hints = typing.get_type_hints(type(cfg))
+    names = {f.name for f in dataclasses.fields(cfg)}
+    for key, value in raw.items():
+        dotted = f"{prefix}{key}"
+        if key not in names:
+            raise UserError(
+                f"{source}: unknown config key {dotted!r}. Known keys at this level: "
+                f"{', '.join(sorted(names))}."
+            )
+        current = getattr(cfg, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise UserError(f"{source}: {dotted} must be a mapping.")
+            merge_dict(current, value, source, prefix=f"{dotted}.")
+        else:
+            setattr(cfg, key, _coerce(value, hints[key], dotted, source))
+    return cfg
+
+
+def apply_overrides(cfg: Config, overrides: list[str]) -> set[str]:
+    """Apply ``section.key=value`` strings (values parsed as YAML).
+
+    Returns the dotted keys that were set.
+    """
+    import yaml
+
+    done = set()
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(
+                f"--set {item!r}: expected section.key=value, e.g. train.epochs=3."
+            )
+        key, text = item.split("=", 1)
+        key = key.strip()
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        *parents, leaf = key.split(".")
+        nested: dict[str, Any] = {leaf: value}
+        for parent in reversed(parents):
+            nested = {parent: nested}
+        merge_dict(cfg, nested, source="--set")
+        done.add(key)
+    return done
+
+
+def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key, source)
+    bad = UserError(f"{source}: {key} expects {_hint_name(hint)}. Received: {value!r}")
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise bad
+    if hint is float:
+        if isinstance(value, str):  # YAML 1.1 reads "1e-6" as a string
+            try:
+                return float(value)
+            except ValueError:
+                raise bad from None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise bad
+    if hint is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise bad
+    if origin is list:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        return [_coerce(v, args[0], key, source) for v in value]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad
+        return {str(k): _coerce(v, args[1], key, source) for k, v in value.items()}
+    return value
+
+
+def _hint_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def config_from_dict(raw: dict[str, Any]) -> Config:
+    """Rebuild a `Config` from ``config.json`` (e.g. a run directory's)."""
+    return merge_dict(Config(), raw, source="config.json")
+
+
+def build_config(
+    preset: str = "default",
+    config_file: str | None = None,
+    overrides: list[str] | None = None,
+) -> tuple[Config, set[str]]:
+    """preset -> file -> overrides; returns the config and the keys set explicitly."""
+    cfg = get_preset(preset)
+    if config_file:
+        cfg = load_config_file(config_file, cfg)
+    explicit = apply_overrides(cfg, overrides or [])
+    return cfg, explicit

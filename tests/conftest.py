@@ -1,0 +1,26 @@
+"""Shared fixtures: a private cache dir, seeded RNGs and a float32 policy per test."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("NO_GCE_CHECK", "true")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Generated data goes to a temporary cache, never the user's ~/.cache."""
+    os.environ["KERAS_ART_CACHE"] = str(tmp_path_factory.mktemp("keras_art_cache"))
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_policy():
+    import keras
+
+    keras.utils.set_random_seed(1234)
+    np.random.seed(1234)
+    yield
+    keras.config.set_dtype_policy("float32")
