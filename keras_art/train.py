@@ -1,0 +1,146 @@
+"""``python -m keras_art.train``: fine-tune a painting classifier.
+
+    python -m keras_art.train --task artist                  # embedded sample, offline
+    python -m keras_art.train --task style --data /data/wikiart-release --format wikiart
+    python -m keras_art.train --resume runs/artist-cnn_rnn-20261122-101500
+
+A thin wrapper over `keras_art.training.run.train`: it parses flags into one `Config`,
+sets the process-wide policies (mixed precision, determinism) and calls the library.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from keras_art.cli import ArgumentParser, quiet_tensorflow, run_command
+from keras_art.config import (
+    BACKBONES,
+    FORMATS,
+    HEADS,
+    MIXED_PRECISION,
+    PRESETS,
+    STRATEGIES,
+    TASK_CHOICES,
+    Config,
+    build_config,
+    config_from_dict,
+    resolve_task_defaults,
+)
+from keras_art.errors import UserError
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog="python -m keras_art.train",
+        description="Fine-tune ResNet50 + a CNN-RNN/GAP/SPP head on paintings.",
+    )
+    p.add_argument(
+        "--task", choices=TASK_CHOICES, help="label to learn (default: artist)"
+    )
+    p.add_argument("--data", help="dataset root; omit to use the embedded sample")
+    p.add_argument(
+        "--format",
+        choices=[f for f in FORMATS if f != "sample"],
+        help="dataset layout (default: inferred from --data)",
+    )
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="recipe to start from (default: demo without --data, else default)",
+    )
+    p.add_argument("--config", help="JSON or YAML file merged over the preset")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config value, e.g. train.epochs=3",
+    )
+    p.add_argument("--workdir", help="parent folder of run directories (default: runs)")
+    p.add_argument("--run-name", help="run directory name (default: task-head-time)")
+    p.add_argument("--head", choices=HEADS)
+    p.add_argument("--backbone", choices=BACKBONES)
+    p.add_argument("--weights", help="imagenet, none, or a path to a local .h5")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--image-size", type=int)
+    p.add_argument("--mixed-precision", choices=MIXED_PRECISION)
+    p.add_argument("--strategy", choices=STRATEGIES)
+    p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        metavar="RUN_DIR",
+        help="continue an interrupted run (default: the newest in --workdir)",
+    )
+    return p
+
+
+# flag -> dotted config key; flags given on the command line win over --set.
+FLAG_KEYS = {
+    "task": "task",
+    "data": "data.path",
+    "format": "data.format",
+    "workdir": "workdir",
+    "run_name": "run_name",
+    "head": "model.head",
+    "backbone": "model.backbone",
+    "weights": "model.weights",
+    "epochs": "train.epochs",
+    "batch_size": "input.batch_size",
+    "image_size": "augment.image_size",
+    "mixed_precision": "train.mixed_precision",
+    "strategy": "train.strategy",
+    "seed": "train.seed",
+}
+
+
+def config_from_args(args) -> tuple[Config, set[str]]:
+    """Resolve preset -> --config -> --set -> explicit flags into one `Config`."""
+    if args.resume:
+        return _resumed_config(args), set()
+    if args.data is None and args.format is not None:
+        raise UserError("--format needs --data (the dataset root it describes).")
+    preset = args.preset or ("demo" if args.data is None else "default")
+    overrides = list(args.overrides)
+    for flag, key in FLAG_KEYS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f"{key}={json.dumps(value)}")
+    if args.data is not None and args.format is None:
+        from keras_art.data.formats import infer_format
+
+        overrides.append(f"data.format={infer_format(args.data)}")
+    cfg, explicit = build_config(preset, args.config, overrides)
+    return resolve_task_defaults(cfg, explicit).validate(), explicit
+
+
+def _resumed_config(args) -> Config:
+    from keras_art.training.run import find_resumable_run
+
+    run_dir = find_resumable_run(args.resume, args.workdir or "runs")
+    cfg_file = run_dir / "config.json"
+    cfg = config_from_dict(json.loads(cfg_file.read_text(encoding="utf-8")))
+    cfg.workdir, cfg.run_name = str(run_dir.parent), run_dir.name
+    return cfg.validate()
+
+
+def main(argv: list[str] | None = None) -> int:
+    def _run() -> int:
+        args = build_parser().parse_args(argv)
+        cfg, _ = config_from_args(args)
+        quiet_tensorflow()
+        from keras_art.training.run import train
+
+        result = train(cfg, resume=bool(args.resume))
+        print(f"run directory: {Path(result.run_dir)}")
+        return 0
+
+    return run_command(_run)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,183 @@
+"""`train`: one run from a `Config` to a complete run directory.
+
+Order of work (each step's artifact is written atomically as soon as it exists):
+config.json -> classes.json, splits.csv, data_report.json -> checkpoints/, history.csv,
+best.keras, logs/ while training -> summary.json LAST. A run directory without
+summary.json is incomplete, and ``--resume`` continues it.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from keras_art.config import Config
+from keras_art.errors import UserError
+from keras_art.io_utils import atomic_write_json, atomic_write_text
+
+SUMMARY = "summary.json"
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    summary: dict[str, Any]
+
+
+def make_run_dir(cfg: Config) -> Path:
+    """Create ``<workdir>/<run_name>`` for a new run; refuse to reuse a finished one."""
+    name = cfg.run_name or (
+        f"{cfg.task}-{cfg.model.head}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    )
+    run_dir = Path(cfg.workdir).expanduser() / name
+    if (run_dir / SUMMARY).exists():
+        raise UserError(
+            f"{run_dir} already holds a finished run. Pick another --run-name or "
+            f"--workdir."
+        )
+    if (run_dir / "config.json").exists():
+        raise UserError(
+            f"{run_dir} holds an unfinished run. Continue it with --resume {run_dir}, "
+            f"or pick another --run-name."
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg.run_name = name
+    return run_dir
+
+
+def find_resumable_run(which: str, workdir: str) -> Path:
+    """The run directory ``--resume`` names (or the newest unfinished one)."""
+    if which != "latest":
+        run_dir = Path(which).expanduser()
+        if not (run_dir / "config.json").is_file():
+            raise UserError(
+                f"--resume {which}: not a run directory (no config.json). Pass the "
+                f"folder a previous train command printed."
+            )
+        if (run_dir / SUMMARY).exists():
+            raise UserError(f"--resume {which}: that run already finished.")
+        return run_dir
+    root = Path(workdir).expanduser()
+    candidates = [
+        p.parent
+        for p in root.glob("*/config.json")
+        if not (p.parent / SUMMARY).exists()
+    ]
+    if not candidates:
+        raise UserError(
+            f"--resume: no unfinished run in {root}. Pass the run directory explicitly."
+        )
+    return max(candidates, key=lambda p: (p / "config.json").stat().st_mtime)
+
+
+def train(cfg: Config, *, resume: bool = False) -> RunResult:
+    """Prepare data, build the model, run staged fine-tuning, write the run dir."""
+    # Imported here: building a Config and parsing flags must stay cheap.
+    from keras_art.data.prepare import prepare_data, write_data_files
+
+    start = time.time()
+    if resume:
+        run_dir = Path(cfg.workdir) / cfg.run_name
+    else:
+        run_dir = make_run_dir(cfg)
+        atomic_write_text(run_dir / "config.json", cfg.to_json() + "\n")
+    print(f"run directory: {run_dir}")
+
+    prepared = prepare_data(cfg)
+    if not resume:
+        write_data_files(prepared, run_dir)
+    _print_data_summary(prepared)
+
+    fit_result = _fit(cfg, prepared, run_dir, resume=resume)
+
+    summary = {
+        "status": "complete",
+        "task": cfg.task,
+        "tasks": list(prepared.tasks),
+        "preset": cfg.preset,
+        "head": cfg.model.head,
+        "backbone": cfg.model.backbone,
+        "weights_source": fit_result["weights_source"],
+        "epochs_run": fit_result["epochs_run"],
+        "best_epoch": fit_result["best_epoch"],
+        "metrics": fit_result["metrics"],
+        "metrics_split_note": fit_result["split_note"],
+        "timings": {
+            "wall_s": round(time.time() - start, 1),
+            **fit_result["timings"],
+        },
+        "peak_rss_mb": _peak_rss_mb(),
+        "versions": _versions(),
+    }
+    atomic_write_json(run_dir / SUMMARY, summary)
+    _print_result_table(summary)
+    return RunResult(run_dir=run_dir, summary=summary)
+
+
+def _fit(cfg: Config, prepared, run_dir: Path, *, resume: bool) -> dict[str, Any]:
+    raise NotImplementedError  # wired in once the engine lands
+
+
+def _print_data_summary(prepared) -> None:
+    for task in prepared.tasks:
+        names = prepared.class_names[task]
+        sizes = {s: len(prepared.indices(s)) for s in ("train", "val", "test")}
+        print(
+            f"data: task={task} classes={len(names)} "
+            + " ".join(f"{k}={v}" for k, v in sizes.items())
+        )
+    excluded = prepared.report.get("excluded", [])
+    if excluded:
+        print(
+            f"data: {len(excluded)} unreadable file(s) excluded, see data_report.json"
+        )
+
+
+def _print_result_table(summary: dict[str, Any]) -> None:
+    rows = summary["metrics"]
+    print()
+    print(f"{'split':<8}{'task':<8}{'top1':>8}{'top5':>8}{'macroF1':>9}{'wF1':>8}")
+    for split, per_task in rows.items():
+        for task, m in per_task.items():
+            print(
+                f"{split:<8}{task:<8}{m['top1']:>8.3f}{m['top5']:>8.3f}"
+                f"{m['macro_f1']:>9.3f}{m['weighted_f1']:>8.3f}"
+            )
+    print(
+        f"weights: {summary['weights_source']}; wall time "
+        f"{summary['timings']['wall_s']:.0f} s; peak RSS {summary['peak_rss_mb']:.0f} MB"
+    )
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(kb / 1024, 1)
+
+
+def _versions() -> dict[str, str]:
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    import keras_art
+
+    return {
+        "keras_art": keras_art.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def load_summary(run_dir: str | Path) -> dict[str, Any]:
+    return json.loads((Path(run_dir) / SUMMARY).read_text(encoding="utf-8"))
