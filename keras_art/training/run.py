@@ -150,8 +150,9 @@ def _print_result_table(summary: dict[str, Any]) -> None:
                 f"{m['macro_f1']:>9.3f}{m['weighted_f1']:>8.3f}"
             )
     print(
-        f"weights: {summary['weights_source']}; wall time "
-        f"{summary['timings']['wall_s']:.0f} s; peak RSS {summary['peak_rss_mb']:.0f} MB"
+        f"weights: {summary['weights_source']}; "
+        f"wall time {summary['timings']['wall_s']:.0f} s; "
+        f"peak RSS {summary['peak_rss_mb']:.0f} MB"
     )
 
 
