@@ -1,0 +1,411 @@
+"""One custom training loop for every ``tf.distribute`` strategy, with Keras callbacks.
+
+``Model.fit`` is broken under MultiWorkerMirroredStrategy in Keras 3 (keras #20585), so
+all strategies share this loop: ``strategy.experimental_distribute_dataset`` ->
+``strategy.run(step)`` in a ``tf.function`` -> gradients all-reduced here -> the
+optimizer (clipping at the global norm of the summed gradients, optional float16 loss
+scaling) -> sums of losses and confusion matrices reduced across replicas -> exact epoch
+metrics -> a ``keras.callbacks.CallbackList`` (EarlyStopping, TerminateOnNaN,
+TensorBoard, `StagedUnfreeze`, history and checkpoint callbacks).
+
+The train step is traced for one set of trainable variables and retraced when that set
+changes (the unfreeze). The optimizer is built up front over every variable that may
+ever train (`keras_art.training.optimizers.make_optimizer`), so the unfreeze keeps its
+state. Batches are ``(images, targets, weights)`` with dicts keyed by task.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_art.training.losses import masked_task_losses, total_loss
+from keras_art.training.metrics import EpochMetrics, step_statistics
+from keras_art.training.optimizers import (
+    inner_optimizer,
+    make_optimizer,
+)
+from keras_art.training.schedules import make_schedule
+from keras_art.training.strategies import is_chief
+
+DatasetOrFactory = tf.data.Dataset | Callable[[int], tf.data.Dataset]
+
+
+class Trainer:
+    """Staged fine-tuning of a ``{task: probabilities}`` model under any strategy.
+
+    Args:
+        model: functional model ``images -> {task: probs float32}`` with nested
+            ``"backbone"`` and ``"head"`` models (``head(features) -> {task: probs}``).
+            Build it inside ``strategy.scope()``.
+        tasks: task names (the output keys) in order.
+        train_cfg: `keras_art.config.TrainConfig`; read here: lr_head/lr_backbone/
+            lr_groups, weight_decay, schedule (+ cosine/warmup/eta_min), clipnorm,
+            label_smoothing, task_weights, mixed_precision ("float16" -> loss
+            scaling), steps_per_epoch (cap), epochs (default for `fit`),
+            unfreeze_from (which variables the optimizer covers).
+        strategy: a ``tf.distribute.Strategy`` (default: the current one).
+        optimizer: a built optimizer (e.g. from `make_optimizer`); when None it is made
+            in the strategy's scope on first `fit`, with the cosine schedule sized
+            from ``steps_per_epoch`` (or the training set's cardinality).
+        steps_per_epoch: optimizer steps per epoch, for the schedule.
+        verbose: 1 = a progress bar per epoch (chief only), 0 = silent.
+        backbone_name, head_name: the nested models' names.
+        stages: optional ``backbone_stages(backbone)`` mapping for the optimizer groups.
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        tasks: Iterable[str],
+        train_cfg,
+        strategy: tf.distribute.Strategy | None = None,
+        optimizer=None,
+        *,
+        steps_per_epoch: int | None = None,
+        verbose: int = 1,
+        backbone_name: str = "backbone",
+        head_name: str = "head",
+        stages: dict | None = None,
+    ):
+        self.model = model
+        self.tasks = tuple(tasks)
+        self.cfg = train_cfg
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.verbose = verbose if is_chief(self.strategy) else 0
+        self.backbone_name = backbone_name
+        self.head_name = head_name
+        self.stages = stages
+        self.steps_per_epoch = steps_per_epoch
+        self.stage = 1
+        self.history_records: list[dict[str, Any]] = []
+        self.optimizer = optimizer
+        self.candidates: list | None = None
+        if optimizer is None and steps_per_epoch:
+            self.build_optimizer(steps_per_epoch)
+        elif optimizer is not None:
+            self._adopt_optimizer(optimizer)
+        self._train_fn = None
+        self._train_key = None
+        self._eval_fn = None
+
+    # ----------------------------------------------------------------- setup
+    @property
+    def backbone(self) -> keras.Model:
+        return self.model.get_layer(self.backbone_name)
+
+    @property
+    def head(self) -> keras.Model:
+        return self.model.get_layer(self.head_name)
+
+    def build_optimizer(self, steps_per_epoch: int):
+        """Make the `GroupAdamW` (+ loss scaling) for ``train_cfg`` in scope."""
+        self.steps_per_epoch = steps_per_epoch
+        with self.strategy.scope():
+            optimizer, _ = make_optimizer(
+                self.model,
+                self.cfg,
+                make_schedule(self.cfg, steps_per_epoch),
+                loss_scale=self.cfg.mixed_precision == "float16",
+                backbone_name=self.backbone_name,
+                stages=self.stages,
+            )
+        self._adopt_optimizer(optimizer)
+        return optimizer
+
+    def _adopt_optimizer(self, optimizer) -> None:
+        self.optimizer = optimizer
+        inner = inner_optimizer(optimizer)
+        if not inner.built:
+            raise ValueError(
+                "Pass a built optimizer (optimizer.build(variables)) over every "
+                "variable that may train, e.g. from make_optimizer()."
+            )
+        # This loop all-reduces gradients itself (see `_replica_train_step`).
+        if hasattr(inner, "gradients_reduced_by_caller"):
+            inner.gradients_reduced_by_caller = True
+        self.model.optimizer = optimizer
+
+    def invalidate_step(self) -> None:
+        """Drop the traced train step (the trainable variables changed)."""
+        self._train_fn = None
+        self._train_key = None
+
+    def group_learning_rates(self) -> dict[str, float]:
+        inner = inner_optimizer(self.optimizer)
+        if hasattr(inner, "group_learning_rates"):
+            return inner.group_learning_rates()
+        return {"head": float(keras.ops.convert_to_numpy(inner.learning_rate))}
+
+    # ----------------------------------------------------------------- steps
+    def _trainable(self, head_only: bool) -> list:
+        source = self.head if head_only else self.model
+        variables = list(source.trainable_variables)
+        inner = inner_optimizer(self.optimizer)
+        known = inner._trainable_variables_indices
+        unknown = [v.path for v in variables if inner._var_key(v) not in known]
+        if unknown:
+            raise RuntimeError(
+                f"{len(unknown)} trainable variable(s) are unknown to the optimizer "
+                f"(e.g. {unknown[:3]}). Build the optimizer over every variable that "
+                f"may train: make_optimizer() with the final train.unfreeze_from."
+            )
+        return variables
+
+    def _forward(self, images, training: bool, head_only: bool):
+        if head_only:
+            return self.head(images, training=training)
+        return self.model(images, training=training)
+
+    def _replica_train_step(self, variables, head_only, images, targets, weights):
+        with tf.GradientTape() as tape:
+            outputs = self._forward(images, True, head_only)
+            source = self.head if head_only else self.model
+            loss, parts = total_loss(
+                targets,
+                outputs,
+                weights,
+                label_smoothing=self.cfg.label_smoothing,
+                task_weights=self.cfg.task_weights,
+                regularization_losses=source.losses,
+            )
+            scaled = self.optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, variables)
+        pairs = [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
+        grads = [g for g, _ in pairs]
+        ctx = tf.distribute.get_replica_context()
+        if ctx is not None and ctx.num_replicas_in_sync > 1:
+            # Summed here, once, so clipping and the loss scaler's finite check see
+            # the same global gradients on every replica.
+            grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        self.optimizer.apply(grads, [v for _, v in pairs])
+        return loss, parts, step_statistics(targets, outputs, weights)
+
+    def _replica_eval_step(self, images, targets, weights):
+        outputs = self.model(images, training=False)
+        parts = masked_task_losses(targets, outputs, weights, self.cfg.label_smoothing)
+        return parts, step_statistics(targets, outputs, weights)
+
+    def _reduce(self, value):
+        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+
+    def _get_train_fn(self, head_only: bool):
+        variables = self._trainable(head_only)
+        key = (head_only, tuple(id(v) for v in variables))
+        if self._train_fn is not None and key == self._train_key:
+            return self._train_fn
+
+        def replica(images, targets, weights):
+            return self._replica_train_step(
+                variables, head_only, images, targets, weights
+            )
+
+        @tf.function(reduce_retracing=True)
+        def train_fn(batch):
+            loss, parts, stats = self.strategy.run(replica, args=tuple(batch))
+            return (
+                self._reduce(loss),
+                tf.nest.map_structure(self._reduce, parts),
+                tf.nest.map_structure(self._reduce, stats),
+            )
+
+        self._train_fn, self._train_key = train_fn, key
+        return train_fn
+
+    def _get_eval_fn(self):
+        if self._eval_fn is None:
+
+            @tf.function(reduce_retracing=True)
+            def eval_fn(batch):
+                parts, stats = self.strategy.run(
+                    self._replica_eval_step, args=tuple(batch)
+                )
+                return (
+                    tf.nest.map_structure(self._reduce, parts),
+                    tf.nest.map_structure(self._reduce, stats),
+                )
+
+            self._eval_fn = eval_fn
+        return self._eval_fn
+
+    # ----------------------------------------------------------------- loops
+    def backbone_frozen(self) -> bool:
+        """True when no backbone variable is trainable (stage 1)."""
+        return not self.backbone.trainable_variables
+
+    def _epoch_dataset(self, ds: DatasetOrFactory, epoch: int) -> tf.data.Dataset:
+        data = ds(epoch) if callable(ds) and not isinstance(ds, tf.data.Dataset) else ds
+        if self.cfg.steps_per_epoch:
+            data = data.take(self.cfg.steps_per_epoch)
+        return data
+
+    def train_epoch(self, ds, callbacks=None, epoch: int = 0) -> dict[str, float]:
+        """One pass over ``ds`` (a dataset, or a factory ``epoch -> dataset``)."""
+        head_only = self._use_feature_cache
+        data = self._epoch_dataset(ds, epoch)
+        train_fn = self._get_train_fn(head_only)
+        acc = EpochMetrics(self.tasks)
+        steps = _cardinality(data)
+        bar = keras.utils.Progbar(steps, verbose=self.verbose, unit_name="step")
+        dist = self.strategy.experimental_distribute_dataset(data)
+        for step, batch in enumerate(dist):
+            if callbacks is not None:
+                callbacks.on_train_batch_begin(step)
+            loss, parts, stats = train_fn(batch)
+            acc.update(_numpy(parts), _numpy(stats))
+            loss = float(loss)
+            if callbacks is not None:
+                callbacks.on_train_batch_end(step, {"loss": loss})
+            bar.update(step + 1, [("loss", loss)])
+            if self.model.stop_training:
+                break
+        return acc.result("", self.cfg.task_weights)
+
+    def evaluate(self, ds: tf.data.Dataset, prefix: str = "val_") -> dict[str, float]:
+        """Exact loss and metrics over ``ds`` (keeps the last partial batch)."""
+        eval_fn = self._get_eval_fn()
+        acc = EpochMetrics(self.tasks)
+        for batch in self.strategy.experimental_distribute_dataset(ds):
+            parts, stats = eval_fn(batch)
+            acc.update(_numpy(parts), _numpy(stats))
+        return acc.result(prefix, self.cfg.task_weights)
+
+    def fit(
+        self,
+        train_ds: DatasetOrFactory,
+        val_ds: tf.data.Dataset | None = None,
+        epochs: int | None = None,
+        callbacks: Iterable[keras.callbacks.Callback] = (),
+        initial_epoch: int = 0,
+        *,
+        feature_train_ds: DatasetOrFactory | None = None,
+        checkpoints=None,
+        resume: bool = False,
+    ) -> keras.callbacks.History:
+        """Train from ``initial_epoch`` to ``epochs`` (default ``train_cfg.epochs``).
+
+        Args:
+            train_ds: finite one-epoch dataset of ``(images, targets, weights)``
+                (drop_remainder=True), or ``epoch -> dataset`` (for bit-identical
+                resume, seed its shuffle with the epoch).
+            val_ds: evaluation dataset; its metrics are logged with ``val_``.
+            callbacks: Keras callbacks; trainer-aware ones (``set_trainer``) get
+                this trainer first.
+            feature_train_ds: batches of ``(features, targets, weights)`` from
+                `keras_art.training.feature_cache.build_feature_cache`; while the
+                backbone is frozen, epochs train the head on them instead.
+            checkpoints: a `keras_art.training.checkpoints.EpochCheckpointer`;
+                written after every epoch (chief only).
+            resume: restore the latest checkpoint first and continue after it.
+
+        Returns:
+            ``keras.callbacks.History`` with every epoch's logs (restored ones too).
+        """
+        epochs = int(epochs if epochs is not None else self.cfg.epochs)
+        if self.optimizer is None:
+            first = train_ds(initial_epoch) if callable(train_ds) else train_ds
+            steps = _cardinality(self._epoch_dataset(first, initial_epoch))
+            if steps is None:
+                raise ValueError(
+                    "Cannot size the schedule from an infinite or unknown-length "
+                    "dataset: pass steps_per_epoch to Trainer()."
+                )
+            self.build_optimizer(steps)
+        self._feature_ds = feature_train_ds
+        history = keras.callbacks.History()
+        callbacks = list(callbacks)
+        for cb in callbacks:
+            if hasattr(cb, "set_trainer"):
+                cb.set_trainer(self)
+        cb_list = keras.callbacks.CallbackList(
+            [*callbacks, history],
+            add_history=False,
+            add_progbar=False,
+            model=self.model,
+            epochs=epochs,
+            verbose=self.verbose,
+        )
+        restored_extra = None
+        if resume and checkpoints is not None:
+            restored = checkpoints.restore(self, callbacks)
+            if restored is not None:
+                initial_epoch = restored["epoch"]
+                restored_extra = restored
+        self.model.stop_training = False
+        cb_list.on_train_begin()
+        if restored_extra is not None:
+            checkpoints.restore_callback_attributes(callbacks, restored_extra)
+            for record in self.history_records:
+                history.epoch.append(record["epoch"])
+                for k, v in record.items():
+                    if k != "epoch":
+                        history.history.setdefault(k, []).append(v)
+        else:
+            self.history_records = []
+        for epoch in range(initial_epoch, epochs):
+            if self.model.stop_training:
+                break
+            cb_list.on_epoch_begin(epoch)
+            self.invalidate_if_changed()
+            if self.verbose:
+                print(f"Epoch {epoch + 1}/{epochs} (stage {self.stage})")
+            start = time.time()
+            source = self._feature_ds if self._use_feature_cache else train_ds
+            logs = self.train_epoch(source, cb_list, epoch)
+            if val_ds is not None:
+                logs.update(self.evaluate(val_ds))
+            logs["learning_rate"] = self.group_learning_rates()["head"]
+            for group, lr in self.group_learning_rates().items():
+                logs[f"lr_{group}"] = lr
+            logs["stage"] = self.stage
+            logs["epoch_time_s"] = time.time() - start
+            if self.verbose:
+                print(_format_logs(logs))
+            cb_list.on_epoch_end(epoch, logs)
+            self.history_records.append({"epoch": epoch, **_floats(logs)})
+            if checkpoints is not None:
+                checkpoints.save(self, epoch + 1, callbacks)
+        cb_list.on_train_end()
+        return history
+
+    @property
+    def _use_feature_cache(self) -> bool:
+        return getattr(self, "_feature_ds", None) is not None and self.backbone_frozen()
+
+    def invalidate_if_changed(self) -> None:
+        """Retrace the step if the trainable variable set changed since tracing."""
+        if self._train_key is None:
+            return
+        head_only = self._use_feature_cache
+        key = (head_only, tuple(id(v) for v in self._trainable(head_only)))
+        if key != self._train_key:
+            self.invalidate_step()
+
+
+def _cardinality(ds: tf.data.Dataset) -> int | None:
+    n = int(ds.cardinality())
+    return n if n >= 0 else None
+
+
+def _numpy(structure):
+    return tf.nest.map_structure(lambda t: np.asarray(t), structure)
+
+
+def _floats(logs: dict) -> dict:
+    return {
+        k: float(v) if isinstance(v, (int, float, np.number)) else v
+        for k, v in logs.items()
+    }
+
+
+def _format_logs(logs: dict) -> str:
+    keys = [k for k in logs if not k.startswith("lr_")]
+    return " - ".join(
+        f"{k}: {logs[k]:.4g}" if isinstance(logs[k], float) else f"{k}: {logs[k]}"
+        for k in keys
+    )

@@ -1,0 +1,105 @@
+"""Tiny stand-ins following the model and dataset contracts (no models/ or data/)."""
+
+from __future__ import annotations
+
+import re
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_art.config import TrainConfig
+
+SIZE = 16
+CLASSES = {"artist": 3, "style": 4}
+_STAGE = re.compile(r"^(conv\d)_")
+
+
+def tiny_backbone() -> keras.Model:
+    """ResNet-style names: conv1_conv/conv1_bn, conv2..conv5 block outputs."""
+    inp = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="conv1_conv")(inp)
+    x = keras.layers.BatchNormalization(name="conv1_bn")(x)
+    x = keras.layers.ReLU(name="conv1_relu")(x)
+    x = keras.layers.MaxPooling2D(2, name="pool1_pool")(x)
+    for stage in range(2, 6):
+        x = keras.layers.Conv2D(
+            4, 3, padding="same", name=f"conv{stage}_block1_1_conv"
+        )(x)
+        x = keras.layers.BatchNormalization(name=f"conv{stage}_block1_1_bn")(x)
+        x = keras.layers.ReLU(name=f"conv{stage}_block1_out")(x)
+    return keras.Model(inp, x, name="backbone")
+
+
+def tiny_model(tasks=("artist",), dropout: float = 0.0) -> keras.Model:
+    backbone = tiny_backbone()
+    feat = keras.Input((None, None, 4))
+    g = keras.layers.GlobalAveragePooling2D(name="head_gap")(feat)
+    if dropout:
+        g = keras.layers.Dropout(dropout, name="head_dropout")(g)
+    outs = {
+        t: keras.layers.Dense(CLASSES[t], activation="softmax", name=f"head_{t}")(g)
+        for t in tasks
+    }
+    head = keras.Model(feat, outs, name="head")
+    image = keras.Input((SIZE, SIZE, 3), name="image")
+    o = head(backbone(image))
+    o = {t: keras.layers.Identity(dtype="float32", name=t)(o[t]) for t in tasks}
+    return keras.Model(image, o, name="classifier")
+
+
+def set_trainable(backbone, from_stage):
+    """Test-only freezing helper with the set_backbone_trainable contract."""
+    order = ["conv1", "conv2", "conv3", "conv4", "conv5"]
+    open_stages = set() if from_stage is None else set(order[order.index(from_stage) :])
+    backbone.trainable = True
+    for layer in backbone.layers:
+        m = _STAGE.match(layer.name)
+        layer.trainable = bool(
+            m
+            and m.group(1) in open_stages
+            and not isinstance(layer, keras.layers.BatchNormalization)
+        )
+
+
+def dataset(
+    n=24, batch=4, tasks=("artist",), seed=0, drop_remainder=True, missing=False
+):
+    rng = np.random.default_rng(seed)
+    images = rng.normal(size=(n, SIZE, SIZE, 3)).astype("float32")
+    targets, weights = {}, {}
+    for t in tasks:
+        labels = rng.integers(0, CLASSES[t], n)
+        images[:, :4, :4, labels % 3] += 2.0  # something learnable
+        targets[t] = np.eye(CLASSES[t], dtype="float32")[labels]
+        w = np.ones(n, "float32")
+        if missing:
+            w[::3] = 0.0
+        weights[t] = w
+    ds = tf.data.Dataset.from_tensor_slices((images, targets, weights))
+    return ds.batch(batch, drop_remainder=drop_remainder)
+
+
+def train_cfg(**overrides) -> TrainConfig:
+    cfg = TrainConfig(
+        epochs=3,
+        unfreeze_epoch=1,
+        unfreeze_from="conv3",
+        lr_head=1e-2,
+        lr_backbone=1e-3,
+        weight_decay=0.01,
+        cosine_t_max_epochs=3,
+        eta_min=1e-5,
+    )
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def stages(backbone) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for layer in backbone.layers:
+        m = _STAGE.match(layer.name)
+        if m:
+            out.setdefault(m.group(1), []).append(layer)
+    return out
