@@ -1,0 +1,284 @@
+"""Per-image training augmentations as pure, stateless TensorFlow functions.
+
+Every random op takes ``seed``: an int32/int64 tensor of shape ``(2,)`` (as for
+``tf.random.stateless_*``). The same seed gives the same output, eagerly or inside
+``Dataset.map``; the pipeline draws one seed per element from
+``tf.data.Dataset.random`` so augmentation changes every epoch yet reproduces from
+``build_dataset(seed=...)``. Images are float32 RGB in [0, 255], ``(H, W, 3)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+# DCT scaling factors libjpeg can decode at directly.
+_JPEG_RATIOS = (1, 2, 4, 8)
+
+
+def _split(seed, n: int):
+    import tensorflow as tf
+
+    return tf.unstack(tf.random.experimental.stateless_split(seed, num=n))
+
+
+def _uniform(seed, minval, maxval, shape=()):
+    import tensorflow as tf
+
+    return tf.random.stateless_uniform(
+        shape, seed, minval=float(minval), maxval=float(maxval), dtype=tf.float32
+    )
+
+
+def sample_crop_window(
+    seed,
+    height,
+    width,
+    scale: Sequence[float] = (0.08, 1.0),
+    ratio: Sequence[float] = (3 / 4, 4 / 3),
+    attempts: int = 10,
+):
+    """RandomResizedCrop's window ``[y, x, h, w]`` (int32), always inside the image.
+
+    Follows torchvision: ``attempts`` candidates with area fraction in ``scale`` and
+    log-uniform aspect ratio (w/h) in ``ratio``; the first that fits wins, otherwise
+    the whole image clipped to the ratio range. Vectorised: no Python control flow.
+    """
+    import tensorflow as tf
+
+    s_area, s_ratio, s_y, s_x = _split(seed, 4)
+    h_img = tf.cast(height, tf.float32)
+    w_img = tf.cast(width, tf.float32)
+    target = h_img * w_img * _uniform(s_area, scale[0], scale[1], [attempts])
+    log_r = _uniform(s_ratio, math.log(ratio[0]), math.log(ratio[1]), [attempts])
+    r = tf.exp(log_r)
+    w = tf.round(tf.sqrt(target * r))
+    h = tf.round(tf.sqrt(target / r))
+    fits = (w <= w_img) & (h <= h_img) & (w >= 1) & (h >= 1)
+    first = tf.argmax(tf.cast(fits, tf.int32))
+    in_ratio = w_img / h_img
+    fb_w = tf.where(in_ratio > ratio[1], tf.round(h_img * ratio[1]), w_img)
+    fb_h = tf.where(in_ratio < ratio[0], tf.round(w_img / ratio[0]), h_img)
+    ok = tf.reduce_any(fits)
+    h = tf.clip_by_value(tf.where(ok, h[first], fb_h), 1.0, h_img)
+    w = tf.clip_by_value(tf.where(ok, w[first], fb_w), 1.0, w_img)
+    y = tf.floor(_uniform(s_y, 0.0, 1.0) * (h_img - h + 1.0))
+    x = tf.floor(_uniform(s_x, 0.0, 1.0) * (w_img - w + 1.0))
+    y = tf.minimum(y, h_img - h)
+    x = tf.minimum(x, w_img - w)
+    return tf.cast(tf.stack([y, x, h, w]), tf.int32)
+
+
+def random_resized_crop(image, seed, size: int, scale, ratio):
+    """Crop a random `sample_crop_window` of a decoded image; resize to ``size``."""
+    import tensorflow as tf
+
+    shape = tf.shape(image)
+    win = sample_crop_window(seed, shape[0], shape[1], scale, ratio)
+    crop = tf.slice(image, [win[0], win[1], 0], [win[2], win[3], 3])
+    out = tf.image.resize(crop, [size, size], antialias=True)
+    return tf.ensure_shape(tf.clip_by_value(out, 0.0, 255.0), [size, size, 3])
+
+
+def decode_random_resized_crop(
+    image_bytes, seed, size: int, scale, ratio, dct_downscale: bool = True
+):
+    """Decode only the sampled crop of an encoded image; return (size, size, 3) float32.
+
+    JPEG: the window comes from the header (``extract_jpeg_shape``) and only that
+    window is decoded (``decode_and_crop_jpeg``); with ``dct_downscale`` libjpeg
+    also scales it down by 2/4/8 in the DCT domain whenever the window stays at least
+    ``size`` pixels on its short side, so a 1600x1200 photo costs a fraction of a
+    full decode. Other formats (PNG, GIF, BMP): full decode, then crop.
+    """
+    import tensorflow as tf
+
+    def jpeg():
+        shape = tf.io.extract_jpeg_shape(image_bytes, output_type=tf.int32)
+        win = sample_crop_window(seed, shape[0], shape[1], scale, ratio)
+        if not dct_downscale:
+            crop = tf.io.decode_and_crop_jpeg(image_bytes, win, channels=3)
+            crop.set_shape([None, None, 3])
+            return tf.image.resize(crop, [size, size], antialias=True)
+        short = tf.minimum(win[2], win[3])
+        index = tf.reduce_sum(
+            tf.cast(short >= tf.constant(_JPEG_RATIOS[1:]) * size, tf.int32)
+        )
+
+        def decode_at(r):
+            def fn():
+                scaled = tf.stack(
+                    [win[0] // r, win[1] // r]
+                    + [tf.maximum(win[2] // r, 1), tf.maximum(win[3] // r, 1)]
+                )
+                out = tf.io.decode_and_crop_jpeg(
+                    image_bytes, scaled, channels=3, ratio=r
+                )
+                out.set_shape([None, None, 3])
+                return out
+
+            return fn
+
+        crop = tf.switch_case(index, [decode_at(r) for r in _JPEG_RATIOS])
+        # After the DCT step at most a 2x reduction is left: bilinear is enough.
+        return tf.image.resize(crop, [size, size])
+
+    def other():
+        return random_resized_crop(decode_image(image_bytes), seed, size, scale, ratio)
+
+    out = tf.cond(tf.io.is_jpeg(image_bytes), jpeg, other)
+    return tf.ensure_shape(tf.clip_by_value(out, 0.0, 255.0), [size, size, 3])
+
+
+def decode_image(image_bytes):
+    """Any supported format to uint8 (H, W, 3); see `preprocess.decode_image`."""
+    from keras_art.data.preprocess import decode_image as _decode
+
+    return _decode(image_bytes)
+
+
+def scale_jitter(image, seed, scale_range: Sequence[float]):
+    """Rescale a square (S, S, 3) image by s in ``scale_range``, then random-crop
+    (s > 1) or pad with black at a random offset (s < 1) back to S."""
+    import tensorflow as tf
+
+    s_scale, s_pad, s_crop = _split(seed, 3)
+    size = image.shape[0]
+    s = _uniform(s_scale, scale_range[0], scale_range[1])
+    n = tf.maximum(tf.cast(tf.round(size * s), tf.int32), 1)
+    image = tf.image.resize(image, [n, n])
+    pad = tf.maximum(size - n, 0)
+    before = tf.random.stateless_uniform([2], s_pad, 0, pad + 1, dtype=tf.int32)
+    after = pad - before
+    paddings = tf.stack([[before[0], after[0]], [before[1], after[1]], [0, 0]])
+    image = tf.pad(image, paddings)
+    room = tf.maximum(n - size, 0)
+    off = tf.random.stateless_uniform([2], s_crop, 0, room + 1, dtype=tf.int32)
+    image = tf.slice(image, [off[0], off[1], 0], [size, size, 3])
+    return tf.ensure_shape(image, [size, size, 3])
+
+
+def random_flip(image, seed, horizontal: bool = True, vertical: bool = False):
+    """Flip left-right and/or up-down, each with probability 1/2."""
+    import tensorflow as tf
+
+    s_h, s_v = _split(seed, 2)
+    if horizontal:
+        image = tf.image.stateless_random_flip_left_right(image, s_h)
+    if vertical:
+        image = tf.image.stateless_random_flip_up_down(image, s_v)
+    return image
+
+
+def rotate_zoom_transform(angle, zoom, height, width):
+    """The 8-vector projective transform (output -> input pixel) that rotates by
+    ``angle`` radians and scales by ``zoom`` about the image centre.
+
+    ``zoom`` < 1 magnifies (zoom in), > 1 shows more of the picture (zoom out),
+    as Keras' ``ImageDataGenerator(zoom_range=...)`` does.
+    """
+    import tensorflow as tf
+
+    cy = (tf.cast(height, tf.float32) - 1.0) / 2.0
+    cx = (tf.cast(width, tf.float32) - 1.0) / 2.0
+    cos = tf.cos(angle) * zoom
+    sin = tf.sin(angle) * zoom
+    return tf.stack(
+        [
+            cos,
+            -sin,
+            cx - cos * cx + sin * cy,
+            sin,
+            cos,
+            cy - sin * cx - cos * cy,
+            0.0,
+            0.0,
+        ]
+    )
+
+
+def random_rotate_zoom(
+    image,
+    seed,
+    max_degrees: float = 0.0,
+    zoom_range: Sequence[float] = (1.0, 1.0),
+    fill_mode: str = "nearest",
+):
+    """Rotate by U(-max_degrees, max_degrees) and zoom by U(zoom_range) in one
+    bilinear resampling (``ImageProjectiveTransformV3``); seed 002 uses 30 and
+    (0.5, 1.5). ``fill_mode``: nearest | reflect | wrap | constant (black)."""
+    import tensorflow as tf
+
+    s_angle, s_zoom = _split(seed, 2)
+    angle = _uniform(s_angle, -max_degrees, max_degrees) * (math.pi / 180.0)
+    zoom = _uniform(s_zoom, zoom_range[0], zoom_range[1])
+    shape = tf.shape(image)
+    transform = rotate_zoom_transform(angle, zoom, shape[0], shape[1])
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=tf.expand_dims(tf.cast(image, tf.float32), 0),
+        transforms=tf.expand_dims(transform, 0),
+        output_shape=shape[:2],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode=fill_mode.upper(),
+    )[0]
+    return tf.ensure_shape(out, image.shape)
+
+
+def color_jitter(image, seed, strength: float = 0.2, hue: float = 0.0):
+    """Brightness, contrast and saturation factors in [1 - strength, 1 + strength]
+    (torchvision's ColorJitter), hue shifted by U(-hue, hue) turns; clipped to
+    [0, 255]."""
+    import tensorflow as tf
+
+    s_b, s_c, s_s, s_h = _split(seed, 4)
+    lo, hi = max(0.0, 1.0 - strength), 1.0 + strength
+    image = image * _uniform(s_b, lo, hi)
+    mean = tf.reduce_mean(tf.image.rgb_to_grayscale(image))
+    image = (image - mean) * _uniform(s_c, lo, hi) + mean
+    grey = tf.image.rgb_to_grayscale(image)
+    image = (image - grey) * _uniform(s_s, lo, hi) + grey
+    image = tf.clip_by_value(image, 0.0, 255.0)
+    if hue > 0:
+        delta = _uniform(s_h, -hue, hue)
+        image = tf.image.adjust_hue(image / 255.0, delta) * 255.0
+        image = tf.clip_by_value(image, 0.0, 255.0)
+    return image
+
+
+def random_erasing(
+    image,
+    seed,
+    probability: float = 0.25,
+    area: Sequence[float] = (0.02, 1 / 3),
+    ratio: Sequence[float] = (0.3, 3.3),
+):
+    """With ``probability``, replace a random rectangle (``area`` fraction of the
+    image, aspect ratio in ``ratio``) with uniform noise in [0, 255] (timm's
+    "pixel" mode). The rectangle always lies inside the image."""
+    import tensorflow as tf
+
+    s_apply, s_win, s_noise = _split(seed, 3)
+    shape = tf.shape(image)
+    win = sample_crop_window(s_win, shape[0], shape[1], area, ratio)
+    rows = tf.range(shape[0])[:, None]
+    cols = tf.range(shape[1])[None, :]
+    inside = (
+        (rows >= win[0])
+        & (rows < win[0] + win[2])
+        & (cols >= win[1])
+        & (cols < win[1] + win[3])
+    )
+    inside &= _uniform(s_apply, 0.0, 1.0) < probability
+    noise = tf.random.stateless_uniform(shape, s_noise, 0.0, 255.0)
+    return tf.where(inside[:, :, None], noise, image)
+
+
+def resize_batch_to_random_size(images, seed, sizes: Sequence[int]):
+    """Multi-size training (seed 002: 224/260/296): one size per batch, drawn from
+    ``sizes``; returns ``(B, s, s, 3)``."""
+    import tensorflow as tf
+
+    idx = tf.random.stateless_uniform([], seed, 0, len(sizes), dtype=tf.int32)
+    size = tf.gather(tf.constant(list(sizes), tf.int32), idx)
+    return tf.image.resize(images, tf.stack([size, size]))

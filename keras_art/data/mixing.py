@@ -1,0 +1,110 @@
+"""Batch-level MixUp and CutMix with soft labels and missing-label masks.
+
+Targets are a dict ``{task: (B, C) float32}`` (one-hot, or all zeros where the label
+is missing) and weights ``{task: (B,)}`` (0 = missing). Each batch gets MixUp with
+probability ``mixup_p``, else CutMix with probability ``cutmix_p``, else nothing
+(timm's "switch" rule); partners are a seeded permutation of the batch.
+
+Label rule for image i mixed with partner j at image fraction ``lam`` (i's share):
+    a = lam * [w_i > 0],  b = (1 - lam) * [w_j > 0]
+    target_t = (a * y_i + b * y_j) / (a + b)      (zeros when a + b == 0)
+    weight_t = lam * w_i + (1 - lam) * w_j
+So a missing label never pulls a target towards "no class": the mixed target is
+re-normalised over the partners that have the label and sums to 1 wherever the
+weight is > 0, while the weight shrinks by the share of the picture whose label is
+unknown. Class weights carried in ``w`` mix linearly.
+"""
+
+from __future__ import annotations
+
+
+def _beta(seed, alpha: float):
+    import tensorflow as tf
+
+    if alpha <= 0:
+        return tf.constant(1.0)
+    s1, s2 = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    g1 = tf.random.stateless_gamma([], s1, alpha=alpha)
+    g2 = tf.random.stateless_gamma([], s2, alpha=alpha)
+    return g1 / tf.maximum(g1 + g2, 1e-12)
+
+
+def cutmix_box(seed, height, width, lam):
+    """CutMix box ``[y0, x0, y1, x1]`` (int32, clipped to the image) of nominal area
+    ``(1 - lam) * H * W`` and random centre (Yun et al. 2019)."""
+    import tensorflow as tf
+
+    s_y, s_x = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    h = tf.cast(height, tf.float32)
+    w = tf.cast(width, tf.float32)
+    cut = tf.sqrt(1.0 - lam)
+    cy = tf.random.stateless_uniform([], s_y, 0.0, h)
+    cx = tf.random.stateless_uniform([], s_x, 0.0, w)
+    y0 = tf.clip_by_value(tf.round(cy - h * cut / 2), 0.0, h)
+    y1 = tf.clip_by_value(tf.round(cy + h * cut / 2), 0.0, h)
+    x0 = tf.clip_by_value(tf.round(cx - w * cut / 2), 0.0, w)
+    x1 = tf.clip_by_value(tf.round(cx + w * cut / 2), 0.0, w)
+    return tf.cast(tf.stack([y0, x0, y1, x1]), tf.int32)
+
+
+def mix_labels(targets, weights, perm, lam):
+    """Apply the module's label rule; ``lam`` is image i's share (scalar)."""
+    import tensorflow as tf
+
+    out_t, out_w = {}, {}
+    for task, y in targets.items():
+        w = tf.cast(weights[task], tf.float32)
+        w2 = tf.gather(w, perm)
+        a = lam * tf.cast(w > 0, tf.float32)
+        b = (1.0 - lam) * tf.cast(w2 > 0, tf.float32)
+        total = a + b
+        mixed = a[:, None] * y + b[:, None] * tf.gather(y, perm)
+        out_t[task] = tf.math.divide_no_nan(mixed, total[:, None])
+        out_w[task] = lam * w + (1.0 - lam) * w2
+    return out_t, out_w
+
+
+def mix_batch(
+    images,
+    targets,
+    weights,
+    seed,
+    *,
+    mixup_p: float = 0.35,
+    mixup_alpha: float = 0.3,
+    cutmix_p: float = 0.35,
+    cutmix_alpha: float = 1.0,
+):
+    """MixUp or CutMix one batch ``(B, H, W, 3)``; returns (images, targets, weights).
+
+    CutMix's ``lam`` is recomputed from the clipped box's real area. Deterministic
+    for a given ``seed`` (shape ``(2,)``); one branch-free graph for all three cases.
+    """
+    import tensorflow as tf
+
+    s_mode, s_perm, s_mix, s_cut, s_box = tf.unstack(
+        tf.random.experimental.stateless_split(seed, 5)
+    )
+    shape = tf.shape(images)
+    batch, height, width = shape[0], shape[1], shape[2]
+    u = tf.random.stateless_uniform([], s_mode)
+    do_mixup = u < mixup_p
+    do_cutmix = (~do_mixup) & (u < mixup_p + cutmix_p)
+    perm = tf.argsort(tf.random.stateless_uniform([batch], s_perm))
+
+    lam_mix = _beta(s_mix, mixup_alpha)
+    box = cutmix_box(s_box, height, width, _beta(s_cut, cutmix_alpha))
+    rows = tf.range(height)[:, None]
+    cols = tf.range(width)[None, :]
+    in_box = (rows >= box[0]) & (rows < box[2]) & (cols >= box[1]) & (cols < box[3])
+    box_mask = 1.0 - tf.cast(in_box, tf.float32)
+    lam_cut = tf.reduce_mean(box_mask)
+
+    lam = tf.where(do_mixup, lam_mix, tf.where(do_cutmix, lam_cut, 1.0))
+    mask = tf.where(do_cutmix, box_mask, tf.fill([height, width], lam))[
+        None, :, :, None
+    ]
+    images = tf.cast(images, tf.float32)
+    mixed = mask * images + (1.0 - mask) * tf.gather(images, perm)
+    targets, weights = mix_labels(targets, weights, perm, lam)
+    return mixed, targets, weights

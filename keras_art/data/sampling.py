@@ -1,0 +1,96 @@
+"""Class-balanced sampling (seed 000's weighted sampler) and class weights.
+
+`balanced_indices` draws example indices so that every class of the primary task is
+equally likely: one shuffled, repeated stream per class mixed by
+``tf.data.Dataset.sample_from_datasets``. Examples whose primary label is missing
+(-1) form one more stream that keeps its natural share of the data, so they are
+neither lost nor over-sampled. The stream is infinite; the pipeline takes N draws
+(N = number of examples) per epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def group_indices(labels: np.ndarray, num_classes: int) -> tuple[list, np.ndarray]:
+    """Indices per class (classes with no examples are skipped) plus the missing
+    group; returns ``(groups, probabilities)`` for the balanced sampler."""
+    labels = np.asarray(labels).astype(np.int64)
+    n = len(labels)
+    missing = np.flatnonzero(labels < 0)
+    groups = [np.flatnonzero(labels == c) for c in range(num_classes)]
+    groups = [g for g in groups if len(g)]
+    probs = [(1.0 - len(missing) / n) / len(groups)] * len(groups) if groups else []
+    if len(missing):
+        groups.append(missing)
+        probs.append(len(missing) / n)
+    return groups, np.asarray(probs, np.float64)
+
+
+def balanced_indices(labels: np.ndarray, num_classes: int, seed: int | None = None):
+    """Infinite ``tf.data.Dataset`` of int64 example indices, class-balanced."""
+    import tensorflow as tf
+
+    groups, probs = group_indices(labels, num_classes)
+    streams = []
+    for k, g in enumerate(groups):
+        ds = tf.data.Dataset.from_tensor_slices(g.astype(np.int64))
+        gseed = None if seed is None else seed + 7919 * (k + 1)
+        streams.append(ds.shuffle(len(g), seed=gseed).repeat())
+    return tf.data.Dataset.sample_from_datasets(
+        streams,
+        weights=probs.astype(np.float32).tolist(),
+        seed=seed,
+        rerandomize_each_iteration=True,
+    )
+
+
+def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Inverse-frequency weights ``(C,)``, normalised so the mean weight over the
+    labelled examples is 1 (classes absent from ``labels`` get 0)."""
+    labels = np.asarray(labels).astype(np.int64)
+    counts = np.bincount(labels[labels >= 0], minlength=num_classes).astype(np.float64)
+    present = counts > 0
+    w = np.zeros(num_classes, np.float64)
+    w[present] = 1.0 / counts[present]
+    labelled = counts.sum()
+    if labelled:
+        w *= labelled / float((w * counts).sum())
+    return w.astype(np.float32)
+
+
+def sampler_histogram(
+    labels: Sequence[int] | np.ndarray,
+    num_classes: int,
+    draws: int = 10000,
+    *,
+    balanced: bool = True,
+    seed: int | None = 0,
+) -> dict[str, list]:
+    """The class histogram a training epoch actually sees over ``draws`` samples.
+
+    Returns ``{"counts": [C], "missing": int, "fraction": [C]}`` for the data report;
+    with ``balanced=False`` it is the plain shuffled stream's histogram.
+    """
+    import tensorflow as tf
+
+    labels = np.asarray(labels).astype(np.int64)
+    if balanced:
+        idx = balanced_indices(labels, num_classes, seed).take(draws)
+    else:
+        idx = (
+            tf.data.Dataset.range(len(labels))
+            .shuffle(len(labels), seed=seed)
+            .repeat()
+            .take(draws)
+        )
+    drawn = labels[np.fromiter(idx.as_numpy_iterator(), np.int64, count=draws)]
+    counts = np.bincount(drawn[drawn >= 0], minlength=num_classes)
+    return {
+        "counts": counts.tolist(),
+        "missing": int((drawn < 0).sum()),
+        "fraction": (counts / max(draws, 1)).tolist(),
+    }
