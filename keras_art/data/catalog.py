@@ -30,6 +30,9 @@ class Catalog:
             source defines no split for it; ``None`` when the source has none at all.
         notes: human-readable facts the reader found (overlaps, renamed classes, ...),
             copied into the run's data report.
+        excluded: ``(path, reason)`` for every image the source listed but that is
+            not a row (missing on disk, unreadable, no label, ...); the data report
+            lists them. Validation appends to it.
     """
 
     files: list[str]
@@ -38,6 +41,7 @@ class Catalog:
     source: str
     official_split: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+    excluded: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self):
         n = len(self.files)
@@ -74,6 +78,7 @@ class Catalog:
             if self.official_split is None
             else self.official_split[idx],
             notes=list(self.notes),
+            excluded=list(self.excluded),
         )
 
     def counts(self, task: str) -> np.ndarray:

@@ -1,0 +1,257 @@
+"""From a `Config` to the rows a run trains and evaluates on: the trainer's one call.
+
+load_catalog -> keep rows labelled for the run's task(s) -> validate (scan, exclude,
+convert) -> subset -> stratified seeded split -> drop classes left empty.
+
+Subsets (top_n, classes, min/max per class) select classes of ONE task, so they
+need a single ``--task``; a multi-task run with a subset is a `UserError`.
+Multi-task runs keep a row when any task labels it; an image that any task lists for
+evaluation is never trained on (the WikiArt reader marks it "val"), and identical
+bytes never straddle splits.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from keras_art.data.catalog import MISSING, Catalog
+from keras_art.data.sources import load_catalog
+from keras_art.data.splits import SPLITS, assign_splits, content_hash
+from keras_art.errors import UserError
+from keras_art.io_utils import atomic_write_bytes, atomic_write_json
+
+
+@dataclass
+class PreparedData:
+    """The rows of a run.
+
+    Attributes:
+        files: image paths (converted copies where validation converted a file).
+        labels: task -> int64 labels, contiguous 0..C-1, -1 where missing.
+        class_names: task -> names, index order.
+        split: per row "train", "val" or "test".
+        tasks: the tasks this run trains on.
+        report: JSON-safe facts for ``data_report.json``.
+    """
+
+    files: list[str]
+    labels: dict[str, np.ndarray]
+    class_names: dict[str, list[str]]
+    split: np.ndarray
+    tasks: tuple[str, ...]
+    report: dict = field(default_factory=dict)
+
+    def indices(self, split: str) -> np.ndarray:
+        """Row indices of ``split`` ("train", "val" or "test")."""
+        return np.flatnonzero(self.split == split)
+
+    @property
+    def num_classes(self) -> dict[str, int]:
+        return {t: len(self.class_names[t]) for t in self.tasks}
+
+
+def prepare_data(cfg) -> PreparedData:
+    """Read, clean, subset and split the data ``cfg`` describes (see module doc)."""
+    data = cfg.data
+    catalog = load_catalog(data, task=cfg.task)
+    tasks = _run_tasks(cfg.task, catalog)
+    report: dict = {
+        "source": catalog.source,
+        "data_path": data.path,
+        "tasks": list(tasks),
+        "listed_rows": len(catalog),
+    }
+
+    labelled = np.zeros(len(catalog), dtype=bool)
+    for t in tasks:
+        labelled |= catalog.labels[t] >= 0
+    report["rows_without_label"] = int(np.sum(~labelled))
+    catalog = catalog.take(labelled)
+
+    converted: list[tuple[str, str]] = []
+    if data.validate:
+        from keras_art.data.validate import scan_images
+
+        scan = scan_images(catalog.files, cache_dir=data.cache_dir)
+        keys = np.array(scan.hashes, dtype=object)
+        catalog.files = scan.files
+        ok = np.array(scan.ok, dtype=bool)
+        excluded = catalog.excluded + scan.excluded
+        catalog = catalog.take(ok)
+        catalog.excluded = excluded
+        keys = keys[ok]
+        converted = scan.converted
+        report["scan"] = {"checked": len(ok), "from_cache": scan.from_cache}
+    else:
+        keys = np.array(_hashes(catalog.files), dtype=object)
+
+    subset_asked = (
+        data.top_n
+        or data.classes
+        or data.min_per_class
+        or (data.max_per_class is not None)
+    )
+    if subset_asked:
+        if len(tasks) > 1:
+            raise UserError(
+                "data.top_n/classes/min_per_class/max_per_class select classes of one "
+                "task; use --task artist|genre|style, or drop the subset for multi."
+            )
+        from keras_art.data.subset import select_subset
+
+        # Paths are unique per row (converted copies too), so they re-align the keys.
+        key_of = dict(zip(catalog.files, keys, strict=False))
+        catalog, report["subset"] = select_subset(
+            catalog,
+            tasks[0],
+            top_n=data.top_n,
+            classes=data.classes,
+            min_per_class=data.min_per_class,
+            max_per_class=data.max_per_class,
+            seed=data.split_seed,
+        )
+        keys = np.array([key_of[f] for f in catalog.files], dtype=object)
+
+    official = catalog.official_split if data.use_official_split else None
+    if official is not None and not np.any(official != ""):
+        official = None
+    stratify = catalog.labels["style" if "style" in tasks else tasks[0]]
+    split, split_report = assign_splits(
+        list(keys),
+        stratify,
+        data.split,
+        data.split_seed,
+        official=official,
+        small_classes=data.small_classes,
+    )
+    keep = split != ""
+    catalog = catalog.take(keep)
+    split = split[keep]
+    class_notes = _drop_empty_classes(catalog, tasks)
+
+    report.update(
+        {
+            "rows": len(catalog),
+            "seed": data.split_seed,
+            "split_fractions": list(data.split),
+            "split_mode": split_report["mode"],
+            "split_meaning": split_report["split_meaning"],
+            "splits": split_report,
+            "counts": _counts(catalog, split, tasks),
+            "excluded": [{"file": f, "reason": r} for f, r in catalog.excluded],
+            "converted": [{"file": f, "converted": c} for f, c in converted],
+            "notes": catalog.notes + class_notes,
+        }
+    )
+    if len(tasks) > 1:
+        report["multi_task_moved_to_eval"] = _moved_to_eval(catalog.notes)
+    if len(catalog) == 0 or not np.any(split == "train"):
+        raise UserError(
+            f"No training images left after validation, subset and split "
+            f"({report['rows_without_label']} unlabelled, {len(catalog.excluded)} "
+            f"excluded). Check --data and the data.* settings."
+        )
+    return PreparedData(
+        files=list(catalog.files),
+        labels={t: catalog.labels[t] for t in tasks},
+        class_names={t: list(catalog.class_names[t]) for t in tasks},
+        split=split,
+        tasks=tasks,
+        report=report,
+    )
+
+
+def write_data_files(prepared: PreparedData, run_dir: str | os.PathLike) -> None:
+    """Write ``classes.json``, ``splits.csv`` and ``data_report.json`` atomically."""
+    run_dir = Path(run_dir)
+    atomic_write_json(run_dir / "classes.json", prepared.class_names)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["file", *prepared.tasks, "split"])
+    for i, path in enumerate(prepared.files):
+        names = []
+        for t in prepared.tasks:
+            lab = prepared.labels[t][i]
+            names.append(prepared.class_names[t][lab] if lab >= 0 else "")
+        writer.writerow([path, *names, prepared.split[i]])
+    # surrogateescape writes undecodable path bytes back exactly as they were.
+    data = buffer.getvalue().encode("utf-8", "surrogateescape")
+    atomic_write_bytes(run_dir / "splits.csv", data)
+    atomic_write_json(run_dir / "data_report.json", prepared.report)
+
+
+def _run_tasks(task: str, catalog: Catalog) -> tuple[str, ...]:
+    if task == "multi":
+        tasks = catalog.tasks
+        if not tasks:
+            raise UserError(f"The {catalog.source} data has no labels at all.")
+        return tasks
+    if task not in catalog.labels:
+        raise UserError(
+            f"--task {task}: the {catalog.source} data has no {task} labels (it has "
+            f"{', '.join(catalog.tasks) or 'none'}). Pick one of those tasks."
+        )
+    return (task,)
+
+
+def _hashes(files: list[str]) -> list[str]:
+    def one(path):
+        try:
+            return content_hash(path)
+        except OSError:
+            return f"unreadable:{path}"  # its own group; the pipeline will report it
+
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        return list(pool.map(one, files))
+
+
+def _drop_empty_classes(catalog: Catalog, tasks) -> list[str]:
+    notes = []
+    for t in tasks:
+        names = catalog.class_names[t]
+        counts = catalog.counts(t)
+        empty = np.flatnonzero(counts == 0)
+        if len(empty) == 0:
+            continue
+        kept = np.flatnonzero(counts > 0)
+        remap = np.full(len(names), MISSING, dtype=np.int64)
+        remap[kept] = np.arange(len(kept))
+        lab = catalog.labels[t]
+        catalog.labels[t] = np.where(lab >= 0, remap[np.maximum(lab, 0)], MISSING)
+        catalog.class_names[t] = [names[i] for i in kept]
+        shown = ", ".join(names[i] for i in empty[:10])
+        notes.append(
+            f"{t}: {len(empty)} class(es) with no usable images removed ({shown})"
+        )
+    return notes
+
+
+def _counts(catalog: Catalog, split: np.ndarray, tasks) -> dict:
+    out = {}
+    for t in tasks:
+        names = catalog.class_names[t]
+        lab = catalog.labels[t]
+        out[t] = {}
+        for s in SPLITS:
+            sel = lab[(split == s) & (lab >= 0)]
+            per = np.bincount(sel, minlength=len(names))
+            out[t][s] = {names[i]: int(per[i]) for i in range(len(names))}
+    return out
+
+
+def _moved_to_eval(notes: list[str]) -> int:
+    from keras_art.data.sources.wikiart import MULTI_MOVED_PATTERN
+
+    for note in notes:
+        match = re.search(MULTI_MOVED_PATTERN, note)
+        if match:
+            return int(match["n"])
+    return 0

@@ -1,0 +1,261 @@
+"""Stratified, seeded, stable train/val/test splits.
+
+Every row gets a number ``u`` in [0, 1) from a hash of ``(seed, key)``; a row goes to
+train when ``u < f_train``, to val when ``u < f_train + f_val``, else to test. The
+thresholds are the same for every class, so each class is split in the requested
+proportions (in expectation), and the result of a row depends only on its own key:
+adding files never moves an existing file. Keys are content hashes, so identical
+bytes (even under two paths) always land in the same split.
+
+The one exception is a tiny class whose hash draw leaves a requested split empty:
+the row nearest to that split's interval is moved into it, so every class with at
+least as many images as there are splits appears in each of them. Those rows (few,
+reported as ``filled_empty_splits``) may move back once the class grows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from keras_art.errors import UserError
+
+SPLITS = ("train", "val", "test")
+_CHUNK = 1 << 20
+
+
+def content_hash(path: str | os.PathLike) -> str:
+    """SHA-1 of the file's bytes (hex): the key that makes duplicates share a split."""
+    digest = hashlib.sha1()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def hash_unit(seed: int, key: str) -> float:
+    """A number in [0, 1) that depends only on ``seed`` and ``key``."""
+    digest = hashlib.sha1(f"{seed}\x00{key}".encode("utf-8", "surrogateescape"))
+    return int.from_bytes(digest.digest()[:8], "big") / 2.0**64
+
+
+def assign_splits(
+    keys: Sequence[str],
+    labels: np.ndarray,
+    fractions: Sequence[float],
+    seed: int,
+    official: np.ndarray | None = None,
+    small_classes: str = "drop",
+) -> tuple[np.ndarray, dict]:
+    """Assign every row to ``"train"``/``"val"``/``"test"`` (``""`` = dropped).
+
+    Args:
+        keys: one key per row, normally `content_hash` of the file; rows with equal
+            keys are one group and always share a split.
+        labels: class index per row (-1 = unlabelled; such rows are split but never
+            dropped or used to fill a class).
+        fractions: 2 or 3 fractions (train, val[, test]) summing to 1.
+        seed: the split seed; same seed + same keys = same split.
+        official: optional per-row ``"train"``/``"val"``/``"test"``/``""`` from the
+            source. Official val/test rows are kept; official train rows stay train
+            except a test part carved out of them when 3 fractions are given (the
+            test fraction is relative to ALL rows). Rows with ``""`` are split by
+            ``fractions``.
+        small_classes: ``"drop"`` or ``"error"`` for a class with fewer images than
+            there are non-empty splits.
+
+    Returns:
+        ``(split, report)``: the split array (dtype object) and a JSON-safe report.
+    """
+    fractions = [float(f) for f in fractions]
+    if len(fractions) not in (2, 3) or abs(sum(fractions) - 1.0) > 1e-3:
+        raise UserError(
+            f"data.split must be 2 or 3 fractions summing to 1. Received: {fractions}"
+        )
+    if small_classes not in ("drop", "error"):
+        raise UserError(
+            f"data.small_classes must be 'drop' or 'error'. Received: {small_classes!r}"
+        )
+    fractions = (fractions + [0.0])[:3]
+    labels = np.asarray(labels, dtype=np.int64)
+    n = len(keys)
+    if labels.shape != (n,):
+        raise ValueError(f"labels has shape {labels.shape}, expected ({n},)")
+
+    group_of, group_keys = _groups(keys)
+    group_label = _group_labels(group_of, labels, len(group_keys))
+    u = np.array([hash_unit(seed, k) for k in group_keys], dtype=np.float64)
+    report: dict = {
+        "seed": int(seed),
+        "fractions": dict(zip(SPLITS, fractions, strict=False)),
+        "rows": n,
+        "unique_contents": len(group_keys),
+        "duplicate_rows": n - len(group_keys),
+    }
+
+    if official is not None:
+        group_official = _group_official(group_of, np.asarray(official, dtype=object))
+        report["duplicates_moved_to_eval"] = int(group_official.pop("_moved"))
+        group_split, official_report = _official(
+            u, group_label, group_official["split"], fractions, small_classes
+        )
+        report.update(official_report)
+    else:
+        free = np.ones(len(group_keys), dtype=bool)
+        group_split = np.empty(len(group_keys), dtype=object)
+        group_split[:] = ""
+        report.update(
+            _hashed(u, group_label, free, fractions, small_classes, group_split)
+        )
+        report["mode"] = "hashed"
+        report["split_meaning"] = {
+            "train": f"{fractions[0]:.0%} of the images (stratified, seeded)",
+            "val": f"{fractions[1]:.0%} of the images (stratified, seeded)",
+            "test": f"{fractions[2]:.0%} of the images (stratified, seeded)",
+        }
+
+    split = group_split[group_of]
+    report["counts"] = {s: int(np.sum(split == s)) for s in SPLITS}
+    report["dropped_rows"] = int(np.sum(split == ""))
+    return split, report
+
+
+def _groups(keys: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    index: dict[str, int] = {}
+    group_of = np.empty(len(keys), dtype=np.int64)
+    for i, key in enumerate(keys):
+        group_of[i] = index.setdefault(key, len(index))
+    return group_of, list(index)
+
+
+def _group_labels(group_of: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    # A group's class is its first labelled row's (identical bytes with two labels is
+    # a label-noise case; the group still stays together).
+    out = np.full(n, -1, dtype=np.int64)
+    for g, lab in zip(group_of[::-1], labels[::-1], strict=False):
+        if lab >= 0:
+            out[g] = lab
+    return out
+
+
+def _group_official(group_of: np.ndarray, official: np.ndarray) -> dict:
+    # Evaluation wins: a group with any row in val (or test) is evaluated, never
+    # trained on.
+    rank = {"": 0, "train": 1, "test": 2, "val": 3}
+    n = int(group_of.max()) + 1 if len(group_of) else 0
+    best = np.zeros(n, dtype=np.int64)
+    seen_train = np.zeros(n, dtype=bool)
+    for g, s in zip(group_of, official, strict=False):
+        s = "" if s is None else str(s)
+        if s not in rank:
+            raise ValueError(f"official split values must be train/val/test/''; {s!r}")
+        best[g] = max(best[g], rank[s])
+        seen_train[g] |= s == "train"
+    names = np.array(["", "train", "test", "val"], dtype=object)
+    moved = int(np.sum(seen_train & (best >= 2)))
+    return {"split": names[best], "_moved": moved}
+
+
+def _hashed(
+    u: np.ndarray,
+    label: np.ndarray,
+    free: np.ndarray,
+    fractions: list[float],
+    small_classes: str,
+    out: np.ndarray,
+) -> dict:
+    """Threshold-split the rows in ``free`` into ``out``; fix tiny classes."""
+    edges = np.cumsum(fractions)
+    wanted = [s for s, f in zip(SPLITS, fractions, strict=False) if f > 0]
+    idx = np.flatnonzero(free)
+    out[idx] = np.array(SPLITS, dtype=object)[
+        np.minimum(np.searchsorted(edges, u[idx], side="right"), 2)
+    ]
+    dropped, filled = [], 0
+    for cls in np.unique(label[idx]):
+        if cls < 0:
+            continue
+        rows = idx[label[idx] == cls]
+        if len(rows) < len(wanted):
+            if small_classes == "error":
+                raise UserError(
+                    f"class index {int(cls)} has {len(rows)} image(s), fewer than the "
+                    f"{len(wanted)} splits requested. Drop it with "
+                    f"--set data.small_classes=drop, raise data.min_per_class, or use "
+                    f"fewer splits."
+                )
+            out[rows] = ""
+            dropped.append(int(cls))
+            continue
+        filled += _fill_empty(rows, u, out, wanted, edges)
+    return {"dropped_classes": dropped, "filled_empty_splits": filled}
+
+
+def _fill_empty(rows, u, out, wanted, edges) -> int:
+    moved = 0
+    lows = dict(zip(SPLITS, np.concatenate([[0.0], edges[:-1]]), strict=False))
+    highs = dict(zip(SPLITS, edges, strict=False))
+    # val first: a class must be evaluated before it can be tested.
+    for target in sorted(wanted, key=lambda s: {"val": 0, "test": 1, "train": 2}[s]):
+        members = out[rows]
+        if np.any(members == target):
+            continue
+        sizes = {s: int(np.sum(members == s)) for s in wanted}
+        donors = rows[
+            [sizes.get(str(m), 0) > 1 for m in members]
+        ]  # never empty another split
+        if len(donors) == 0:
+            continue
+        centre = (lows[target] + highs[target]) / 2
+        pick = donors[np.argmin(np.abs(u[donors] - centre))]
+        out[pick] = target
+        moved += 1
+    return moved
+
+
+def _official(u, label, official, fractions, small_classes):
+    out = official.copy()
+    is_train = out == "train"
+    unassigned = out == ""
+    report: dict = {"mode": "official"}
+    if np.any(unassigned):
+        report.update(_hashed(u, label, unassigned, fractions, small_classes, out))
+    carved = 0
+    test_fraction = fractions[2]
+    n_total = len(out)
+    n_train = int(is_train.sum())
+    if test_fraction > 0 and n_train:
+        # Test is a fraction of ALL rows, taken from official train only.
+        p = min(1.0, test_fraction * n_total / n_train)
+        # The top of the hash range becomes test so it matches the hashed layout.
+        carve = is_train & (u >= 1.0 - p)
+        for cls in np.unique(label[is_train]):
+            rows = np.flatnonzero(is_train & (label == cls))
+            if cls < 0:
+                continue
+            if len(rows) < 2:
+                carve[rows] = False
+            elif not np.any(carve[rows]):
+                carve[rows[np.argmax(u[rows])]] = True
+            elif np.all(carve[rows]):
+                carve[rows[np.argmin(u[rows])]] = False
+        out[carve] = "test"
+        carved = int(carve.sum())
+        report["test_fraction_of_official_train"] = round(p, 4)
+    report["carved_test_from_train"] = carved
+    report["split_meaning"] = {
+        "train": "the source's official train list"
+        + (" minus the carved test part" if carved else ""),
+        "val": "the source's official val list (used for model selection, so val "
+        "numbers are optimistic)",
+        "test": (
+            f"carved out of the official train list ({test_fraction:.0%} of all "
+            f"images, stratified, seeded); never seen in training or selection"
+            if carved
+            else "none (the source has no test split; pass 3 fractions to carve one)"
+        ),
+    }
+    return out, report

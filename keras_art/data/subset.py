@@ -1,0 +1,141 @@
+"""Class subsets (seeds 001-003): top-N classes, a named list, per-class bounds."""
+
+from __future__ import annotations
+
+import difflib
+import unicodedata
+from collections.abc import Sequence
+
+import numpy as np
+
+from keras_art.data.catalog import MISSING, Catalog
+from keras_art.data.splits import hash_unit
+from keras_art.errors import UserError
+
+
+def select_subset(
+    catalog: Catalog,
+    task: str,
+    *,
+    top_n: int | None = None,
+    classes: Sequence[str] = (),
+    min_per_class: int = 0,
+    max_per_class: int | None = None,
+    seed: int = 0,
+) -> tuple[Catalog, dict]:
+    """Keep the rows of the selected ``task`` classes; re-index them 0..K-1.
+
+    Steps, in order: rows without a ``task`` label go; ``classes`` (names, matched
+    exactly, then ignoring case/accents/``_`` vs space) restricts the classes;
+    classes with fewer than ``min_per_class`` images go; ``top_n`` keeps the largest
+    classes (ties: lower index first); ``max_per_class`` down-samples each class to
+    the rows with the smallest ``hash(seed, path)``, so the choice is seeded and a
+    new file never evicts more than one old one. Kept classes stay in their original
+    order. Other tasks' labels are left as they are.
+
+    Returns:
+        ``(catalog, report)``; the report lists kept and dropped classes with counts.
+    """
+    if task not in catalog.labels:
+        raise UserError(
+            f"The {catalog.source} data has no {task!r} labels; it has: "
+            f"{', '.join(catalog.tasks)}."
+        )
+    if top_n is not None and top_n < 1:
+        raise UserError(f"data.top_n must be at least 1. Received: {top_n}")
+    if max_per_class is not None and max_per_class < 1:
+        raise UserError(
+            f"data.max_per_class must be at least 1. Received: {max_per_class}"
+        )
+    names = catalog.class_names[task]
+    labels = catalog.labels[task]
+    counts = np.bincount(labels[labels >= 0], minlength=len(names))
+    keep = np.ones(len(names), dtype=bool)
+    dropped: dict[str, str] = {}
+
+    if classes:
+        wanted = {_resolve(name, names, task) for name in classes}
+        for i in range(len(names)):
+            if i not in wanted:
+                keep[i] = False
+    if min_per_class > 0:
+        for i in np.flatnonzero(keep & (counts < min_per_class)):
+            keep[i] = False
+            dropped[names[i]] = f"{counts[i]} image(s) < min_per_class {min_per_class}"
+    if top_n is not None:
+        order = sorted(np.flatnonzero(keep), key=lambda i: (-counts[i], i))
+        for i in order[top_n:]:
+            keep[i] = False
+            dropped[names[i]] = f"not in the top {top_n} by count"
+    kept = np.flatnonzero(keep)
+    if len(kept) == 0 or counts[kept].sum() == 0:
+        raise UserError(
+            f"The subset of {task} classes is empty (top_n={top_n}, classes="
+            f"{list(classes)}, min_per_class={min_per_class}). Loosen the subset."
+        )
+
+    rows = np.flatnonzero((labels >= 0) & keep[np.maximum(labels, 0)])
+    if max_per_class is not None:
+        rows = _cap_per_class(catalog, labels, rows, max_per_class, seed)
+    remap = np.full(len(names), MISSING, dtype=np.int64)
+    remap[kept] = np.arange(len(kept))
+
+    out = catalog.take(rows)
+    out.labels[task] = remap[out.labels[task]]
+    out.class_names = dict(catalog.class_names)
+    out.class_names[task] = [names[i] for i in kept]
+    after = np.bincount(out.labels[task], minlength=len(kept))
+    report = {
+        "task": task,
+        "top_n": top_n,
+        "classes": list(classes),
+        "min_per_class": min_per_class,
+        "max_per_class": max_per_class,
+        "seed": seed,
+        "rows_before": int(np.sum(labels >= 0)),
+        "rows_after": len(out),
+        "kept_classes": {
+            names[i]: {"before": int(counts[i]), "after": int(after[j])}
+            for j, i in enumerate(kept)
+        },
+        "dropped_classes": dropped,
+    }
+    return out, report
+
+
+def _cap_per_class(catalog, labels, rows, cap, seed) -> np.ndarray:
+    keep = []
+    for cls in np.unique(labels[rows]):
+        members = rows[labels[rows] == cls]
+        if len(members) > cap:
+            u = np.array([hash_unit(seed, catalog.files[i]) for i in members])
+            members = np.sort(members[np.argsort(u, kind="stable")[:cap]])
+        keep.append(members)
+    return np.sort(np.concatenate(keep))
+
+
+def fold_name(name: str) -> str:
+    """Compare class names ignoring case, accents, Unicode form and ``_``/space/-."""
+    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFC", name))
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return "".join(c if c.isalnum() else " " for c in text.casefold()).strip()
+
+
+def _resolve(name: str, names: list[str], task: str) -> int:
+    if name in names:
+        return names.index(name)
+    folded = [fold_name(n) for n in names]
+    key = fold_name(name)
+    hits = [
+        i for i, f in enumerate(folded) if " ".join(f.split()) == " ".join(key.split())
+    ]
+    if len(hits) == 1:
+        return hits[0]
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5) or (
+        [names[folded.index(m)] for m in difflib.get_close_matches(key, folded, n=3)]
+    )
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    raise UserError(
+        f"data.classes: unknown {task} class {name!r}.{hint} "
+        f"Valid names: {', '.join(names[:30])}{' ...' if len(names) > 30 else ''}"
+    )
