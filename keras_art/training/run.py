@@ -121,7 +121,133 @@ def train(cfg: Config, *, resume: bool = False) -> RunResult:
 
 
 def _fit(cfg: Config, prepared, run_dir: Path, *, resume: bool) -> dict[str, Any]:
-    raise NotImplementedError  # wired in once the engine lands
+    import keras
+
+    from keras_art.models.backbones import backbone_stages
+    from keras_art.models.classifier import build_classifier
+    from keras_art.training.callbacks import default_callbacks
+    from keras_art.training.checkpoints import EpochCheckpointer
+    from keras_art.training.engine import Trainer
+    from keras_art.training.strategies import make_strategy
+
+    strategy = make_strategy(cfg.train.strategy)
+    # Only the embedded demo may fall back to random init when ImageNet weights are
+    # unavailable offline; real data stops with a message naming the file to place.
+    on_missing = "random" if cfg.data.format == "sample" else "error"
+    with strategy.scope():
+        model, weights_source = build_classifier(
+            cfg.model, prepared.num_classes, on_missing_weights=on_missing
+        )
+    print(
+        f"model: {cfg.model.backbone} + {cfg.model.head} head, weights: "
+        f"{weights_source}, {model.count_params():,} parameters"
+    )
+
+    datasets = make_datasets(cfg, prepared)
+    feature_ds = None
+    if cfg.train.feature_cache and cfg.train.unfreeze_epoch != 0:
+        from keras_art.training.feature_cache import build_feature_cache
+
+        print("feature cache: running the frozen backbone once over the train split")
+        feature_ds = build_feature_cache(
+            model.get_layer("backbone"),
+            datasets["train_eval"],
+            batch_size=cfg.input.batch_size,
+            flips=cfg.augment.hflip,
+            seed=cfg.train.seed,
+        )
+    trainer = Trainer(
+        model,
+        prepared.tasks,
+        cfg.train,
+        strategy,
+        stages=backbone_stages(model.get_layer("backbone")),
+    )
+    callbacks = default_callbacks(cfg.train, run_dir)
+    fit_start = time.time()
+    history = trainer.fit(
+        datasets["train"],
+        datasets["val"],
+        epochs=cfg.train.epochs,
+        callbacks=callbacks,
+        feature_train_ds=feature_ds,
+        checkpoints=EpochCheckpointer(run_dir / "checkpoints"),
+        resume=resume,
+    )
+    fit_s = time.time() - fit_start
+
+    # Final numbers come from the best checkpoint (by val macro-F1), not the last epoch.
+    best_path = run_dir / "best.keras"
+    best_epoch = None
+    if best_path.exists():
+        best = keras.saving.load_model(best_path, compile=False)
+        model.set_weights(best.get_weights())
+        best_epoch = _best_epoch(history, cfg.train.monitor)
+    metrics = {}
+    for split in ("val", "test"):
+        if f"{split}" in datasets and datasets[split] is not None:
+            logs = trainer.evaluate(datasets[split], prefix="")
+            metrics[split] = _per_task(logs, prepared.tasks)
+    return {
+        "weights_source": weights_source,
+        "epochs_run": len(history.epoch),
+        "best_epoch": None if best_epoch is None else best_epoch + 1,
+        "metrics": metrics,
+        "split_note": prepared.report.get(
+            "split_note", "val is used for model selection; test is held out"
+        ),
+        "timings": {"fit_s": round(fit_s, 1)},
+    }
+
+
+def make_datasets(cfg: Config, prepared) -> dict[str, Any]:
+    """tf.data pipelines for every split the prepared data has (None when empty)."""
+    from keras_art.data.pipeline import build_dataset
+
+    def make(split: str, training: bool, seed_offset: int = 0):
+        idx = prepared.indices(split)
+        if len(idx) == 0:
+            return None
+        return build_dataset(
+            [prepared.files[i] for i in idx],
+            {t: prepared.labels[t][idx] for t in prepared.tasks},
+            prepared.num_classes,
+            cfg.augment,
+            cfg.input,
+            training=training,
+            backbone=cfg.model.backbone,
+            seed=cfg.train.seed + seed_offset,
+            split=split,
+        )
+
+    datasets = {
+        "train": make("train", training=True),
+        "val": make("val", training=False),
+        "test": make("test", training=False),
+    }
+    if datasets["train"] is None:
+        raise UserError(
+            "The train split is empty. Lower data.min_per_class or check data.split."
+        )
+    if cfg.train.feature_cache:
+        datasets["train_eval"] = make("train", training=False)
+    return datasets
+
+
+def _best_epoch(history, monitor: str) -> int | None:
+    values = history.history.get(monitor)
+    if not values:
+        return None
+    import numpy as np
+
+    return int(history.epoch[int(np.nanargmax(values))])
+
+
+def _per_task(logs: dict[str, float], tasks) -> dict[str, dict[str, float]]:
+    names = ("loss", "top1", "top5", "macro_f1", "weighted_f1")
+    if len(tasks) == 1:
+        return {tasks[0]: {k: round(float(logs[k]), 4) for k in names}}
+    return {t: {k: round(float(logs[f"{t}_{k}"]), 4) for k in names} for t in tasks}
 
 
 def _print_data_summary(prepared) -> None:
