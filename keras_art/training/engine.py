@@ -262,7 +262,7 @@ class Trainer:
             if callbacks is not None:
                 callbacks.on_train_batch_end(step, {"loss": loss})
             bar.update(step + 1, [("loss", loss)])
-            if self.model.stop_training:
+            if getattr(self.model, "stop_training", False):
                 break
         return acc.result("", self.cfg.task_weights)
 

@@ -55,6 +55,8 @@ class GroupAdamW(keras.optimizers.AdamW):
         global_clipnorm: float | None = None,
         **kwargs: Any,
     ):
+        if kwargs.get("weight_decay") is None:
+            kwargs["weight_decay"] = 0.0  # AdamW insists on a float
         super().__init__(global_clipnorm=None, **kwargs)
         self.group_multipliers = {
             str(k): float(v) for k, v in (group_multipliers or {}).items()
@@ -127,7 +129,7 @@ class GroupAdamW(keras.optimizers.AdamW):
         )
 
     def _apply_weight_decay(self, variables):
-        if self.weight_decay is None:
+        if not self.weight_decay:
             return
         import tensorflow as tf
 
@@ -249,8 +251,7 @@ def variable_groups(
     ``train_cfg.lr_groups``, to that stage name; ``candidates`` lists every variable the
     optimizer must be built over: all trainable head variables plus the backbone
     weights of stages at or after ``train_cfg.unfreeze_from`` (never
-    BatchNormalization, which stays frozen). Works on a frozen backbone too:
-    ``variable.trainable`` survives ``layer.trainable = False``.
+    BatchNormalization, which stays frozen). Works on a frozen backbone too.
     """
     backbone = model.get_layer(backbone_name)
     stage_map = backbone_stage_map(backbone, stages)
@@ -274,9 +275,9 @@ def variable_groups(
         stage = stage_map.get(layer.name)
         if stage is None or _is_batchnorm(layer):
             continue
-        for w in layer.weights:
-            if not w.trainable:
-                continue
+        # `layer.trainable = False` flips `w.trainable` too; Keras keeps the
+        # variables created as trainable in `_trainable_variables`.
+        for w in getattr(layer, "_trainable_variables", layer.trainable_weights):
             groups[_path(w)] = stage if stage in lr_groups else BACKBONE
             if stage in open_stages:
                 candidates.append(w)
@@ -326,7 +327,7 @@ def make_optimizer(
     groups, candidates = variable_groups(model, train_cfg, backbone_name, stages)
     opt = GroupAdamW(
         learning_rate=learning_rate,
-        weight_decay=float(train_cfg.weight_decay) or None,
+        weight_decay=float(train_cfg.weight_decay),
         global_clipnorm=float(train_cfg.clipnorm) or None,
         group_multipliers=group_multipliers(train_cfg),
         variable_groups=groups,

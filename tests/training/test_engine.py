@@ -1,0 +1,203 @@
+import csv
+
+import keras
+import numpy as np
+import pytest
+
+from keras_art.training.callbacks import (
+    BestModelCheckpoint,
+    HistoryLogger,
+    StagedUnfreeze,
+    default_callbacks,
+)
+from keras_art.training.engine import Trainer
+from keras_art.training.feature_cache import build_feature_cache
+from tests.training import tiny
+
+
+def _trainer(model, cfg, tasks=("artist",), steps=6):
+    return Trainer(
+        model,
+        tasks,
+        cfg,
+        steps_per_epoch=steps,
+        verbose=0,
+        stages=tiny.stages(model.get_layer("backbone")),
+    )
+
+
+def _snapshot(backbone):
+    return {
+        w.path: w.numpy().copy() for layer in backbone.layers for w in layer.weights
+    }
+
+
+class _Snapshots(keras.callbacks.Callback):
+    def __init__(self, backbone):
+        super().__init__()
+        self.backbone = backbone
+        self.at_epoch_end = []
+
+    def on_train_begin(self, logs=None):
+        self.initial = _snapshot(self.backbone)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.at_epoch_end.append(_snapshot(self.backbone))
+
+
+def test_staged_unfreeze_proof():
+    model = tiny.tiny_model()
+    backbone = model.get_layer("backbone")
+    cfg = tiny.train_cfg(epochs=3, unfreeze_epoch=2, unfreeze_from="conv3")
+    trainer = _trainer(model, cfg)
+    snaps = _Snapshots(backbone)
+    unfreeze = StagedUnfreeze(2, "conv3", set_trainable=tiny.set_trainable)
+    history = trainer.fit(
+        tiny.dataset(), tiny.dataset(n=8), callbacks=[unfreeze, snaps]
+    )
+    assert history.history["stage"] == [1, 1, 2]
+    start, e1, e2, e3 = snaps.initial, *snaps.at_epoch_end
+    for path, value in start.items():  # stage 1: nothing in the backbone moves
+        np.testing.assert_array_equal(value, e1[path], err_msg=path)
+        np.testing.assert_array_equal(value, e2[path], err_msg=path)
+    moved = {p for p in start if not np.array_equal(start[p], e3[p])}
+    for stage in ("conv3", "conv4", "conv5"):
+        assert f"{stage}_block1_1_conv/kernel" in moved
+    frozen = [p for p in start if p.startswith(("conv1_", "conv2_")) or "_bn/" in p]
+    assert frozen and not moved.intersection(frozen), moved.intersection(frozen)
+    assert any("moving_mean" in p for p in frozen)
+
+
+def test_unfreeze_on_plateau_and_stage_logged():
+    model = tiny.tiny_model()
+    cfg = tiny.train_cfg(epochs=3, unfreeze_epoch=10)
+    trainer = _trainer(model, cfg)
+    unfreeze = StagedUnfreeze(
+        10,
+        "conv4",
+        on_plateau=True,
+        patience=1,
+        monitor="val_loss",
+        set_trainable=tiny.set_trainable,
+    )
+
+    class Worse(keras.callbacks.Callback):  # force a plateau on val_loss
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_loss"] = float(epoch)
+
+    trainer.fit(tiny.dataset(), tiny.dataset(n=8), callbacks=[Worse(), unfreeze])
+    assert unfreeze.stage == 2 and unfreeze.unfrozen_at == 2
+    assert trainer.stage == 2
+
+
+def test_callbacks_history_best_model_early_stopping(tmp_path):
+    model = tiny.tiny_model(("artist", "style"), dropout=0.2)
+    cfg = tiny.train_cfg(epochs=6, early_stopping_patience=1, monitor="val_macro_f1")
+    trainer = _trainer(model, cfg, tasks=("artist", "style"))
+    cbs = default_callbacks(cfg, tmp_path, set_trainable=tiny.set_trainable)
+
+    class Stall(keras.callbacks.Callback):  # a flat metric stops after 2 epochs
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_macro_f1"] = 0.5
+
+    cbs.insert(0, Stall())
+    x = np.zeros((2, tiny.SIZE, tiny.SIZE, 3), "float32")
+    first_epoch = {}
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            first_epoch.setdefault("style", model.predict(x, verbose=0)["style"])
+
+    cbs.append(Record())
+    history = trainer.fit(
+        tiny.dataset(tasks=("artist", "style")),
+        tiny.dataset(
+            n=9, tasks=("artist", "style"), drop_remainder=False, missing=True
+        ),
+        callbacks=cbs,
+    )
+    assert len(history.epoch) == 2
+    rows = list(csv.DictReader((tmp_path / "history.csv").read_text().splitlines()))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    for key in (
+        "loss",
+        "val_style_macro_f1",
+        "val_macro_f1",
+        "lr_head",
+        "lr_backbone",
+        "stage",
+        "epoch_time_s",
+        "val_artist_top5",
+    ):
+        assert key in rows[0], key
+    assert float(rows[0]["lr_backbone"]) == pytest.approx(
+        float(rows[0]["lr_head"]) * cfg.lr_backbone / cfg.lr_head
+    )
+    best = keras.saving.load_model(tmp_path / "best.keras")
+    np.testing.assert_allclose(
+        best.predict(x, verbose=0)["style"],
+        first_epoch["style"],
+        rtol=1e-5,
+    )
+    assert (tmp_path / "logs").is_dir()
+    assert not list(tmp_path.glob(".*.keras"))
+
+
+def test_best_checkpoint_only_on_improvement(tmp_path):
+    cb = BestModelCheckpoint(tmp_path / "best.keras")
+    cb.set_model(tiny.tiny_model())
+    cb.on_epoch_end(0, {"val_macro_f1": 0.4})
+    first = (tmp_path / "best.keras").stat().st_mtime_ns
+    cb.on_epoch_end(1, {"val_macro_f1": 0.3})
+    assert (tmp_path / "best.keras").stat().st_mtime_ns == first
+    assert cb.best == 0.4 and cb.best_epoch == 0
+    logger = HistoryLogger(tmp_path / "h.csv")
+    logger.on_train_begin()
+    logger.on_epoch_end(0, {"loss": 1.0, "stage": 1})
+    assert (tmp_path / "h.csv").read_text().startswith("epoch,loss,stage")
+
+
+def test_terminate_on_nan_stops():
+    model = tiny.tiny_model()
+    tiny.set_trainable(model.get_layer("backbone"), None)
+    cfg = tiny.train_cfg(epochs=3)
+    trainer = _trainer(model, cfg)
+
+    class Poison(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            logs["loss"] = float("nan")
+
+    history = trainer.fit(
+        tiny.dataset(), callbacks=[Poison(), keras.callbacks.TerminateOnNaN()]
+    )
+    assert len(history.epoch) == 1
+
+
+def test_feature_cache_trains_head_only_in_stage_one():
+    model = tiny.tiny_model()
+    backbone = model.get_layer("backbone")
+    tiny.set_trainable(backbone, None)
+    cfg = tiny.train_cfg(epochs=2, unfreeze_epoch=1)
+    trainer = _trainer(model, cfg)
+    cached = build_feature_cache(backbone, tiny.dataset(), batch_size=4, flips=True)
+    assert int(cached.cardinality()) == 6
+    features, _, _ = next(iter(cached))
+    assert features.shape == (4, tiny.SIZE // 2, tiny.SIZE // 2, 4)
+    assert features.dtype == "float32"
+    head_before = model.get_layer("head").get_weights()[0].copy()
+    calls = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            calls.append(trainer._use_feature_cache)
+
+    unfreeze = StagedUnfreeze(1, "conv4", set_trainable=tiny.set_trainable)
+    history = trainer.fit(
+        tiny.dataset(),
+        tiny.dataset(n=8),
+        callbacks=[unfreeze, Spy()],
+        feature_train_ds=cached,
+    )
+    assert calls == [True, False]
+    assert history.history["stage"] == [1, 2]
+    assert not np.allclose(head_before, model.get_layer("head").get_weights()[0])

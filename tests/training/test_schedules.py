@@ -1,0 +1,53 @@
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from keras_art.training.schedules import (
+    WarmupCosine,
+    make_plateau_callback,
+    make_schedule,
+)
+from tests.training import tiny
+
+
+def _torch_cosine(step, peak, t_max, eta_min):
+    return eta_min + (peak - eta_min) * (1 + math.cos(math.pi * step / t_max)) / 2
+
+
+def test_cosine_matches_pytorch_cosine_annealing():
+    cfg = tiny.train_cfg(lr_head=8e-4, cosine_t_max_epochs=15, eta_min=1e-6)
+    sched = make_schedule(cfg, steps_per_epoch=10)
+    assert sched.decay_steps == 150
+    for step in (0, 1, 37, 75, 149, 150):
+        expected = _torch_cosine(step, 8e-4, 150, 1e-6)
+        assert float(sched(step)) == pytest.approx(expected, rel=1e-5, abs=1e-10)
+    assert float(sched(400)) == pytest.approx(1e-6, rel=1e-5)  # stays at the floor
+
+
+def test_warmup_is_linear_then_cosine():
+    sched = WarmupCosine(peak=1.0, decay_steps=14, eta_min=0.0, warmup_steps=4)
+    values = [float(sched(s)) for s in range(16)]
+    np.testing.assert_allclose(values[:4], [0.25, 0.5, 0.75, 1.0], rtol=1e-6)
+    assert values[4] == pytest.approx(1.0)
+    assert values[9] == pytest.approx(0.5, abs=1e-6)
+    assert values[14] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_schedule_serializes():
+    sched = WarmupCosine(peak=1e-3, decay_steps=100, eta_min=1e-6, warmup_steps=5)
+    again = keras.optimizers.schedules.deserialize(
+        keras.optimizers.schedules.serialize(sched)
+    )
+    assert float(again(50)) == pytest.approx(float(sched(50)))
+
+
+def test_plateau_and_constant():
+    cfg = tiny.train_cfg(schedule="plateau", plateau_patience=3, plateau_factor=0.1)
+    assert make_schedule(cfg, 10) == cfg.lr_head
+    cb = make_plateau_callback(cfg)
+    assert cb.monitor == "val_macro_f1" and cb.mode == "max" and cb.patience == 3
+    cfg.schedule = "constant"
+    assert make_schedule(cfg, 10) == cfg.lr_head
+    assert make_plateau_callback(cfg) is None
