@@ -107,10 +107,13 @@ def decode_random_resized_crop(
 
         def decode_at(r):
             def fn():
-                scaled = tf.stack(
-                    [win[0] // r, win[1] // r]
-                    + [tf.maximum(win[2] // r, 1), tf.maximum(win[3] // r, 1)]
-                )
+                # The window in the scaled image's pixels, rounded so each edge
+                # moves by at most r/2 source pixels (under half an output pixel).
+                limit = (shape[:2] + r - 1) // r
+                start = (win[:2] + r // 2) // r
+                end = tf.minimum((win[:2] + win[2:] + r // 2) // r, limit)
+                start = tf.minimum(start, end - 1)
+                scaled = tf.concat([start, end - start], 0)
                 out = tf.io.decode_and_crop_jpeg(
                     image_bytes, scaled, channels=3, ratio=r
                 )

@@ -1,0 +1,54 @@
+"""Tiny encoded images in every format the pipeline must decode (test helper)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+FORMATS = ("jpeg", "png_rgba", "png_grey", "png16", "gif", "bmp")
+
+
+def textured(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A smooth gradient plus noise: realistic enough for JPEG, uint8 (H, W, 3)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = np.stack([yy * 200 / height, xx * 200 / width, (yy + xx) % 64 * 3], -1)
+    return np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+
+
+def encode(array: np.ndarray, fmt: str) -> bytes:
+    """Encode an RGB uint8 array as ``fmt`` (one of FORMATS)."""
+    buf = io.BytesIO()
+    if fmt == "jpeg":
+        Image.fromarray(array).save(buf, "JPEG", quality=90)
+    elif fmt == "png_rgba":
+        alpha = np.full(array.shape[:2] + (1,), 200, np.uint8)
+        Image.fromarray(np.concatenate([array, alpha], -1), "RGBA").save(buf, "PNG")
+    elif fmt == "png_grey":
+        Image.fromarray(array[..., 0], "L").save(buf, "PNG")
+    elif fmt == "png16":
+        import tensorflow as tf
+
+        return tf.io.encode_png(array.astype(np.uint16) * 257).numpy()
+    elif fmt == "gif":
+        frames = [Image.fromarray(array), Image.fromarray(255 - array)]
+        frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
+    elif fmt == "bmp":
+        Image.fromarray(array).save(buf, "BMP")
+    else:
+        raise ValueError(fmt)
+    return buf.getvalue()
+
+
+def write_images(folder, n: int, height: int = 40, width: int = 56) -> list[str]:
+    """Write ``n`` images cycling through FORMATS; returns their paths."""
+    ext = {"jpeg": "jpg", "gif": "gif", "bmp": "bmp"}
+    paths = []
+    for i in range(n):
+        fmt = FORMATS[i % len(FORMATS)]
+        path = folder / f"img{i:03d}.{ext.get(fmt, 'png')}"
+        path.write_bytes(encode(textured(height + i % 3, width, seed=i), fmt))
+        paths.append(str(path))
+    return paths

@@ -1,0 +1,152 @@
+"""Every op runs eagerly AND inside Dataset.map (big_vision style), same seed."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_art.data import augment as aug
+from tests.data.image_fixtures import encode, textured
+
+SEED = tf.constant([3, 7], tf.int64)
+
+
+def both(fn, x, seed=SEED):
+    """fn(x, seed) eagerly and inside Dataset.map; asserts they agree."""
+    eager = fn(tf.constant(x), seed).numpy()
+    ds = tf.data.Dataset.from_tensors((tf.constant(x), seed)).map(fn)
+    graph = next(iter(ds)).numpy()
+    np.testing.assert_allclose(eager, graph, atol=1e-3)
+    return eager
+
+
+IMAGE = textured(24, 32).astype("float32")
+
+OPS = {
+    "random_resized_crop": lambda x, s: aug.random_resized_crop(
+        x, s, 16, (0.3, 1.0), (0.75, 1.33)
+    ),
+    "scale_jitter": lambda x, s: aug.scale_jitter(x[:24, :24], s, (0.5, 1.5)),
+    "flip": lambda x, s: aug.random_flip(x, s, True, True),
+    "rotate_zoom": lambda x, s: aug.random_rotate_zoom(x, s, 30.0, (0.5, 1.5)),
+    "color_jitter": lambda x, s: aug.color_jitter(x, s, 0.4, 0.05),
+    "random_erasing": lambda x, s: aug.random_erasing(x, s, 1.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_op_eager_equals_dataset_map_and_is_seeded(name):
+    out = both(OPS[name], IMAGE)
+    assert out.dtype == np.float32 and out.shape[-1] == 3
+    assert out.min() >= 0 and out.max() <= 255
+    again = OPS[name](tf.constant(IMAGE), SEED).numpy()
+    np.testing.assert_array_equal(out, again)
+    others = [
+        OPS[name](tf.constant(IMAGE), tf.constant([s, 1])).numpy() for s in range(6)
+    ]
+    assert any(not np.array_equal(out, o) for o in others)
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png_rgba", "gif", "bmp"])
+def test_fused_decode_crop_eager_and_map(fmt):
+    blob = encode(textured(40, 64), fmt)
+    out = both(
+        lambda b, s: aug.decode_random_resized_crop(
+            b, s, 16, (0.35, 1.0), (0.75, 1.33)
+        ),
+        blob,
+    )
+    assert out.shape == (16, 16, 3)
+
+
+def test_dct_downscale_matches_plain_crop():
+    yy, xx = np.mgrid[0:256, 0:320]
+    smooth = np.stack([yy * 0.9, xx * 0.7, (yy + xx) * 0.4], -1).astype(np.uint8)
+    blob = tf.constant(encode(smooth, "jpeg"))
+    for s in range(4):
+        seed = tf.constant([s, 0])
+        fast = aug.decode_random_resized_crop(blob, seed, 24, (0.5, 1.0), (0.75, 1.33))
+        plain = aug.decode_random_resized_crop(
+            blob, seed, 24, (0.5, 1.0), (0.75, 1.33), dct_downscale=False
+        )
+        assert np.abs(fast.numpy() - plain.numpy()).mean() < 3
+
+
+@pytest.mark.parametrize("shape", [(24, 32), (7, 300), (300, 7), (1, 1), (5000, 4)])
+def test_crop_windows_lie_inside_the_image(shape):
+    h, w = shape
+    fn = tf.function(
+        lambda s: aug.sample_crop_window(s, h, w, (0.08, 1.0), (0.75, 1.33))
+    )
+    seeds = tf.random.stateless_uniform([64, 2], [0, 1], 0, 2**30, dtype=tf.int32)
+    wins = tf.map_fn(fn, seeds).numpy()
+    y, x, ch, cw = wins.T
+    assert (y >= 0).all() and (x >= 0).all() and (ch >= 1).all() and (cw >= 1).all()
+    assert (y + ch <= h).all() and (x + cw <= w).all()
+    ds = tf.data.Dataset.from_tensor_slices(seeds[:5]).map(fn)
+    np.testing.assert_array_equal(np.stack(list(ds.as_numpy_iterator())), wins[:5])
+
+
+def test_crop_window_respects_scale():
+    seeds = tf.random.stateless_uniform([40, 2], [1, 1], 0, 2**30, dtype=tf.int32)
+    wins = tf.map_fn(
+        lambda s: aug.sample_crop_window(s, 100, 100, (0.3, 0.5), (0.75, 1.33)), seeds
+    ).numpy()
+    area = wins[:, 2] * wins[:, 3] / 1e4
+    assert area.min() > 0.27 and area.max() < 0.54
+
+
+def test_flip_is_image_or_its_mirror():
+    out = both(lambda x, s: aug.random_flip(x, s, True, False), IMAGE)
+    assert np.array_equal(out, IMAGE) or np.array_equal(out, IMAGE[:, ::-1])
+
+
+def test_rotate_zoom_identity_and_half_turn():
+    x = tf.constant(IMAGE)[None]
+    shape = tf.shape(x)[1:3]
+
+    def warp(angle, zoom):
+        t = aug.rotate_zoom_transform(angle, zoom, shape[0], shape[1])
+        return tf.raw_ops.ImageProjectiveTransformV3(
+            images=x,
+            transforms=t[None],
+            output_shape=shape,
+            fill_value=0.0,
+            interpolation="BILINEAR",
+            fill_mode="NEAREST",
+        )[0].numpy()
+
+    np.testing.assert_allclose(warp(0.0, 1.0), IMAGE, atol=1e-3)
+    np.testing.assert_allclose(warp(np.pi, 1.0), IMAGE[::-1, ::-1], atol=1e-2)
+    same = both(lambda im, s: aug.random_rotate_zoom(im, s, 0.0, (1.0, 1.0)), IMAGE)
+    np.testing.assert_allclose(same, IMAGE, atol=1e-3)
+
+
+def test_color_jitter_zero_strength_is_identity():
+    out = both(lambda x, s: aug.color_jitter(x, s, 0.0, 0.0), IMAGE)
+    np.testing.assert_allclose(out, IMAGE, atol=1e-3)
+
+
+def test_random_erasing_probability_zero_and_one():
+    np.testing.assert_array_equal(
+        both(lambda x, s: aug.random_erasing(x, s, 0.0), IMAGE), IMAGE
+    )
+    flat = np.full((20, 20, 3), 128.0, np.float32)
+    out = both(lambda x, s: aug.random_erasing(x, s, 1.0), flat)
+    changed = (out != 128.0).any(-1)
+    rows, cols = np.nonzero(changed)
+    frac = changed.sum() / 400
+    assert 0.01 <= frac <= 0.4  # one rectangle of 2-33 % of the image
+    box = changed[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    assert box.mean() > 0.95  # a rectangle, not scattered pixels
+
+
+def test_multi_size_batches():
+    batch = np.zeros((2, 20, 20, 3), np.float32)
+    out = both(lambda x, sd: aug.resize_batch_to_random_size(x, sd, [8, 12, 16]), batch)
+    assert out.shape[0] == 2 and out.shape[1] == out.shape[2]
+    sizes = set()
+    for s in range(12):
+        out = aug.resize_batch_to_random_size(batch, tf.constant([s, 5]), [8, 12, 16])
+        assert out.shape[1] == out.shape[2]
+        sizes.add(out.shape[1])
+    assert sizes == {8, 12, 16}

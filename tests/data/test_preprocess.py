@@ -1,0 +1,85 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_art.data.preprocess import (
+    decode_and_resize_for_eval,
+    decode_image,
+    preprocess_for_backbone,
+)
+from keras_art.errors import UserError
+from tests.data.image_fixtures import FORMATS, encode, textured
+
+
+def test_resnet50_matches_keras_applications():
+    x = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
+    want = keras.applications.resnet50.preprocess_input(x.copy())
+    got = preprocess_for_backbone(tf.constant(x), "resnet50")
+    np.testing.assert_allclose(got.numpy(), np.asarray(want), atol=1e-4)
+    assert got.dtype == tf.float32
+
+
+@pytest.mark.parametrize(
+    "backbone, module",
+    [("efficientnetb0", "efficientnet"), ("convnext_tiny", "convnext")],
+)
+def test_self_normalising_backbones_are_identity(backbone, module):
+    x = np.random.default_rng(1).uniform(0, 255, (1, 4, 4, 3)).astype("float32")
+    want = getattr(keras.applications, module).preprocess_input(x.copy())
+    np.testing.assert_array_equal(preprocess_for_backbone(x, backbone).numpy(), want)
+
+
+def test_unknown_backbone_is_user_error():
+    with pytest.raises(UserError, match="vgg"):
+        preprocess_for_backbone(tf.zeros([1, 2, 2, 3]), "vgg")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_decode_gives_three_channel_uint8(fmt):
+    image = decode_image(tf.constant(encode(textured(10, 14), fmt)))
+    assert image.dtype == tf.uint8 and image.shape == (10, 14, 3)
+
+
+@pytest.mark.parametrize("mode", ["resize", "center_crop", "letterbox"])
+def test_eval_resize_modes_eager_and_in_map_fn(mode):
+    blobs = tf.constant([encode(textured(24, 40, i), f) for i, f in enumerate(FORMATS)])
+
+    @tf.function(autograph=False)  # what export's serving signature does
+    def serve(batch):
+        return tf.map_fn(
+            lambda b: decode_and_resize_for_eval(b, 16, mode),
+            batch,
+            fn_output_signature=tf.float32,
+        )
+
+    batched = serve(blobs).numpy()
+    assert batched.shape == (len(FORMATS), 16, 16, 3)
+    assert batched.min() >= 0 and batched.max() <= 255
+    eager = decode_and_resize_for_eval(blobs[0], 16, mode).numpy()
+    np.testing.assert_allclose(eager, batched[0], atol=1e-3)
+
+
+def test_letterbox_pads_and_keeps_aspect():
+    white = np.full((10, 40, 3), 255, np.uint8)
+    out = decode_and_resize_for_eval(
+        tf.constant(encode(white, "png_rgba")), 16, "letterbox"
+    ).numpy()
+    assert out[0].max() == 0 and out[-1].max() == 0  # black bars top and bottom
+    assert out[8, :, :].min() > 250  # picture in the middle, full width
+
+
+def test_center_crop_jpeg_matches_decoded_crop():
+    array = textured(30, 60)
+    jpeg = decode_and_resize_for_eval(
+        tf.constant(encode(array, "jpeg")), 16, "center_crop"
+    ).numpy()
+    png = decode_and_resize_for_eval(
+        tf.constant(encode(array, "bmp")), 16, "center_crop"
+    ).numpy()
+    assert np.abs(jpeg - png).mean() < 6  # same square, JPEG loss only
+
+
+def test_bad_mode_is_user_error():
+    with pytest.raises(UserError, match="stretch"):
+        decode_and_resize_for_eval(tf.constant(b""), 16, "stretch")
