@@ -227,7 +227,8 @@ def _official(u, label, official, fractions, small_classes):
     test_fraction = fractions[2]
     n_total = len(out)
     n_train = int(is_train.sum())
-    if test_fraction > 0 and n_train:
+    # A source with its own test split keeps it; otherwise test comes out of train.
+    if test_fraction > 0 and n_train and not np.any(official == "test"):
         # Test is a fraction of ALL rows, taken from official train only.
         p = min(1.0, test_fraction * n_total / n_train)
         # The top of the hash range becomes test so it matches the hashed layout.
@@ -255,6 +256,8 @@ def _official(u, label, official, fractions, small_classes):
             f"carved out of the official train list ({test_fraction:.0%} of all "
             f"images, stratified, seeded); never seen in training or selection"
             if carved
+            else "the source's official test list"
+            if np.any(official == "test")
             else "none (the source has no test split; pass 3 fractions to carve one)"
         ),
     }

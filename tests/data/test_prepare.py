@@ -127,6 +127,24 @@ def test_best_artworks_small_class_dropped_and_reported(tmp_path):
     assert prep.labels["artist"].max() == len(prep.class_names["artist"]) - 1
 
 
+def test_embedded_sample_multi_task(tmp_path):
+    cfg = Config(task="multi")
+    cfg.data.cache_dir = str(tmp_path / "cache")
+    cfg.data.sample_images = 32
+    prep = prepare_data(cfg)
+    assert prep.tasks == ("artist", "genre", "style")
+    assert prep.report["source"] == "sample"
+    assert len(prep.indices("train")) > 0 and len(prep.indices("val")) > 0
+    assert all(len(prep.labels[t]) == len(prep.files) for t in prep.tasks)
+
+
+def test_every_config_format_has_a_reader():
+    from keras_art.config import FORMATS
+    from keras_art.data.sources import DATASET_FORMATS
+
+    assert set(DATASET_FORMATS) == set(FORMATS)
+
+
 def test_user_errors(tmp_path):
     make_best_artworks(tmp_path / "ba")
     with pytest.raises(UserError, match="no genre labels"):

@@ -123,3 +123,12 @@ def test_content_hash(tmp_path):
     (tmp_path / "c.jpg").write_bytes(b"other")
     a, b, c = (content_hash(tmp_path / n) for n in ("a.jpg", "b.jpg", "c.jpg"))
     assert a == b != c and len(a) == 40
+
+
+def test_official_test_split_is_not_carved_again():
+    keys, labels = _data((40, 40))
+    official = np.array(["train", "val", "test", "train"] * 20, dtype=object)
+    split, report = assign_splits(keys, labels, [0.8, 0.1, 0.1], 0, official=official)
+    assert list(split) == list(official)
+    assert report["carved_test_from_train"] == 0
+    assert report["split_meaning"]["test"] == "the source's official test list"

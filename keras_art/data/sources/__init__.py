@@ -53,7 +53,7 @@ def _read_best_artworks(data_cfg, task=None) -> Catalog:
 def _read_folder(data_cfg, task=None) -> Catalog:
     from keras_art.data.sources.folder import read_folder
 
-    return read_folder(data_cfg, task=task)
+    return read_folder(data_cfg, task=task or "style")
 
 
 def _read_tfds(data_cfg, task=None) -> Catalog:
@@ -72,8 +72,12 @@ DATASET_FORMATS: dict[str, Callable[..., Catalog]] = {
 }
 
 
-def load_catalog(data_cfg, task: str = "style") -> Catalog:
-    """Read the dataset ``data_cfg`` describes; ``task`` is the run's ``--task``."""
+def load_catalog(data_cfg, task: str | None = None) -> Catalog:
+    """Read the dataset ``data_cfg`` describes; ``task`` is the run's ``--task``.
+
+    ``None`` reads every task the source has (the folder reader then labels
+    ``style``) with the multi-task official split.
+    """
     fmt = data_cfg.format
     if fmt not in DATASET_FORMATS:
         raise UserError(
