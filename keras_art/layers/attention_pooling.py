@@ -83,7 +83,10 @@ class AttentionPooling(keras.layers.Layer):
         if mask is not None:
             mask = ops.cast(mask, "bool")
             scores = ops.where(mask, scores, ops.full_like(scores, -1e9))
-        weights = ops.softmax(scores, axis=-1)
+        # Written out (not ops.softmax) because a single step is legitimate here
+        # and ops.softmax warns on a size-1 axis.
+        weights = ops.exp(scores - ops.max(scores, axis=-1, keepdims=True))
+        weights = weights / ops.sum(weights, axis=-1, keepdims=True)
         if mask is not None:
             # All-masked rows: softmax of equal -1e9 is uniform; zero them instead.
             weights = weights * ops.cast(mask, "float32")

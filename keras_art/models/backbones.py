@@ -300,9 +300,12 @@ def _fix_efficientnet_normalization(model: keras.Model) -> None:
     norm = next(
         layer for layer in model.layers if isinstance(layer, keras.layers.Normalization)
     )
-    variance = keras.ops.convert_to_numpy(norm.variance)
+    # The checkpoint fills the layer's variables; `finalize_state` refreshes the
+    # tensors the layer actually computes with.
+    variance = keras.ops.convert_to_numpy(norm.adapt_variance)
     scale = keras.ops.convert_to_numpy(_IMAGENET_STDDEV_RGB).reshape(variance.shape)
-    norm.variance.assign(variance * scale)
+    norm.adapt_variance.assign(variance * scale)
+    norm.finalize_state()
 
 
 # ------------------------------------------------------------------------ stages
