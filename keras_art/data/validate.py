@@ -96,7 +96,7 @@ def scan_images(
             stamp is not None
             and hit is not None
             and hit["stamp"] == stamp
-            and (hit["status"] != "convert" or Path(hit["converted"]).is_file())
+            and (hit["status"] != "convert" or Path(hit.get("converted", "")).is_file())
         ):
             results[i] = hit
         else:

@@ -265,7 +265,7 @@ def _existing_files(images_dir: Path) -> set[str]:
     # One directory walk instead of 80k stat calls; keys are '/'-joined relative
     # paths as the lists write them.
     found = set()
-    for dirpath, _, filenames in os.walk(images_dir):
+    for dirpath, _, filenames in os.walk(images_dir, followlinks=True):
         rel = os.path.relpath(dirpath, images_dir)
         prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
         found.update(prefix + f for f in filenames)
