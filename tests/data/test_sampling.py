@@ -1,0 +1,40 @@
+import numpy as np
+
+from keras_art.data.sampling import class_weights, group_indices, sampler_histogram
+
+# 3 classes at 90 / 9 / 1 plus 10 % missing labels (-1).
+IMBALANCED = np.array([0] * 810 + [1] * 81 + [2] * 9 + [-1] * 100)
+
+
+def test_balanced_histogram_is_near_uniform_and_keeps_missing_share():
+    hist = sampler_histogram(IMBALANCED, 3, draws=3000, seed=0)
+    counts = np.array(hist["counts"])
+    assert counts.sum() + hist["missing"] == 3000
+    expected = 0.9 * 3000 / 3  # 900 each
+    assert np.all(np.abs(counts - expected) < 0.15 * expected)
+    assert abs(hist["missing"] - 300) < 75
+
+
+def test_unbalanced_histogram_follows_the_data():
+    hist = sampler_histogram(IMBALANCED, 3, draws=1000, balanced=False, seed=0)
+    assert hist["counts"] == [810, 81, 9] and hist["missing"] == 100
+
+
+def test_histogram_is_deterministic_with_a_seed():
+    a = sampler_histogram(IMBALANCED, 3, draws=500, seed=3)
+    b = sampler_histogram(IMBALANCED, 3, draws=500, seed=3)
+    assert a == b
+
+
+def test_groups_skip_empty_classes():
+    groups, probs = group_indices(np.array([0, 0, 2, -1]), 4)
+    assert [len(g) for g in groups] == [2, 1, 1]
+    np.testing.assert_allclose(probs, [0.375, 0.375, 0.25])
+
+
+def test_class_weights_inverse_frequency_normalised():
+    w = class_weights(IMBALANCED, 4)
+    labelled = IMBALANCED[IMBALANCED >= 0]
+    assert w[3] == 0  # absent class
+    np.testing.assert_allclose(w[labelled].mean(), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(w[0] * 810, w[2] * 9, rtol=1e-5)
