@@ -144,6 +144,10 @@ def prepare_data(cfg) -> PreparedData:
             "split_fractions": list(data.split),
             "split_mode": split_report["mode"],
             "split_meaning": split_report["split_meaning"],
+            # One line for summary.json: which split every reported number is on.
+            "split_note": "; ".join(
+                f"{k}: {v}" for k, v in split_report["split_meaning"].items()
+            ),
             "splits": split_report,
             "counts": _counts(catalog, split, tasks),
             "excluded": [{"file": f, "reason": r} for f, r in catalog.excluded],

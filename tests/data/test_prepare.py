@@ -53,6 +53,7 @@ def test_wikiart_single_task_end_to_end(tmp_path):
     assert "missing on disk" in reasons[str(fx["images"] / fx["missing"])]
     assert report["split_mode"] == "official"
     assert "carved" in report["split_meaning"]["test"]
+    assert report["split_note"].startswith("train: the source's official train")
     assert report["seed"] == 42
     assert sum(report["counts"]["style"]["val"].values()) == sizes["val"]
 
