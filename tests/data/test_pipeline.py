@@ -1,0 +1,214 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_art.config import AugmentConfig, InputConfig
+from keras_art.data.pipeline import build_dataset, steps_per_epoch
+from keras_art.data.preprocess import (
+    decode_and_resize_for_eval,
+    preprocess_for_backbone,
+)
+from keras_art.errors import UserError
+from tests.data.image_fixtures import write_images
+
+N, B, S = 14, 4, 32
+NUM_CLASSES = {"style": 3, "genre": 2}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    return write_images(tmp_path_factory.mktemp("imgs"), N)
+
+
+def labels():
+    return {
+        "style": np.array([0] * 9 + [1] * 3 + [2, -1]),
+        "genre": np.array([0, 1, -1, 1, 0, 1, 0, -1, 1, 0, 1, 0, 1, 0]),
+    }
+
+
+def cfgs(**input_kw):
+    augment = AugmentConfig(image_size=S, crop_scale=[0.5, 1.0])
+    kw = {"batch_size": B, "deterministic": True, "shuffle_buffer": 64, **input_kw}
+    return augment, InputConfig(**kw)
+
+
+def take_all(ds):
+    return list(ds.as_numpy_iterator())
+
+
+def test_training_batches(files):
+    augment, inp = cfgs()
+    ds = build_dataset(
+        files, labels(), NUM_CLASSES, augment, inp, training=True, seed=0
+    )
+    batches = take_all(ds)
+    assert len(batches) == steps_per_epoch(N, B, True) == N // B
+    for images, targets, weights in batches:
+        assert images.shape == (B, S, S, 3) and images.dtype == np.float32
+        # Caffe-normalised: RGB 0-255 minus the BGR means.
+        assert images.min() >= -124 and images.max() <= 152
+        for task, c in NUM_CLASSES.items():
+            assert targets[task].shape == (B, c) and weights[task].shape == (B,)
+            sums = targets[task].sum(1)
+            np.testing.assert_allclose(sums[weights[task] > 0], 1.0, atol=1e-5)
+            assert np.all(sums[weights[task] == 0] == 0)
+
+
+def test_training_is_seeded(files):
+    augment, inp = cfgs()
+    run = [
+        take_all(
+            build_dataset(
+                files, labels(), NUM_CLASSES, augment, inp, training=True, seed=5
+            )
+        )
+        for _ in range(2)
+    ]
+    tf.nest.map_structure(np.testing.assert_array_equal, run[0], run[1])
+
+
+def test_missing_labels_have_zero_weight_without_mixing(files):
+    augment, inp = cfgs(
+        mixup_p=0.0, cutmix_p=0.0, balanced_sampling=False, class_weights=True
+    )
+    ds = build_dataset(
+        files, labels(), NUM_CLASSES, augment, inp, training=True, seed=1
+    )
+    for _, targets, weights in ds.as_numpy_iterator():
+        for task in NUM_CLASSES:
+            missing = targets[task].sum(1) == 0
+            assert np.all(weights[task][missing] == 0)
+            assert np.all(weights[task][~missing] > 0)
+        # class weights: genre is balanced 6/6 here but style is not: rare > 1
+        style = targets["style"].argmax(1)
+        assert np.all(weights["style"][(style == 2) & (weights["style"] > 0)] > 1)
+
+
+def test_eval_order_remainder_and_pixels(files):
+    augment, inp = cfgs()
+    augment.eval_resize = "letterbox"
+    batches = take_all(
+        build_dataset(files, labels(), NUM_CLASSES, augment, inp, training=False)
+    )
+    assert [b[0].shape[0] for b in batches] == [4, 4, 4, 2]
+    style = np.concatenate([b[1]["style"] for b in batches])
+    weights = np.concatenate([b[2]["style"] for b in batches])
+    np.testing.assert_array_equal(
+        np.where(weights > 0, style.argmax(1), -1), labels()["style"]
+    )
+    want = preprocess_for_backbone(
+        decode_and_resize_for_eval(tf.io.read_file(files[1]), S, "letterbox")
+    )
+    np.testing.assert_allclose(batches[0][0][1], want.numpy(), atol=1e-3)
+    # cached: decoded images stored as uint8, so within half a grey level
+    augment_c, inp_c = cfgs(cache=True)
+    augment_c.eval_resize = "letterbox"
+    cached = take_all(
+        build_dataset(files, labels(), NUM_CLASSES, augment_c, inp_c, training=False)
+    )
+    np.testing.assert_allclose(cached[0][0], batches[0][0], atol=0.51)
+
+
+def test_cache_and_augmentation_off_and_multi_size(files):
+    augment, inp = cfgs(cache=True, mixup_p=0.0, cutmix_p=0.0)
+    for name in ("random_resized_crop", "hflip"):
+        setattr(augment, name, False)
+    augment.color_jitter = augment.hue_jitter = augment.random_erasing = 0.0
+    det = build_dataset(
+        files, labels(), NUM_CLASSES, augment, inp, training=True, seed=2
+    )
+    assert len(take_all(det)) == N // B
+    augment2, inp2 = cfgs(cache=True)
+    augment2.multi_size = [16, 24]
+    augment2.rotation, augment2.zoom = 30.0, [0.5, 1.5]
+    augment2.vflip, augment2.scale_jitter = True, [0.8, 1.2]
+    ds = build_dataset(
+        files, labels(), NUM_CLASSES, augment2, inp2, training=True, seed=3
+    )
+    sizes = {b[0].shape[1] for _ in range(2) for b in ds.as_numpy_iterator()}
+    assert sizes <= {16, 24} and sizes
+
+
+def test_balanced_sampling_evens_out_the_primary_task(files):
+    augment, inp = cfgs(mixup_p=0.0, cutmix_p=0.0, batch_size=2)
+    augment.random_resized_crop = False
+    ds = build_dataset(
+        files, labels(), NUM_CLASSES, augment, inp, training=True, seed=4
+    )
+    counts = np.zeros(4)
+    for _ in range(4):
+        for _, targets, weights in ds.as_numpy_iterator():
+            y = np.where(weights["style"] > 0, targets["style"].argmax(1), 3)
+            counts += np.bincount(y, minlength=4)
+    # unbalanced would be 9:3:1:1 of 56 draws; balanced is ~ 17:17:17:4
+    assert counts[0] < 30 and counts[2] > 7
+
+
+def test_tfrecord_input_matches_files(files, tmp_path):
+    from keras_art.data.tfrecord import write_shards
+
+    write_shards(files, labels(), tmp_path, "val", shard_size=5)
+    write_shards(files, labels(), tmp_path, "train", shard_size=5)
+    augment, inp = cfgs()
+    from_files = take_all(
+        build_dataset(files, labels(), NUM_CLASSES, augment, inp, training=False)
+    )
+    augment, inp = cfgs(tfrecords=str(tmp_path))
+    from_records = take_all(
+        build_dataset(files, labels(), NUM_CLASSES, augment, inp, training=False)
+    )
+    # Shards are read interleaved: same examples, possibly another order.
+    a_img, a_y = flatten(from_files)
+    b_img, b_y = flatten(from_records)
+    assert len(b_img) == N
+    for img, y in zip(b_img, b_y, strict=True):
+        j = int(np.argmin(np.abs(a_img - img).reshape(N, -1).max(1)))
+        np.testing.assert_allclose(a_img[j], img, atol=1e-3)
+        np.testing.assert_array_equal(a_y[j], y)
+    train = take_all(
+        build_dataset(files, labels(), NUM_CLASSES, augment, inp, training=True, seed=0)
+    )
+    assert len(train) == N // B and train[0][0].shape == (B, S, S, 3)
+
+
+def flatten(batches):
+    images = np.concatenate([b[0] for b in batches])
+    y = np.concatenate(
+        [
+            np.concatenate([b[1][t] * b[2][t][:, None] for t in NUM_CLASSES], 1)
+            for b in batches
+        ]
+    )
+    return images, y
+
+
+def test_bad_inputs_are_user_errors(files):
+    augment, inp = cfgs()
+    bad = labels()
+    bad["style"] = bad["style"][:-1]
+    with pytest.raises(UserError, match="align"):
+        build_dataset(files, bad, NUM_CLASSES, augment, inp, training=True)
+    bad = labels()
+    bad["genre"][0] = 7
+    with pytest.raises(UserError, match="outside"):
+        build_dataset(files, bad, NUM_CLASSES, augment, inp, training=True)
+    with pytest.raises(UserError, match="batch"):
+        build_dataset(
+            files[:2],
+            {k: v[:2] for k, v in labels().items()},
+            NUM_CLASSES,
+            augment,
+            inp,
+            training=True,
+        )
+    with pytest.raises(UserError, match="primary_task"):
+        build_dataset(
+            files,
+            labels(),
+            NUM_CLASSES,
+            augment,
+            inp,
+            training=True,
+            primary_task="artist",
+        )
