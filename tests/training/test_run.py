@@ -1,0 +1,131 @@
+"""The train command end to end on the embedded sample (smoke preset, tiny)."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from keras_art.config import build_config
+from keras_art.errors import UserError
+from keras_art.training.run import make_run_dir, train
+
+RUN_FILES = {
+    "config.json",
+    "classes.json",
+    "splits.csv",
+    "data_report.json",
+    "history.csv",
+    "checkpoints",
+    "best.keras",
+    "logs",
+    "summary.json",
+}
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """No cached ImageNet weights and no network: the demo must fall back."""
+    import keras_art.models.backbones as backbones
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    monkeypatch.setattr(backbones, "network_available", lambda *a, **k: False)
+
+
+def _smoke(tmp_path, *overrides):
+    cfg, _ = build_config(
+        "smoke", overrides=[f"workdir={tmp_path / 'runs'}", "run_name=r", *overrides]
+    )
+    return cfg.validate()
+
+
+def test_demo_runs_offline_and_writes_a_complete_run_dir(tmp_path, offline, capsys):
+    cfg = _smoke(tmp_path, "model.weights=imagenet")
+    result = train(cfg)
+    run = result.run_dir
+    assert {p.name for p in run.iterdir()} >= RUN_FILES
+
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "complete"
+    assert "random init" in summary["weights_source"]
+    assert summary["epochs_run"] == 2
+    assert set(summary["metrics"]) == {"val", "test"}
+    for split in summary["metrics"].values():
+        assert 0.0 <= split["artist"]["top1"] <= 1.0
+    assert summary["peak_rss_mb"] > 0 and summary["timings"]["wall_s"] > 0
+    assert summary["versions"]["keras"].startswith("3.")
+
+    with open(run / "history.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(float(r["stage"])) for r in rows] == [1, 2]  # both stages ran
+    assert {"loss", "val_macro_f1", "lr_head", "lr_backbone"} <= set(rows[0])
+
+    classes = json.loads((run / "classes.json").read_text())
+    assert len(classes["artist"]) == 8
+    with open(run / "splits.csv", newline="") as fh:
+        splits = {r["split"] for r in csv.DictReader(fh)}
+    assert splits == {"train", "val", "test"}
+    saved_cfg = json.loads((run / "config.json").read_text())
+    assert saved_cfg["preset"] == "smoke" and saved_cfg["run_name"] == "r"
+
+    out = capsys.readouterr().out
+    assert "weights: random init" in out and "macroF1" in out
+
+    with pytest.raises(UserError, match="already holds a finished run"):
+        make_run_dir(_smoke(tmp_path))
+
+
+@pytest.mark.slow
+def test_kill_9_mid_run_then_resume_finishes_with_history_intact(tmp_path):
+    """A run killed with SIGKILL after its first epoch resumes from that epoch."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    workdir = tmp_path / "runs"
+    argv = [
+        sys.executable,
+        "-m",
+        "keras_art.train",
+        "--task",
+        "artist",
+        "--preset",
+        "smoke",
+        "--workdir",
+        str(workdir),
+        "--run-name",
+        "k",
+        "--set",
+        "train.epochs=3",
+    ]
+    proc = subprocess.Popen(
+        argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    ckpt = workdir / "k" / "checkpoints"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if ckpt.is_dir() and any(p.name.startswith("epoch_") for p in ckpt.iterdir()):
+            break
+        time.sleep(0.5)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    run = workdir / "k"
+    assert not (run / "summary.json").exists()  # an interrupted run never looks done
+
+    done = subprocess.run(
+        [sys.executable, "-m", "keras_art.train", "--resume", str(run)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["epochs_run"] == 3
+    with open(run / "history.csv", newline="") as fh:
+        epochs = [int(float(r["epoch"])) for r in csv.DictReader(fh)]
+    assert epochs == [1, 2, 3]  # 1-based, as the progress bar counts
+    assert Path(run / "best.keras").is_file()
