@@ -273,16 +273,25 @@ def variable_groups(
     backbone_ids = {id(w) for w in backbone.weights}
     for layer in backbone.layers:
         stage = stage_map.get(layer.name)
-        if stage is None or _is_batchnorm(layer):
+        if stage is None:
             continue
-        # `layer.trainable = False` flips `w.trainable` too; Keras keeps the
-        # variables created as trainable in `_trainable_variables`.
-        for w in getattr(layer, "_trainable_variables", layer.trainable_weights):
-            groups[_path(w)] = stage if stage in lr_groups else BACKBONE
-            if stage in open_stages:
-                candidates.append(w)
+        for sub in _self_and_sublayers(layer):
+            if _is_batchnorm(sub):
+                continue
+            # `layer.trainable = False` flips `w.trainable` too; Keras keeps the
+            # variables created as trainable in `_trainable_variables`.
+            for w in getattr(sub, "_trainable_variables", sub.trainable_weights):
+                groups[_path(w)] = stage if stage in lr_groups else BACKBONE
+                if stage in open_stages:
+                    candidates.append(w)
     head_vars = [w for w in model.weights if w.trainable and id(w) not in backbone_ids]
     return groups, _unique(head_vars + candidates)
+
+
+def _self_and_sublayers(layer):
+    yield layer
+    for sub in getattr(layer, "_layers", None) or []:
+        yield from _self_and_sublayers(sub)
 
 
 def _unique(variables: Iterable) -> list:

@@ -1,0 +1,40 @@
+import argparse
+
+import pytest
+
+from keras_art.benchmarks import train_step
+from tests.training import tiny
+
+
+def _build(head, num_classes, image_size):
+    return tiny.tiny_model(), tiny.set_trainable
+
+
+def test_bench_train_step_reports_every_head_and_mode():
+    result = train_step.bench_train_step(
+        ("cnn_rnn", "gap"),
+        image_size=tiny.SIZE,
+        batch_size=2,
+        steps=2,
+        num_classes=3,
+        build_fn=_build,
+        train_cfg=tiny.train_cfg(),
+    )
+    for head in ("cnn_rnn", "gap"):
+        for mode in train_step.MODES:
+            assert result["images_per_s"][f"{head}/{mode}"] > 0
+    assert result["cnn_rnn_over_gap_step_time"] > 0
+    assert result["frozen_cache_speedup"] > 0
+    assert result["peak_rss_mb"] > 0
+    assert (result["image_size"], result["batch_size"]) == (tiny.SIZE, 2)
+
+
+def test_cli_arguments_and_bad_input():
+    parser = argparse.ArgumentParser()
+    train_step.add_arguments(parser)
+    args = parser.parse_args(["--heads", "gap", "--image-size", "8"])
+    assert args.heads == ["gap"] and args.batch_size == 16
+    from keras_art.errors import UserError
+
+    with pytest.raises(UserError, match="image-size"):
+        train_step.run(args)
