@@ -62,6 +62,7 @@ def test_feature_and_output_model_gradient(multi_task):
     assert fmodel.get_layer("backbone") is model.get_layer("backbone")
 
 
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
 def test_task_dict_losses_and_keras_save_load(tmp_path):
     cfg = ModelConfig(
         backbone="efficientnetb0", weights="none", proj_dim=8, gru_units=4
