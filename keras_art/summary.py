@@ -39,8 +39,6 @@ def summary(
     base: ModelConfig | None = None,
 ) -> list[dict]:
     """Summarise every backbone x head; print a table, optionally write JSON."""
-    from keras_art.models.summary import summarize_model
-
     for name, values, known in (
         ("--backbones", backbones, BACKBONES),
         ("--heads", heads, HEADS),
@@ -55,6 +53,8 @@ def summary(
         raise UserError(f"--image-size must be at least 32. Received: {image_size}")
     if num_classes < 1:
         raise UserError(f"--num-classes must be at least 1. Received: {num_classes}")
+    from keras_art.models.summary import summarize_model  # TensorFlow: after checks
+
     base = base or ModelConfig()
     rows = []
     for backbone in backbones:
