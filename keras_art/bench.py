@@ -1,0 +1,64 @@
+"""``python -m keras_art.bench {pipeline,train-step,serve} ... --json OUT``.
+
+    python -m keras_art.bench pipeline --data /work/shared/data/wikiart-style-sample \
+        --json /tmp/pipeline.json
+    python -m keras_art.bench pipeline --generate-large 160 --json /tmp/large.json
+
+Subcommands come from `keras_art.benchmarks.registry` (one module per benchmark);
+each returns a dict that is printed as a summary and written to ``--json``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from keras_art.cli import ArgumentParser, quiet_tensorflow, run_command
+
+
+def build_parser() -> ArgumentParser:
+    from keras_art.benchmarks import registry
+
+    p = ArgumentParser(
+        prog="python -m keras_art.bench",
+        description="Benchmarks: input pipeline, train step, serving.",
+    )
+    sub = p.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
+    for name, (add_arguments, _, help_text) in registry().items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        add_arguments(sp)
+        if "--json" not in sp._option_string_actions:  # a module may add its own
+            sp.add_argument("--json", metavar="OUT", help="write the result here")
+    return p
+
+
+def bench(argv: list[str] | None = None) -> dict[str, Any] | int:
+    """Parse ``argv`` and run the chosen benchmark.
+
+    A benchmark's ``run(args)`` returns its result dict (written to ``--json`` and
+    printed here) or an exit code when it reports by itself.
+    """
+    from keras_art.benchmarks import registry
+    from keras_art.io_utils import atomic_write_json
+
+    args = build_parser().parse_args(argv)
+    quiet_tensorflow()
+    result = registry()[args.benchmark][1](args)
+    if isinstance(result, dict) and getattr(args, "json", None):
+        atomic_write_json(args.json, result)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    def _run() -> int:
+        result = bench(argv)
+        if isinstance(result, dict):
+            print(json.dumps(result, indent=2, default=str))
+            return 0
+        return int(result or 0)
+
+    return run_command(_run)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,67 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_art import bench
+from keras_art.benchmarks import registry
+from keras_art.benchmarks.pipeline import generate_large_jpegs
+from keras_art.errors import UserError
+
+
+@pytest.fixture()
+def class_tree(tmp_path):
+    rng = np.random.default_rng(0)
+    for k in range(2):
+        (tmp_path / f"c{k}").mkdir()
+        for i in range(4 + 2 * k):
+            a = (rng.random((40, 48, 3)) * 255).astype(np.uint8)
+            Image.fromarray(a).save(tmp_path / f"c{k}" / f"{i}.jpg")
+    return tmp_path
+
+
+def test_pipeline_bench_writes_json(class_tree, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = bench.main(
+        [
+            "pipeline",
+            "--data",
+            str(class_tree),
+            "--image-size",
+            "32",
+            "--batch-size",
+            "4",
+            "--min-images",
+            "8",
+            "--json",
+            str(out),
+        ]
+    )
+    assert code == 0
+    result = json.loads(out.read_text())
+    for key in ("pipeline", "decode_ceiling", "keras_baseline"):
+        assert result["images_per_s"][key] > 0
+    assert set(result["ratios"]) == {
+        "pipeline_vs_decode_ceiling",
+        "pipeline_vs_keras_baseline",
+    }
+    assert result["images"] == 10 and result["image_size"] == 32
+    assert result["threads"] >= 1 and result["peak_rss_mb"] > 0
+    assert "bench" in capsys.readouterr().err  # progress lines
+
+
+def test_generate_large_writes_class_tree_once(tmp_path):
+    root = generate_large_jpegs(3, (64, 48), cache_dir=str(tmp_path))
+    files = sorted(root.glob("*/*.jpg"))
+    assert len(files) == 3 and Image.open(files[0]).size == (64, 48)
+    assert generate_large_jpegs(3, (64, 48), cache_dir=str(tmp_path)) == root
+
+
+def test_registry_and_bad_usage(class_tree, capsys):
+    assert "pipeline" in registry()
+    assert bench.main(["pipeline"]) == 2  # neither --data nor --generate-large
+    assert "needs --data" in capsys.readouterr().err
+    assert bench.main(["nope"]) == 2
+    with pytest.raises(UserError, match="variants"):
+        bench.bench(["pipeline", "--data", str(class_tree), "--variants", "x"])
