@@ -18,6 +18,8 @@ import sys
 import time
 from collections.abc import Callable
 
+NAME = "train-step"
+HELP = "training-step images/s per head: frozen, unfrozen, frozen with feature cache"
 HEADS = ("cnn_rnn", "gap", "spp")
 MODES = ("frozen", "unfrozen", "frozen_cached")
 
@@ -160,16 +162,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mixed-precision", choices=("off", "float16", "bfloat16"), default="off"
     )
-    parser.add_argument("--strategy", default="auto")
-    parser.add_argument("--json", default=None, help="write the result here")
+    parser.add_argument(
+        "--strategy", default="auto", choices=("auto", "default", "mirrored")
+    )
 
 
-def run(args: argparse.Namespace) -> int:
-    """Entry point: set the policy and strategy, benchmark, print/write JSON."""
+def run(args: argparse.Namespace) -> dict:
+    """Entry point (``keras_art.bench`` registry): set the policy and strategy,
+    benchmark, return the result dict."""
     import keras
 
     from keras_art.config import TrainConfig
-    from keras_art.io_utils import atomic_write_json
     from keras_art.training.strategies import make_strategy
 
     if args.image_size < 32 or args.batch_size < 1 or args.steps < 1:
@@ -186,31 +189,33 @@ def run(args: argparse.Namespace) -> int:
     }
     keras.config.set_dtype_policy(policy[args.mixed_precision])
     try:
-        strategy = make_strategy(args.strategy)
-        train_cfg = TrainConfig(mixed_precision=args.mixed_precision)
-        result = bench_train_step(
+        return bench_train_step(
             args.heads,
             image_size=args.image_size,
             batch_size=args.batch_size,
             steps=args.steps,
             num_classes=args.num_classes,
             modes=args.modes,
-            train_cfg=train_cfg,
-            strategy=strategy,
+            train_cfg=TrainConfig(mixed_precision=args.mixed_precision),
+            strategy=make_strategy(args.strategy),
         )
     finally:
         keras.config.set_dtype_policy("float32")
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        atomic_write_json(args.json, result)
-    return 0
 
 
 def main(argv=None) -> int:
+    """Standalone: ``python -m keras_art.benchmarks.train_step [--json OUT]``."""
+    from keras_art.io_utils import atomic_write_json
+
     parser = argparse.ArgumentParser(prog="python -m keras_art.benchmarks.train_step")
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    parser.add_argument("--json", default=None, help="write the result here")
+    args = parser.parse_args(argv)
+    result = run(args)
+    print(json.dumps(result, indent=2))
+    if args.json:
+        atomic_write_json(args.json, result)
+    return 0
 
 
 if __name__ == "__main__":

@@ -29,6 +29,14 @@ def test_bench_train_step_reports_every_head_and_mode():
     assert (result["image_size"], result["batch_size"]) == (tiny.SIZE, 2)
 
 
+def test_registered_with_bench_cli():
+    registry = getattr(pytest.importorskip("keras_art.benchmarks"), "registry", None)
+    if registry is None:
+        pytest.skip("the bench registry is not there yet")
+    add_arguments, run, _ = registry()["train-step"]
+    assert run is train_step.run and add_arguments is train_step.add_arguments
+
+
 def test_cli_arguments_and_bad_input():
     parser = argparse.ArgumentParser()
     train_step.add_arguments(parser)
