@@ -168,7 +168,12 @@ class HistoryLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch + 1}
         for k, v in (logs or {}).items():
-            row[k] = float(v) if isinstance(v, (int, float, np.number)) else v
+            if isinstance(v, (int, np.integer)):
+                row[k] = int(v)
+            elif isinstance(v, (float, np.floating)):
+                row[k] = float(v)
+            else:
+                row[k] = v
         self.rows.append(row)
         if self.trainer is None or is_chief(self.trainer.strategy):
             atomic_write_text(self.path, rows_to_csv(self.rows))

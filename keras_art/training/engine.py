@@ -397,10 +397,16 @@ def _numpy(structure):
 
 
 def _floats(logs: dict) -> dict:
-    return {
-        k: float(v) if isinstance(v, (int, float, np.number)) else v
-        for k, v in logs.items()
-    }
+    """JSON-safe log values: numpy scalars to Python, ints (stage) stay ints."""
+    out = {}
+    for k, v in logs.items():
+        if isinstance(v, (bool, int, np.integer)):
+            out[k] = int(v)
+        elif isinstance(v, (float, np.floating)):
+            out[k] = float(v)
+        else:
+            out[k] = v
+    return out
 
 
 def _format_logs(logs: dict) -> str:

@@ -119,6 +119,7 @@ def test_callbacks_history_best_model_early_stopping(tmp_path):
     assert len(history.epoch) == 2
     rows = list(csv.DictReader((tmp_path / "history.csv").read_text().splitlines()))
     assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert [r["stage"] for r in rows] == ["1", "2"]
     for key in (
         "loss",
         "val_style_macro_f1",
