@@ -48,6 +48,7 @@ def test_pipeline_bench_writes_json(class_tree, tmp_path, capsys):
     }
     assert result["images"] == 10 and result["image_size"] == 32
     assert result["threads"] >= 1 and result["peak_rss_mb"] > 0
+    assert set(result["cpu_ms_per_image"]) == set(result["images_per_s"])
     assert "bench" in capsys.readouterr().err  # progress lines
 
 

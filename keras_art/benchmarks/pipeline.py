@@ -141,15 +141,19 @@ def bench_pipeline(
             data_dir, image_size, batch_size, seed
         ),
     }
-    rates, seconds, peaks = {}, {}, {}
+    rates, seconds, peaks, cpu = {}, {}, {}, {}
     for name in variants:
         with PeakRSS() as mem:
             ds = _with_threads(builders[name](), threads)
-            rates[name], seconds[name] = _time(name, ds, timed, batch_size)
+            rates[name], seconds[name], cpu[name] = _time(name, ds, timed, batch_size)
         peaks[name] = round(mem.peak_mb, 1)
     result = {
         "images_per_s": {k: round(v, 2) for k, v in rates.items()},
         "ratios": _ratios(rates),
+        # CPU time per image over all threads: steadier than wall-clock when other
+        # jobs share the cores; its ratios are the work ratios.
+        "cpu_ms_per_image": cpu,
+        "cpu_ratios": _ratios({k: 1.0 / v for k, v in cpu.items() if v > 0}),
         "peak_rss_mb": round(max([PeakRSS.lifetime_peak_mb(), *peaks.values()]), 1),
         "peak_rss_mb_by_variant": peaks,
         "seconds": seconds,
@@ -280,6 +284,7 @@ def _time(name, ds, timed, batch_size):
     progress(f"{name}: warming up ({warmup} batches)")
     for _ in range(warmup):
         next(iterator)
+    cpu = time.process_time()  # all threads of this process
     seen, start, last = 0, time.perf_counter(), time.perf_counter()
     while seen < timed:
         element = next(iterator)
@@ -290,8 +295,12 @@ def _time(name, ds, timed, batch_size):
             progress(f"{name}: {seen}/{timed} images, {seen / (now - start):.1f}/s")
             last = now
     elapsed = time.perf_counter() - start
-    progress(f"{name}: {seen / elapsed:.1f} images/s ({seen} in {elapsed:.1f} s)")
-    return seen / elapsed, round(elapsed, 2)
+    cpu_ms = (time.process_time() - cpu) * 1000 / seen
+    progress(
+        f"{name}: {seen / elapsed:.1f} images/s ({seen} in {elapsed:.1f} s), "
+        f"{cpu_ms:.2f} CPU ms/image"
+    )
+    return seen / elapsed, round(elapsed, 2), round(cpu_ms, 3)
 
 
 def _ratios(rates):

@@ -81,25 +81,58 @@ def random_resized_crop(image, seed, size: int, scale, ratio):
 
 
 def decode_random_resized_crop(
-    image_bytes, seed, size: int, scale, ratio, dct_downscale: bool = True
+    image_bytes,
+    seed,
+    size: int,
+    scale,
+    ratio,
+    dct_downscale: bool = True,
+    hflip: bool = False,
+    vflip: bool = False,
 ):
     """Decode only the sampled crop of an encoded image; return (size, size, 3) float32.
 
     JPEG: the window comes from the header (``extract_jpeg_shape``) and only that
-    window is decoded (``decode_and_crop_jpeg``); with ``dct_downscale`` libjpeg
-    also scales it down by 2/4/8 in the DCT domain whenever the window stays at least
-    ``size`` pixels on its short side, so a 1600x1200 photo costs a fraction of a
-    full decode. Other formats (PNG, GIF, BMP): full decode, then crop.
+    window is decoded (``decode_and_crop_jpeg``: rows below it are never entropy
+    decoded, columns outside it never inverse-transformed); with ``dct_downscale``
+    libjpeg also scales it down by 2/4/8 in the DCT domain whenever the window stays
+    at least ``size`` pixels on its short side. Other formats (PNG, GIF, BMP): full
+    decode, then crop. ``hflip``/``vflip`` flip with probability 1/2 inside the
+    resampling step (a mirrored box), so flipping costs nothing.
     """
     import tensorflow as tf
 
+    s_win, s_flip = _split(seed, 2)
+    u = tf.random.stateless_uniform([2], s_flip)
+    flip_h = tf.logical_and(hflip, u[0] < 0.5)
+    flip_v = tf.logical_and(vflip, u[1] < 0.5)
+
+    def resample(crop):
+        # crop_and_resize samples a (possibly mirrored) box straight from uint8;
+        # the box puts samples at tf.image.resize's half-pixel centres.
+        dims = tf.cast(tf.shape(crop)[:2], tf.float32)
+        step = dims / size
+        first = tf.maximum(0.5 * step - 0.5, 0.0)
+        last = tf.clip_by_value(dims - 0.5 * step - 0.5, 0.0, dims - 1.001)
+        norm = tf.maximum(dims - 1.0, 1.0)
+        lo, hi = first / norm, last / norm
+        flips = tf.stack([flip_v, flip_h])
+        start = tf.where(flips, hi, lo)
+        end = tf.where(flips, lo, hi)
+        box = tf.concat([start, end], 0)[None]
+        return tf.image.crop_and_resize(crop[None], box, [0], [size, size])[0]
+
+    def flip(image):
+        image = tf.where(flip_h, tf.reverse(image, [1]), image)
+        return tf.where(flip_v, tf.reverse(image, [0]), image)
+
     def jpeg():
         shape = tf.io.extract_jpeg_shape(image_bytes, output_type=tf.int32)
-        win = sample_crop_window(seed, shape[0], shape[1], scale, ratio)
+        win = sample_crop_window(s_win, shape[0], shape[1], scale, ratio)
         if not dct_downscale:
             crop = tf.io.decode_and_crop_jpeg(image_bytes, win, channels=3)
             crop.set_shape([None, None, 3])
-            return tf.image.resize(crop, [size, size], antialias=True)
+            return flip(tf.image.resize(crop, [size, size], antialias=True))
         short = tf.minimum(win[2], win[3])
         index = tf.reduce_sum(
             tf.cast(short >= tf.constant(_JPEG_RATIOS[1:]) * size, tf.int32)
@@ -122,12 +155,13 @@ def decode_random_resized_crop(
 
             return fn
 
-        crop = tf.switch_case(index, [decode_at(r) for r in _JPEG_RATIOS])
         # After the DCT step at most a 2x reduction is left: bilinear is enough.
-        return tf.image.resize(crop, [size, size])
+        return resample(tf.switch_case(index, [decode_at(r) for r in _JPEG_RATIOS]))
 
     def other():
-        return random_resized_crop(decode_image(image_bytes), seed, size, scale, ratio)
+        return flip(
+            random_resized_crop(decode_image(image_bytes), s_win, size, scale, ratio)
+        )
 
     out = tf.cond(tf.io.is_jpeg(image_bytes), jpeg, other)
     return tf.ensure_shape(tf.clip_by_value(out, 0.0, 255.0), [size, size, 3])
@@ -228,25 +262,49 @@ def random_rotate_zoom(
     return tf.ensure_shape(out, image.shape)
 
 
+# RGB <-> YIQ: hue is a rotation of the (I, Q) chroma plane.
+_RGB_TO_YIQ = (
+    (0.299, 0.587, 0.114),
+    (0.596, -0.274, -0.322),
+    (0.211, -0.523, 0.312),
+)
+_GREY = (0.2989, 0.587, 0.114)  # tf.image.rgb_to_grayscale weights
+
+
 def color_jitter(image, seed, strength: float = 0.2, hue: float = 0.0):
     """Brightness, contrast and saturation factors in [1 - strength, 1 + strength]
-    (torchvision's ColorJitter), hue shifted by U(-hue, hue) turns; clipped to
-    [0, 255]."""
+    and a hue rotation of U(-hue, hue) turns, in that order (torchvision's
+    ColorJitter), clipped to [0, 255].
+
+    All four are linear in RGB, so they are folded into one 3x3 matrix and offset
+    per image and applied in one pass (hue as a rotation in YIQ space, the usual
+    linear approximation of an HSV hue shift; the clip happens once, at the end).
+    """
     import tensorflow as tf
 
     s_b, s_c, s_s, s_h = _split(seed, 4)
     lo, hi = max(0.0, 1.0 - strength), 1.0 + strength
-    image = image * _uniform(s_b, lo, hi)
-    mean = tf.reduce_mean(tf.image.rgb_to_grayscale(image))
-    image = (image - mean) * _uniform(s_c, lo, hi) + mean
-    grey = tf.image.rgb_to_grayscale(image)
-    image = (image - grey) * _uniform(s_s, lo, hi) + grey
-    image = tf.clip_by_value(image, 0.0, 255.0)
+    b = _uniform(s_b, lo, hi)
+    c = _uniform(s_c, lo, hi)
+    s = _uniform(s_s, lo, hi)
+    grey = tf.constant(_GREY, tf.float32)
+    eye = tf.eye(3)
+    # saturation: s * I + (1 - s) * ones @ grey^T (rows = output channels)
+    sat = s * eye + (1.0 - s) * tf.ones([3, 1]) * grey[None, :]
+    matrix = sat * (b * c)
     if hue > 0:
-        delta = _uniform(s_h, -hue, hue)
-        image = tf.image.adjust_hue(image / 255.0, delta) * 255.0
-        image = tf.clip_by_value(image, 0.0, 255.0)
-    return image
+        theta = _uniform(s_h, -hue, hue) * (2.0 * math.pi)
+        to_yiq = tf.constant(_RGB_TO_YIQ, tf.float32)
+        cos, sin = tf.cos(theta), tf.sin(theta)
+        rot = tf.stack([[1.0, 0.0, 0.0], [0.0, cos, -sin], [0.0, sin, cos]])
+        matrix = tf.linalg.inv(to_yiq) @ rot @ to_yiq @ matrix
+    # Contrast pulls towards the mean grey of the brightened image; grey stays grey
+    # under saturation and hue, so the offset is the same on every channel.
+    mean = tf.reduce_sum(tf.reduce_mean(image, axis=[0, 1]) * grey) * b
+    offset = (1.0 - c) * mean
+    shape = tf.shape(image)
+    flat = tf.reshape(image, [-1, 3]) @ tf.transpose(matrix) + offset
+    return tf.clip_by_value(tf.reshape(flat, shape), 0.0, 255.0)
 
 
 def random_erasing(
@@ -263,18 +321,24 @@ def random_erasing(
 
     s_apply, s_win, s_noise = _split(seed, 3)
     shape = tf.shape(image)
-    win = sample_crop_window(s_win, shape[0], shape[1], area, ratio)
-    rows = tf.range(shape[0])[:, None]
-    cols = tf.range(shape[1])[None, :]
-    inside = (
-        (rows >= win[0])
-        & (rows < win[0] + win[2])
-        & (cols >= win[1])
-        & (cols < win[1] + win[3])
+
+    def erase():
+        win = sample_crop_window(s_win, shape[0], shape[1], area, ratio)
+        y, x, h, w = tf.unstack(win)
+        # Noise only for the box, stitched in with slices: one copy of the image.
+        noise = tf.random.stateless_uniform(
+            tf.stack([h, w, shape[2]]), s_noise, 0.0, 255.0
+        )
+        middle = tf.concat(
+            [image[y : y + h, :x], noise, image[y : y + h, x + w :]], axis=1
+        )
+        return tf.concat([image[:y], middle, image[y + h :]], axis=0)
+
+    # tf.cond runs one branch: no noise is drawn for the images left alone.
+    apply = _uniform(s_apply, 0.0, 1.0) < probability
+    return tf.ensure_shape(
+        tf.cond(apply, erase, lambda: tf.identity(image)), image.shape
     )
-    inside &= _uniform(s_apply, 0.0, 1.0) < probability
-    noise = tf.random.stateless_uniform(shape, s_noise, 0.0, 255.0)
-    return tf.where(inside[:, :, None], noise, image)
 
 
 def resize_batch_to_random_size(images, seed, sizes: Sequence[int]):

@@ -78,7 +78,7 @@ def mix_batch(
     """MixUp or CutMix one batch ``(B, H, W, 3)``; returns (images, targets, weights).
 
     CutMix's ``lam`` is recomputed from the clipped box's real area. Deterministic
-    for a given ``seed`` (shape ``(2,)``); one branch-free graph for all three cases.
+    for a given ``seed`` (shape ``(2,)``); only the chosen case runs.
     """
     import tensorflow as tf
 
@@ -97,14 +97,19 @@ def mix_batch(
     rows = tf.range(height)[:, None]
     cols = tf.range(width)[None, :]
     in_box = (rows >= box[0]) & (rows < box[2]) & (cols >= box[1]) & (cols < box[3])
-    box_mask = 1.0 - tf.cast(in_box, tf.float32)
-    lam_cut = tf.reduce_mean(box_mask)
+    lam_cut = 1.0 - tf.reduce_mean(tf.cast(in_box, tf.float32))
 
     lam = tf.where(do_mixup, lam_mix, tf.where(do_cutmix, lam_cut, 1.0))
-    mask = tf.where(do_cutmix, box_mask, tf.fill([height, width], lam))[
-        None, :, :, None
-    ]
     images = tf.cast(images, tf.float32)
-    mixed = mask * images + (1.0 - mask) * tf.gather(images, perm)
+    # One branch runs: a batch left alone costs nothing.
+    mode = tf.where(do_mixup, 1, tf.where(do_cutmix, 2, 0))
+    mixed = tf.switch_case(
+        mode,
+        [
+            lambda: images,
+            lambda: lam_mix * images + (1.0 - lam_mix) * tf.gather(images, perm),
+            lambda: tf.where(in_box[None, :, :, None], tf.gather(images, perm), images),
+        ],
+    )
     targets, weights = mix_labels(targets, weights, perm, lam)
     return mixed, targets, weights

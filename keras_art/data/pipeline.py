@@ -343,19 +343,28 @@ def augment_image(data, seed, augment: AugmentConfig, size: int, decoded=False):
     s_crop, s_jit, s_flip, s_rot, s_col, s_erase = tf.unstack(
         tf.random.experimental.stateless_split(seed, 6)
     )
+    flipped = False
     if decoded:
         image = tf.cast(data, tf.float32)
         if image.shape[0] != size:
             image = tf.image.resize(image, [size, size])
     elif augment.random_resized_crop:
+        # Flips ride along in the crop's resampling step (a mirrored box).
         image = aug.decode_random_resized_crop(
-            data, s_crop, size, augment.crop_scale, augment.crop_ratio
+            data,
+            s_crop,
+            size,
+            augment.crop_scale,
+            augment.crop_ratio,
+            hflip=augment.hflip,
+            vflip=augment.vflip,
         )
+        flipped = True
     else:
         image = decode_and_resize_for_eval(data, size, augment.eval_resize)
     if list(augment.scale_jitter) != [1.0, 1.0]:
         image = aug.scale_jitter(image, s_jit, augment.scale_jitter)
-    if augment.hflip or augment.vflip:
+    if (augment.hflip or augment.vflip) and not flipped:
         image = aug.random_flip(image, s_flip, augment.hflip, augment.vflip)
     if augment.rotation > 0 or list(augment.zoom) != [1.0, 1.0]:
         image = aug.random_rotate_zoom(image, s_rot, augment.rotation, augment.zoom)

@@ -58,6 +58,20 @@ def test_fused_decode_crop_eager_and_map(fmt):
     assert out.shape == (16, 16, 3)
 
 
+def test_fused_flip_mirrors_the_same_crop():
+    blob = tf.constant(encode(textured(40, 64), "jpeg"))
+    for s in range(6):
+        seed = tf.constant([s, 4])
+        plain = aug.decode_random_resized_crop(blob, seed, 16, (0.4, 1.0), (0.75, 1.33))
+        flip = aug.decode_random_resized_crop(
+            blob, seed, 16, (0.4, 1.0), (0.75, 1.33), hflip=True
+        ).numpy()
+        plain = plain.numpy()
+        assert np.allclose(flip, plain, atol=1e-3) or np.allclose(
+            flip, plain[:, ::-1], atol=1e-3
+        )
+
+
 def test_dct_downscale_matches_plain_crop():
     yy, xx = np.mgrid[0:256, 0:320]
     smooth = np.stack([yy * 0.9, xx * 0.7, (yy + xx) * 0.4], -1).astype(np.uint8)
