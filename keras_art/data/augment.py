@@ -132,7 +132,8 @@ def decode_random_resized_crop(
         if not dct_downscale:
             crop = tf.io.decode_and_crop_jpeg(image_bytes, win, channels=3)
             crop.set_shape([None, None, 3])
-            return flip(tf.image.resize(crop, [size, size], antialias=True))
+            out = tf.image.resize(crop, [size, size], antialias=True)
+            return flip(tf.clip_by_value(out, 0.0, 255.0))
         short = tf.minimum(win[2], win[3])
         index = tf.reduce_sum(
             tf.cast(short >= tf.constant(_JPEG_RATIOS[1:]) * size, tf.int32)
@@ -163,8 +164,10 @@ def decode_random_resized_crop(
             random_resized_crop(decode_image(image_bytes), s_win, size, scale, ratio)
         )
 
+    # No clip: bilinear samples of uint8 stay in [0, 255]; `random_resized_crop`
+    # clips its antialiased resize itself.
     out = tf.cond(tf.io.is_jpeg(image_bytes), jpeg, other)
-    return tf.ensure_shape(tf.clip_by_value(out, 0.0, 255.0), [size, size, 3])
+    return tf.ensure_shape(out, [size, size, 3])
 
 
 def decode_image(image_bytes):

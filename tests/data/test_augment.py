@@ -55,7 +55,8 @@ def test_fused_decode_crop_eager_and_map(fmt):
         ),
         blob,
     )
-    assert out.shape == (16, 16, 3)
+    assert out.shape == (16, 16, 3) and out.dtype == np.float32
+    assert out.min() >= 0 and out.max() <= 255
 
 
 def test_fused_flip_mirrors_the_same_crop():
