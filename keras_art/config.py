@@ -154,6 +154,9 @@ class TrainConfig:
     seed: int = 42
     steps_per_epoch: int | None = None  # cap, for smoke runs
     feature_cache: bool = False  # frozen stage trains the head on cached features
+    # BatchNorm of unfrozen stages learns: None = only when the backbone starts from
+    # random init (pretrained BN statistics are kept frozen, in inference mode).
+    train_bn: bool | None = None
 
 
 @dataclass

@@ -133,8 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         cfg, _ = config_from_args(args)
         quiet_tensorflow()
-        from keras_art.training.run import train
+        from keras_art.training.run import set_global_policies, train
 
+        set_global_policies(cfg)
         result = train(cfg, resume=bool(args.resume))
         print(f"run directory: {Path(result.run_dir)}")
         return 0

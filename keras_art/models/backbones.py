@@ -329,11 +329,17 @@ def backbone_stages(backbone: keras.Model) -> dict[str, list[keras.layers.Layer]
     return stages
 
 
-def set_backbone_trainable(backbone: keras.Model, from_stage: str | None) -> None:
+def set_backbone_trainable(
+    backbone: keras.Model, from_stage: str | None, *, train_bn: bool = False
+) -> None:
     """Freeze the backbone up to ``from_stage``; train ``from_stage`` and later.
 
-    ``None`` freezes everything. BatchNormalization layers always stay frozen
-    (``trainable=False`` = inference mode in Keras 3), whatever the stage.
+    ``None`` freezes everything. BatchNormalization layers stay frozen
+    (``trainable=False`` = inference mode in Keras 3) whatever the stage, unless
+    ``train_bn``: then those of the unfrozen stages learn too. That is only right
+    for a randomly initialised backbone, whose BN statistics hold nothing worth
+    protecting (with frozen, untrained statistics a deep ResNet has no
+    normalisation at all and diverges once it learns).
     Re-compile the model afterwards for the change to reach ``fit``.
     """
     if from_stage is not None and from_stage not in STAGES:
@@ -347,12 +353,20 @@ def set_backbone_trainable(backbone: keras.Model, from_stage: str | None) -> Non
         return
     backbone.trainable = True  # resets every sub-layer to trainable
     first = STAGES.index(from_stage)
+    open_layers = []
     for index, stage in enumerate(STAGES):
         for layer in stages[stage]:
             layer.trainable = index >= first
+            if index >= first:
+                open_layers.append(layer)
+    learning_bn = (
+        {id(layer) for top in open_layers for layer in _all_layers_of(top)}
+        if train_bn
+        else set()
+    )
     for layer in _all_layers(backbone):
         if isinstance(layer, keras.layers.BatchNormalization):
-            layer.trainable = False
+            layer.trainable = id(layer) in learning_bn
 
 
 def _spec_for_model(backbone: keras.Model) -> BackboneSpec:
@@ -386,3 +400,9 @@ def _all_layers(layer):
     for sub in getattr(layer, "layers", []):
         yield sub
         yield from _all_layers(sub)
+
+
+def _all_layers_of(layer):
+    """``layer`` itself and every layer nested in it."""
+    yield layer
+    yield from _all_layers(layer)

@@ -8,6 +8,7 @@ through ``get_state``/``set_state`` (saved in every epoch checkpoint).
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import os
 import tempfile
@@ -23,10 +24,10 @@ from keras_art.training.schedules import make_plateau_callback, monitor_mode
 from keras_art.training.strategies import is_chief
 
 
-def _default_set_trainable(backbone, from_stage):
+def _default_set_trainable(backbone, from_stage, train_bn=False):
     from keras_art.models.backbones import set_backbone_trainable
 
-    set_backbone_trainable(backbone, from_stage)
+    set_backbone_trainable(backbone, from_stage, train_bn=train_bn)
 
 
 class StagedUnfreeze(keras.callbacks.Callback):
@@ -74,7 +75,12 @@ class StagedUnfreeze(keras.callbacks.Callback):
 
     @classmethod
     def from_config_values(cls, train_cfg, **kwargs) -> StagedUnfreeze:
-        """Build from a `TrainConfig` (unfreeze_epoch, unfreeze_from, on plateau)."""
+        """Build from a `TrainConfig` (unfreeze_epoch, unfreeze_from, on plateau,
+        train_bn)."""
+        if kwargs.get("set_trainable") is None and getattr(train_cfg, "train_bn", None):
+            kwargs["set_trainable"] = functools.partial(
+                _default_set_trainable, train_bn=True
+            )
         return cls(
             unfreeze_epoch=train_cfg.unfreeze_epoch,
             unfreeze_from=train_cfg.unfreeze_from,

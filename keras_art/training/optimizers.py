@@ -250,8 +250,8 @@ def variable_groups(
     backbone weight's path to ``"backbone"`` or, when its stage is a key of
     ``train_cfg.lr_groups``, to that stage name; ``candidates`` lists every variable the
     optimizer must be built over: all trainable head variables plus the backbone
-    weights of stages at or after ``train_cfg.unfreeze_from`` (never
-    BatchNormalization, which stays frozen). Works on a frozen backbone too.
+    weights of stages at or after ``train_cfg.unfreeze_from`` (BatchNormalization
+    only when ``train_cfg.train_bn``). Works on a frozen backbone too.
     """
     backbone = model.get_layer(backbone_name)
     stage_map = backbone_stage_map(backbone, stages)
@@ -268,6 +268,8 @@ def variable_groups(
     if unfreeze_from and getattr(train_cfg, "unfreeze_epoch", 0) >= 0:
         open_stages = set(order[order.index(unfreeze_from) :])
     lr_groups = dict(getattr(train_cfg, "lr_groups", {}) or {})
+    # BN learns only when train.train_bn was resolved to True (random init).
+    train_bn = bool(getattr(train_cfg, "train_bn", False))
     groups: dict[str, str] = {}
     candidates: list = []
     backbone_ids = {id(w) for w in backbone.weights}
@@ -276,7 +278,7 @@ def variable_groups(
         if stage is None:
             continue
         for sub in _self_and_sublayers(layer):
-            if _is_batchnorm(sub):
+            if _is_batchnorm(sub) and not train_bn:
                 continue
             # `layer.trainable = False` flips `w.trainable` too; Keras keeps the
             # variables created as trainable in `_trainable_variables`.

@@ -76,6 +76,24 @@ def find_resumable_run(which: str, workdir: str) -> Path:
     return max(candidates, key=lambda p: (p / "config.json").stat().st_mtime)
 
 
+POLICIES = {"off": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
+
+
+def set_global_policies(cfg: Config) -> None:
+    """Process-wide settings a run needs: seeds, op determinism, the dtype policy.
+
+    Called by entry points (``python -m keras_art.train``), never at import time or
+    inside `train`, so a notebook or test decides for its own process.
+    """
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(cfg.train.seed)
+    if cfg.input.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.config.set_dtype_policy(POLICIES[cfg.train.mixed_precision])
+
+
 def train(cfg: Config, *, resume: bool = False) -> RunResult:
     """Prepare data, build the model, run staged fine-tuning, write the run dir."""
     # Imported here: building a Config and parsing flags must stay cheap.
@@ -138,9 +156,13 @@ def _fit(cfg: Config, prepared, run_dir: Path, *, resume: bool) -> dict[str, Any
         model, weights_source = build_classifier(
             cfg.model, prepared.num_classes, on_missing_weights=on_missing
         )
+    if cfg.train.train_bn is None:
+        cfg.train.train_bn = weights_source.startswith("random")
+        atomic_write_text(run_dir / "config.json", cfg.to_json() + "\n")
     print(
         f"model: {cfg.model.backbone} + {cfg.model.head} head, weights: "
         f"{weights_source}, {model.count_params():,} parameters"
+        + (", BatchNorm learns after the unfreeze" if cfg.train.train_bn else "")
     )
 
     datasets = make_datasets(cfg, prepared)
@@ -166,7 +188,7 @@ def _fit(cfg: Config, prepared, run_dir: Path, *, resume: bool) -> dict[str, Any
     callbacks = default_callbacks(cfg.train, run_dir)
     fit_start = time.time()
     history = trainer.fit(
-        datasets["train"],
+        datasets["train_for_epoch"],
         datasets["val"],
         epochs=cfg.train.epochs,
         callbacks=callbacks,
@@ -221,11 +243,13 @@ def make_datasets(cfg: Config, prepared) -> dict[str, Any]:
         )
 
     datasets = {
-        "train": make("train", training=True),
+        # A fresh pipeline per epoch, seeded by the epoch: a resumed run sees
+        # exactly the batches the uninterrupted run would have seen.
+        "train_for_epoch": lambda epoch: make("train", True, seed_offset=epoch),
         "val": make("val", training=False),
         "test": make("test", training=False),
     }
-    if datasets["train"] is None:
+    if len(prepared.indices("train")) == 0:
         raise UserError(
             "The train split is empty. Lower data.min_per_class or check data.split."
         )
