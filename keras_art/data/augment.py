@@ -97,8 +97,8 @@ def decode_random_resized_crop(
     decoded, columns outside it never inverse-transformed); with ``dct_downscale``
     libjpeg also scales it down by 2/4/8 in the DCT domain whenever the window stays
     at least ``size`` pixels on its short side. Other formats (PNG, GIF, BMP): full
-    decode, then crop. ``hflip``/``vflip`` flip with probability 1/2 inside the
-    resampling step (a mirrored box), so flipping costs nothing.
+    decode, then crop. ``hflip``/``vflip`` flip with probability 1/2 (decided from
+    ``seed``), only the flipped images pay for a copy.
     """
     import tensorflow as tf
 
@@ -108,23 +108,14 @@ def decode_random_resized_crop(
     flip_v = tf.logical_and(vflip, u[1] < 0.5)
 
     def resample(crop):
-        # crop_and_resize samples a (possibly mirrored) box straight from uint8;
-        # the box puts samples at tf.image.resize's half-pixel centres.
-        dims = tf.cast(tf.shape(crop)[:2], tf.float32)
-        step = dims / size
-        first = tf.maximum(0.5 * step - 0.5, 0.0)
-        last = tf.clip_by_value(dims - 0.5 * step - 0.5, 0.0, dims - 1.001)
-        norm = tf.maximum(dims - 1.0, 1.0)
-        lo, hi = first / norm, last / norm
-        flips = tf.stack([flip_v, flip_h])
-        start = tf.where(flips, hi, lo)
-        end = tf.where(flips, lo, hi)
-        box = tf.concat([start, end], 0)[None]
-        return tf.image.crop_and_resize(crop[None], box, [0], [size, size])[0]
+        # Plain bilinear (half-pixel centres): crop_and_resize would fold the flip
+        # in but costs ~3x more on CPU than resize + a conditional reverse.
+        return flip(tf.image.resize(crop, [size, size]))
 
     def flip(image):
-        image = tf.where(flip_h, tf.reverse(image, [1]), image)
-        return tf.where(flip_v, tf.reverse(image, [0]), image)
+        # tf.cond: an image that is not flipped is not copied.
+        image = tf.cond(flip_h, lambda: tf.reverse(image, [1]), lambda: image)
+        return tf.cond(flip_v, lambda: tf.reverse(image, [0]), lambda: image)
 
     def jpeg():
         shape = tf.io.extract_jpeg_shape(image_bytes, output_type=tf.int32)

@@ -349,7 +349,7 @@ def augment_image(data, seed, augment: AugmentConfig, size: int, decoded=False):
         if image.shape[0] != size:
             image = tf.image.resize(image, [size, size])
     elif augment.random_resized_crop:
-        # Flips ride along in the crop's resampling step (a mirrored box).
+        # The fused crop also flips (decided from its seed): no separate pass.
         image = aug.decode_random_resized_crop(
             data,
             s_crop,
