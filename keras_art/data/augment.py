@@ -265,7 +265,9 @@ _RGB_TO_YIQ = (
 _GREY = (0.2989, 0.587, 0.114)  # tf.image.rgb_to_grayscale weights
 
 
-def color_jitter(image, seed, strength: float = 0.2, hue: float = 0.0):
+def color_jitter(
+    image, seed, strength: float = 0.2, hue: float = 0.0, backbone: str | None = None
+):
     """Brightness, contrast and saturation factors in [1 - strength, 1 + strength]
     and a hue rotation of U(-hue, hue) turns, in that order (torchvision's
     ColorJitter), clipped to [0, 255].
@@ -273,6 +275,8 @@ def color_jitter(image, seed, strength: float = 0.2, hue: float = 0.0):
     All four are linear in RGB, so they are folded into one 3x3 matrix and offset
     per image and applied in one pass (hue as a rotation in YIQ space, the usual
     linear approximation of an HSV hue shift; the clip happens once, at the end).
+    With ``backbone`` the result also goes through `preprocess_for_backbone` in
+    the same pass (see `backbone_affine`).
     """
     import tensorflow as tf
 
@@ -296,9 +300,18 @@ def color_jitter(image, seed, strength: float = 0.2, hue: float = 0.0):
     # under saturation and hue, so the offset is the same on every channel.
     mean = tf.reduce_sum(tf.reduce_mean(image, axis=[0, 1]) * grey) * b
     offset = (1.0 - c) * mean
+    offset = offset * tf.ones([3])
+    lo, hi = tf.zeros([3]), tf.fill([3], 255.0)
+    if backbone is not None:
+        from keras_art.data.preprocess import backbone_affine
+
+        perm, shift = (tf.constant(v) for v in backbone_affine(backbone))
+        matrix = perm @ matrix
+        offset = tf.linalg.matvec(perm, offset) + shift
+        lo, hi = lo + shift, hi + shift
     shape = tf.shape(image)
     flat = tf.reshape(image, [-1, 3]) @ tf.transpose(matrix) + offset
-    return tf.clip_by_value(tf.reshape(flat, shape), 0.0, 255.0)
+    return tf.clip_by_value(tf.reshape(flat, shape), lo, hi)
 
 
 def random_erasing(

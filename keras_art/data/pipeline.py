@@ -242,8 +242,15 @@ def _build(
         def augment_element(el, s):
             if not input_cfg.cache:
                 el = prepare(el)
+            # Normalised here, per image (MixUp/CutMix and the multi-size
+            # resize are convex combinations, so they commute with it).
             image = augment_image(
-                el["image"], s, augment, train_size, decoded=decode_early
+                el["image"],
+                s,
+                augment,
+                train_size,
+                decoded=decode_early,
+                backbone=backbone,
             )
             return {**el, "image": image}
 
@@ -310,7 +317,8 @@ def _build(
     def normalise(images, targets, weights):
         return preprocess_for_backbone(images, backbone), targets, weights
 
-    ds = ds.map(normalise, num_parallel_calls=autotune, deterministic=deterministic)
+    if not training:
+        ds = ds.map(normalise, num_parallel_calls=autotune, deterministic=deterministic)
     options = tf.data.Options()
     options.deterministic = deterministic
     return ds.with_options(options).prefetch(autotune)
@@ -331,14 +339,25 @@ def augment_is_random(augment: AugmentConfig) -> bool:
     )
 
 
-def augment_image(data, seed, augment: AugmentConfig, size: int, decoded=False):
+def augment_image(
+    data, seed, augment: AugmentConfig, size: int, decoded=False, backbone=None
+):
     """One training image: encoded bytes (or an already decoded, eval-resized
-    image when ``decoded``) -> float32 (size, size, 3) in [0, 255], every op of
-    ``augment`` applied with sub-seeds of ``seed``."""
+    image when ``decoded``) -> float32 (size, size, 3), every op of ``augment``
+    applied with sub-seeds of ``seed``; RGB in [0, 255], or normalised for
+    ``backbone`` when given (folded into the colour jitter when that is on).
+
+    Order: crop (+ flips) -> scale jitter -> rotation/zoom -> random erasing ->
+    colour jitter -> normalisation. Erasing comes before the colour jitter (unlike
+    torchvision, where it follows Normalize) so the jitter and the normalisation
+    share one pass; the erased box is noise either way."""
     import tensorflow as tf
 
     from keras_art.data import augment as aug
-    from keras_art.data.preprocess import decode_and_resize_for_eval
+    from keras_art.data.preprocess import (
+        decode_and_resize_for_eval,
+        preprocess_for_backbone,
+    )
 
     s_crop, s_jit, s_flip, s_rot, s_col, s_erase = tf.unstack(
         tf.random.experimental.stateless_split(seed, 6)
@@ -368,10 +387,14 @@ def augment_image(data, seed, augment: AugmentConfig, size: int, decoded=False):
         image = aug.random_flip(image, s_flip, augment.hflip, augment.vflip)
     if augment.rotation > 0 or list(augment.zoom) != [1.0, 1.0]:
         image = aug.random_rotate_zoom(image, s_rot, augment.rotation, augment.zoom)
-    if augment.color_jitter > 0 or augment.hue_jitter > 0:
-        image = aug.color_jitter(image, s_col, augment.color_jitter, augment.hue_jitter)
     if augment.random_erasing > 0:
         image = aug.random_erasing(image, s_erase, augment.random_erasing)
+    if augment.color_jitter > 0 or augment.hue_jitter > 0:
+        image = aug.color_jitter(
+            image, s_col, augment.color_jitter, augment.hue_jitter, backbone
+        )
+    elif backbone is not None:
+        image = preprocess_for_backbone(image, backbone)
     return tf.ensure_shape(image, [size, size, 3])
 
 

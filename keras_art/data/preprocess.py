@@ -42,6 +42,23 @@ def preprocess_for_backbone(images, backbone: str = "resnet50"):
     return tf.reverse(images, axis=[-1]) - tf.constant(_CAFFE_BGR_MEAN, tf.float32)
 
 
+def backbone_affine(backbone: str = "resnet50"):
+    """`preprocess_for_backbone` as ``y = matrix @ rgb + offset`` per pixel.
+
+    ``matrix`` is always a channel permutation (numpy float32 (3, 3)), so a clip to
+    [0, 255] before it equals a clip to [offset, 255 + offset] after it; training
+    folds this into the colour-jitter matrix and saves a pass over every image.
+    """
+    import numpy as np
+
+    if _mode(backbone) == "identity":
+        return np.eye(3, dtype=np.float32), np.zeros(3, np.float32)
+    return (
+        np.eye(3, dtype=np.float32)[::-1].copy(),
+        -np.asarray(_CAFFE_BGR_MEAN, np.float32),
+    )
+
+
 def _mode(backbone: str) -> str:
     if backbone not in BACKBONE_PREPROCESS:
         raise UserError(

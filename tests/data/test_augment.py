@@ -136,6 +136,16 @@ def test_rotate_zoom_identity_and_half_turn():
     np.testing.assert_allclose(same, IMAGE, atol=1e-3)
 
 
+def test_color_jitter_with_backbone_equals_jitter_then_preprocess():
+    from keras_art.data.preprocess import preprocess_for_backbone
+
+    fused = both(lambda x, s: aug.color_jitter(x, s, 0.4, 0.05, "resnet50"), IMAGE)
+    plain = preprocess_for_backbone(
+        aug.color_jitter(tf.constant(IMAGE), SEED, 0.4, 0.05)
+    )
+    np.testing.assert_allclose(fused, plain.numpy(), atol=1e-3)
+
+
 def test_color_jitter_zero_strength_is_identity():
     out = both(lambda x, s: aug.color_jitter(x, s, 0.0, 0.0), IMAGE)
     np.testing.assert_allclose(out, IMAGE, atol=1e-3)

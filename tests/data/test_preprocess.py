@@ -83,3 +83,14 @@ def test_center_crop_jpeg_matches_decoded_crop():
 def test_bad_mode_is_user_error():
     with pytest.raises(UserError, match="stretch"):
         decode_and_resize_for_eval(tf.constant(b""), 16, "stretch")
+
+
+@pytest.mark.parametrize("backbone", ["resnet50", "efficientnetb0", "convnext_tiny"])
+def test_backbone_affine_matches_preprocess(backbone):
+    from keras_art.data.preprocess import backbone_affine
+
+    x = np.random.default_rng(2).uniform(0, 255, (5, 3)).astype("float32")
+    matrix, offset = backbone_affine(backbone)
+    np.testing.assert_allclose(
+        x @ matrix.T + offset, preprocess_for_backbone(x, backbone).numpy(), atol=1e-4
+    )
