@@ -317,9 +317,9 @@ def preset_demo() -> Config:
     cfg.model.proj_dim = 64
     cfg.model.gru_units = 32
     cfg.model.gru_layers = 1
-    cfg.train.epochs = 8
+    cfg.train.epochs = 16
     cfg.train.unfreeze_epoch = 3
-    cfg.train.cosine_t_max_epochs = 8
+    cfg.train.cosine_t_max_epochs = 16
     cfg.train.lr_head = 2e-3
     cfg.train.lr_backbone = 5e-4
     return cfg
