@@ -39,7 +39,9 @@ def preprocess_for_backbone(images, backbone: str = "resnet50"):
     images = tf.cast(images, tf.float32)
     if mode == "identity":
         return images
-    return tf.reverse(images, axis=[-1]) - tf.constant(_CAFFE_BGR_MEAN, tf.float32)
+    # bias_add: the per-channel subtraction without Eigen's slow generic broadcast.
+    mean = tf.constant(_CAFFE_BGR_MEAN, tf.float32)
+    return tf.nn.bias_add(tf.reverse(images, axis=[-1]), -mean)
 
 
 def backbone_affine(backbone: str = "resnet50"):
