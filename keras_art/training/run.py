@@ -9,8 +9,10 @@ summary.json is incomplete, and ``--resume`` continues it.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -94,13 +96,31 @@ def set_global_policies(cfg: Config) -> None:
     keras.config.set_dtype_policy(POLICIES[cfg.train.mixed_precision])
 
 
+def is_chief_process(cfg: Config) -> bool:
+    """True unless this process is a non-chief worker of a multi-worker run."""
+    if cfg.train.strategy != "multi_worker":
+        return True
+    from keras_art.training.strategies import validate_tf_config
+
+    tf_config = validate_tf_config(os.environ.get("TF_CONFIG"))
+    task, cluster = tf_config["task"], tf_config["cluster"]
+    if task["type"] == "chief":
+        return True
+    return task["index"] == 0 and "chief" not in cluster
+
+
 def train(cfg: Config, *, resume: bool = False) -> RunResult:
     """Prepare data, build the model, run staged fine-tuning, write the run dir."""
     # Imported here: building a Config and parsing flags must stay cheap.
     from keras_art.data.prepare import prepare_data, write_data_files
 
     start = time.time()
-    if resume:
+    if not is_chief_process(cfg):
+        # Multi-worker: every worker runs this function, only the chief owns the run
+        # directory; the others keep their (identical) artifacts in a private folder.
+        run_dir = Path(tempfile.mkdtemp(prefix="keras_art-worker-"))
+        atomic_write_text(run_dir / "config.json", cfg.to_json() + "\n")
+    elif resume:
         run_dir = Path(cfg.workdir) / cfg.run_name
     else:
         run_dir = make_run_dir(cfg)

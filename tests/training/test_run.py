@@ -129,3 +129,48 @@ def test_kill_9_mid_run_then_resume_finishes_with_history_intact(tmp_path):
         epochs = [int(float(r["epoch"])) for r in csv.DictReader(fh)]
     assert epochs == [1, 2, 3]  # 1-based, as the progress bar counts
     assert Path(run / "best.keras").is_file()
+
+
+@pytest.mark.parametrize(
+    "tf_config,chief",
+    [
+        (
+            {
+                "cluster": {"worker": ["a:1", "b:2"]},
+                "task": {"type": "worker", "index": 0},
+            },
+            True,
+        ),
+        (
+            {
+                "cluster": {"worker": ["a:1", "b:2"]},
+                "task": {"type": "worker", "index": 1},
+            },
+            False,
+        ),
+        (
+            {
+                "cluster": {"chief": ["c:0"], "worker": ["a:1"]},
+                "task": {"type": "worker", "index": 0},
+            },
+            False,
+        ),
+        (
+            {
+                "cluster": {"chief": ["c:0"], "worker": ["a:1"]},
+                "task": {"type": "chief", "index": 0},
+            },
+            True,
+        ),
+    ],
+)
+def test_only_the_chief_owns_the_run_directory(monkeypatch, tf_config, chief):
+    from keras_art.training.run import is_chief_process
+
+    cfg, _ = build_config("smoke", overrides=["train.strategy=multi_worker"])
+    monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
+    assert is_chief_process(cfg) is chief
+    monkeypatch.delenv("TF_CONFIG")
+    with pytest.raises(UserError, match="needs TF_CONFIG"):
+        is_chief_process(cfg)
+    assert is_chief_process(build_config("smoke")[0])
