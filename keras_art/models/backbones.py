@@ -266,6 +266,16 @@ def _spec(name: str) -> BackboneSpec:
     return BACKBONES[name]
 
 
+def fetch_imagenet_weights(name: str, on_missing: str = "error") -> Path | None:
+    """The cached ImageNet weights file of backbone ``name``, downloaded if online.
+
+    Cheap to call before any long work (it never hangs: see `network_available`).
+    Raises `WeightsUnavailableError` offline when ``on_missing="error"``; returns
+    None with ``"random"``.
+    """
+    return _imagenet_file(_spec(name), on_missing)
+
+
 def _imagenet_file(spec: BackboneSpec, on_missing: str) -> Path | None:
     path = imagenet_weights_path(spec.name)
     if path.is_file():

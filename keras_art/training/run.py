@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -96,6 +97,21 @@ def set_global_policies(cfg: Config) -> None:
     keras.config.set_dtype_policy(POLICIES[cfg.train.mixed_precision])
 
 
+def _check_weights_early(cfg: Config) -> None:
+    """Fail on unavailable weights before scanning a dataset, not after."""
+    weights = cfg.model.weights
+    if weights.lower() == "imagenet":
+        if cfg.data.format != "sample":  # the demo falls back to random init
+            from keras_art.models.backbones import fetch_imagenet_weights
+
+            fetch_imagenet_weights(cfg.model.backbone, on_missing="error")
+    elif weights.lower() != "none" and not Path(weights).expanduser().is_file():
+        raise UserError(
+            f"--weights {weights}: no such file. Pass imagenet, none or the path of "
+            f"a local head-less {cfg.model.backbone} .h5 weights file."
+        )
+
+
 def is_chief_process(cfg: Config) -> bool:
     """True unless this process is a non-chief worker of a multi-worker run."""
     if cfg.train.strategy != "multi_worker":
@@ -115,6 +131,7 @@ def train(cfg: Config, *, resume: bool = False) -> RunResult:
     from keras_art.data.prepare import prepare_data, write_data_files
 
     start = time.time()
+    _check_weights_early(cfg)
     if not is_chief_process(cfg):
         # Multi-worker: every worker runs this function, only the chief owns the run
         # directory; the others keep their (identical) artifacts in a private folder.
@@ -127,12 +144,18 @@ def train(cfg: Config, *, resume: bool = False) -> RunResult:
         atomic_write_text(run_dir / "config.json", cfg.to_json() + "\n")
     print(f"run directory: {run_dir}")
 
-    prepared = prepare_data(cfg)
-    if not resume:
-        write_data_files(prepared, run_dir)
-    _print_data_summary(prepared)
-
-    fit_result = _fit(cfg, prepared, run_dir, resume=resume)
+    try:
+        prepared = prepare_data(cfg)
+        if not resume:
+            write_data_files(prepared, run_dir)
+        _print_data_summary(prepared)
+        fit_result = _fit(cfg, prepared, run_dir, resume=resume)
+    except UserError:
+        # A run stopped by bad input before its first checkpoint leaves nothing
+        # behind (not even a folder that --resume would pick up).
+        if not resume and not (run_dir / "checkpoints").exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
     summary = {
         "status": "complete",

@@ -174,3 +174,34 @@ def test_only_the_chief_owns_the_run_directory(monkeypatch, tf_config, chief):
     with pytest.raises(UserError, match="needs TF_CONFIG"):
         is_chief_process(cfg)
     assert is_chief_process(build_config("smoke")[0])
+
+
+def test_real_data_offline_stops_before_work_and_leaves_no_run_dir(
+    tmp_path, offline, capsys
+):
+    from PIL import Image
+
+    from keras_art.train import main
+
+    for cls in ("Baroque", "Rococo"):
+        (tmp_path / "data" / cls).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (16, 16), (40 * i, 0, 0)).save(
+                tmp_path / "data" / cls / f"{i}.png"
+            )
+    workdir = tmp_path / "runs"
+    argv = [
+        "--task",
+        "style",
+        "--data",
+        str(tmp_path / "data"),
+        "--workdir",
+        str(workdir),
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "ImageNet weights for resnet50 are not available offline" in err
+    assert "--weights none" in err
+    assert main([*argv, "--weights", str(tmp_path / "missing.h5")]) == 2
+    assert "missing.h5: no such file" in capsys.readouterr().err
+    assert not workdir.exists() or not any(workdir.iterdir())
