@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from keras_art.cli import ArgumentParser
-from keras_art.config import FORMATS, PRESETS, Config, build_config
+from keras_art.cli import ArgumentParser, add_config_flags
+from keras_art.config import Config, build_config
 
 
 def add_data_flags(p: ArgumentParser) -> None:
-    p.add_argument("--data", help="dataset root; omit to use the embedded sample")
-    p.add_argument(
-        "--format",
-        choices=[f for f in FORMATS if f != "sample"],
-        help="dataset layout (default: inferred from --data)",
-    )
-    p.add_argument("--preset", choices=sorted(PRESETS), default="default")
-    p.add_argument("--config", help="JSON or YAML file merged over the preset")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override any config value, e.g. data.top_n=10",
-    )
+    add_config_flags(p, default_preset="default")
 
 
 def config_from_args(args) -> Config:

@@ -17,6 +17,34 @@ from keras_art.errors import UserError
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
+def add_config_flags(p: argparse.ArgumentParser, default_preset: str | None) -> None:
+    """The flags every data-reading command shares: where data is and the config."""
+    from keras_art.config import FORMATS, PRESETS
+
+    p.add_argument("--data", help="dataset root; omit to use the embedded sample")
+    p.add_argument(
+        "--format",
+        choices=[f for f in FORMATS if f != "sample"],
+        help="dataset layout (default: inferred from --data)",
+    )
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=default_preset,
+        help="recipe to start from"
+        + ("" if default_preset else " (default: demo without --data, else default)"),
+    )
+    p.add_argument("--config", help="JSON or YAML file merged over the preset")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config value, e.g. train.epochs=3",
+    )
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that reports bad flags as a `UserError` (one line, exit 2)."""
 

@@ -13,13 +13,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from keras_art.cli import ArgumentParser, quiet_tensorflow, run_command
+from keras_art.cli import (
+    ArgumentParser,
+    add_config_flags,
+    quiet_tensorflow,
+    run_command,
+)
 from keras_art.config import (
     BACKBONES,
-    FORMATS,
     HEADS,
     MIXED_PRECISION,
-    PRESETS,
     STRATEGIES,
     TASK_CHOICES,
     Config,
@@ -38,26 +41,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument(
         "--task", choices=TASK_CHOICES, help="label to learn (default: artist)"
     )
-    p.add_argument("--data", help="dataset root; omit to use the embedded sample")
-    p.add_argument(
-        "--format",
-        choices=[f for f in FORMATS if f != "sample"],
-        help="dataset layout (default: inferred from --data)",
-    )
-    p.add_argument(
-        "--preset",
-        choices=sorted(PRESETS),
-        help="recipe to start from (default: demo without --data, else default)",
-    )
-    p.add_argument("--config", help="JSON or YAML file merged over the preset")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override any config value, e.g. train.epochs=3",
-    )
+    add_config_flags(p, default_preset=None)
     p.add_argument("--workdir", help="parent folder of run directories (default: runs)")
     p.add_argument("--run-name", help="run directory name (default: task-head-time)")
     p.add_argument("--head", choices=HEADS)
