@@ -20,6 +20,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from keras_art.config import Config
 from keras_art.errors import UserError
 from keras_art.io_utils import atomic_write_json, atomic_write_text
@@ -146,6 +148,8 @@ def train(cfg: Config, *, resume: bool = False) -> RunResult:
 
     try:
         prepared = prepare_data(cfg)
+        if cfg.input.balanced_sampling:
+            prepared.report["sampler"] = sampler_report(prepared)
         if not resume:
             write_data_files(prepared, run_dir)
         _print_data_summary(prepared)
@@ -317,6 +321,26 @@ def _per_task(logs: dict[str, float], tasks) -> dict[str, dict[str, float]]:
     return {t: {k: round(float(logs[f"{t}_{k}"]), 4) for k in names} for t in tasks}
 
 
+def sampler_report(prepared, draws: int = 10000) -> dict[str, Any]:
+    """What the class-balanced sampler feeds one epoch: train split vs drawn mix."""
+    from keras_art.data.sampling import sampler_histogram
+
+    task = prepared.tasks[0]  # the pipeline balances the first (primary) task
+    labels = prepared.labels[task][prepared.indices("train")]
+    drawn = sampler_histogram(labels, prepared.num_classes[task], draws=draws)
+    names = prepared.class_names[task]
+    train_counts = np.bincount(labels[labels >= 0], minlength=len(names))
+    return {
+        "task": task,
+        "draws": draws,
+        "train_counts": dict(zip(names, train_counts.tolist(), strict=True)),
+        "sampled_fraction": {
+            n: round(f, 4) for n, f in zip(names, drawn["fraction"], strict=True)
+        },
+        "unlabelled_draws": drawn["missing"],
+    }
+
+
 def _print_data_summary(prepared) -> None:
     for task in prepared.tasks:
         names = prepared.class_names[task]
@@ -324,6 +348,13 @@ def _print_data_summary(prepared) -> None:
         print(
             f"data: task={task} classes={len(names)} "
             + " ".join(f"{k}={v}" for k, v in sizes.items())
+        )
+    sampler = prepared.report.get("sampler")
+    if sampler:
+        fractions = sampler["sampled_fraction"].values()
+        print(
+            f"data: balanced sampling on {sampler['task']}: each class drawn "
+            f"{min(fractions):.1%}-{max(fractions):.1%} of an epoch"
         )
     excluded = prepared.report.get("excluded", [])
     if excluded:

@@ -70,6 +70,11 @@ def test_demo_runs_offline_and_writes_a_complete_run_dir(tmp_path, offline, caps
     with open(run / "splits.csv", newline="") as fh:
         splits = {r["split"] for r in csv.DictReader(fh)}
     assert splits == {"train", "val", "test"}
+    report = json.loads((run / "data_report.json").read_text())
+    sampled = report["sampler"]["sampled_fraction"]
+    assert len(sampled) == 8 and max(sampled.values()) < 2 * min(sampled.values())
+    counts = report["sampler"]["train_counts"].values()
+    assert max(counts) > 1.5 * min(counts)  # the split itself is imbalanced
     saved_cfg = json.loads((run / "config.json").read_text())
     assert saved_cfg["preset"] == "smoke" and saved_cfg["run_name"] == "r"
 
