@@ -146,7 +146,7 @@ class TrainConfig:
     plateau_patience: int = 10
     clipnorm: float = 1.0
     label_smoothing: float = 0.03
-    early_stopping_patience: int = 0  # 0 = off
+    early_stopping_patience: int = 5  # epochs without val macro-F1 gain; 0 = off
     monitor: str = "val_macro_f1"
     task_weights: dict[str, float] = field(default_factory=dict)
     mixed_precision: str = "off"
@@ -322,6 +322,9 @@ def preset_demo() -> Config:
     cfg.train.cosine_t_max_epochs = 16
     cfg.train.lr_head = 2e-3
     cfg.train.lr_backbone = 5e-4
+    # From random init, val dips for a few epochs after the unfreeze while BN
+    # statistics settle: early stopping would end the demo there.
+    cfg.train.early_stopping_patience = 0
     return cfg
 
 
