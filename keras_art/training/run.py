@@ -254,7 +254,7 @@ def _fit(cfg: Config, prepared, run_dir: Path, *, resume: bool) -> dict[str, Any
         best_epoch = _best_epoch(history, cfg.train.monitor)
     metrics = {}
     for split in ("val", "test"):
-        if f"{split}" in datasets and datasets[split] is not None:
+        if datasets.get(split) is not None:
             logs = trainer.evaluate(datasets[split], prefix="")
             metrics[split] = _per_task(logs, prepared.tasks)
     return {
