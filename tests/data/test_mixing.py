@@ -118,3 +118,29 @@ def test_deterministic_and_eager_equals_dataset_map():
     )
     c = [to_np(run([s, 3]))[0] for s in range(6)]
     assert any(not np.array_equal(c[0], x) for x in c[1:])
+
+
+@pytest.mark.parametrize("eager", [True, False])
+def test_cutmix_paste_matches_the_masked_reference(eager):
+    from keras_art.data.mixing import paste_box
+
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.random((4, 9, 11, 3)), tf.float32)
+    perm = tf.constant([2, 0, 3, 1])
+    boxes = [[0, 0, 9, 11], [2, 3, 5, 8], [0, 4, 9, 5], [3, 3, 3, 7], [8, 10, 9, 11]]
+
+    def fn(box):
+        y0, x0, y1, x1 = tf.unstack(box)
+        return paste_box(images, tf.gather(images[:, y0:y1, x0:x1], perm), box)
+
+    for box in boxes:
+        y0, x0, y1, x1 = box
+        box = tf.constant(box, tf.int32)
+        if eager:
+            out = fn(box)
+        else:
+            out = next(iter(tf.data.Dataset.from_tensors(box).map(fn)))
+        mask = np.zeros((1, 9, 11, 1), bool)
+        mask[:, y0:y1, x0:x1] = True
+        ref = np.where(mask, tf.gather(images, perm).numpy(), images.numpy())
+        np.testing.assert_array_equal(out.numpy(), ref)
