@@ -121,26 +121,28 @@ def test_deterministic_and_eager_equals_dataset_map():
 
 
 @pytest.mark.parametrize("eager", [True, False])
-def test_cutmix_paste_matches_the_masked_reference(eager):
-    from keras_art.data.mixing import paste_box
+def test_compiled_mix_images_match_numpy(eager):
+    from keras_art.data.mixing import mix_images
 
     rng = np.random.default_rng(0)
     images = tf.constant(rng.random((4, 9, 11, 3)), tf.float32)
     perm = tf.constant([2, 0, 3, 1])
+    x, partner = images.numpy(), images.numpy()[[2, 0, 3, 1]]
     boxes = [[0, 0, 9, 11], [2, 3, 5, 8], [0, 4, 9, 5], [3, 3, 3, 7], [8, 10, 9, 11]]
-
-    def fn(box):
-        y0, x0, y1, x1 = tf.unstack(box)
-        return paste_box(images, tf.gather(images[:, y0:y1, x0:x1], perm), box)
-
-    for box in boxes:
-        y0, x0, y1, x1 = box
-        box = tf.constant(box, tf.int32)
+    cases = [("mixup", tf.constant(lam)) for lam in (0.0, 0.3, 1.0)]
+    cases += [("cutmix", tf.constant(b, tf.int32)) for b in boxes]
+    for kind, amount in cases:
         if eager:
-            out = fn(box)
+            out = mix_images(images, perm, amount, kind)
         else:
-            out = next(iter(tf.data.Dataset.from_tensors(box).map(fn)))
-        mask = np.zeros((1, 9, 11, 1), bool)
-        mask[:, y0:y1, x0:x1] = True
-        ref = np.where(mask, tf.gather(images, perm).numpy(), images.numpy())
-        np.testing.assert_array_equal(out.numpy(), ref)
+            ds = tf.data.Dataset.from_tensors(amount)
+            out = next(iter(ds.map(lambda a, k=kind: mix_images(images, perm, a, k))))
+        if kind == "mixup":
+            lam = float(amount)
+            ref = lam * x + (1 - lam) * partner
+        else:
+            y0, x0, y1, x1 = amount.numpy()
+            mask = np.zeros((1, 9, 11, 1), bool)
+            mask[:, y0:y1, x0:x1] = True
+            ref = np.where(mask, partner, x)
+        np.testing.assert_allclose(out.numpy(), ref, rtol=1e-6, atol=1e-6)
