@@ -110,7 +110,9 @@ def decode_random_resized_crop(
     def resample(crop):
         # Plain bilinear (half-pixel centres): crop_and_resize would fold the flip
         # in but costs ~3x more on CPU than resize + a conditional reverse.
-        return flip(tf.image.resize(crop, [size, size]))
+        # float32 first: ResizeBilinear's float kernel beats its uint8 one by
+        # more than the cast costs.
+        return flip(tf.image.resize(tf.cast(crop, tf.float32), [size, size]))
 
     def flip(image):
         # tf.cond: an image that is not flipped is not copied.
@@ -321,7 +323,15 @@ def _affine_clip_shift_fn(image, matrix, b, c, shift):
     grey = tf.constant(_GREY, tf.float32)
     mean = tf.reduce_sum(tf.reduce_mean(image, axis=[0, 1]) * grey) * b
     offset = (1.0 - c) * mean
-    out = tf.einsum("hwc,dc->hwd", image, matrix) + offset
+    # Written as three broadcast multiply-adds, not an einsum: XLA turns an einsum
+    # into a separate dot kernel, this fuses with the clip into one loop (~2x
+    # cheaper per image on CPU).
+    out = (
+        image[..., 0:1] * matrix[:, 0]
+        + image[..., 1:2] * matrix[:, 1]
+        + image[..., 2:3] * matrix[:, 2]
+        + offset
+    )
     return tf.clip_by_value(out, 0.0, 255.0) + shift
 
 
@@ -362,9 +372,12 @@ def random_erasing(
         win = sample_crop_window(s_win, shape[0], shape[1], area, ratio)
         y, x, h, w = tf.unstack(win)
         # Noise only for the box, stitched in with slices: one copy of the image.
-        noise = tf.random.stateless_uniform(
-            tf.stack([h, w, shape[2]]), s_noise, 0.0, 255.0
+        # One 32-bit random word per pixel gives its three uniform grey levels
+        # (bytes 0-2): a third of the generator work of drawing each channel.
+        bits = tf.random.stateless_uniform(
+            tf.stack([h, w]), s_noise, minval=None, maxval=None, dtype=tf.int32
         )
+        noise = tf.cast(tf.bitcast(bits, tf.uint8)[..., :3], image.dtype)
         middle = tf.concat(
             [image[y : y + h, :x], noise, image[y : y + h, x + w :]], axis=1
         )

@@ -188,10 +188,28 @@ def test_fused_jitter_pass_matches_plain_tensorflow(eager):
         tf.constant(0.8),
         tf.constant([-103.9, -116.8, -123.7]),
     )
-    ref = aug._affine_clip_shift_fn(image, *args)
+    matrix, b, c, shift = (a.numpy() for a in args)
+    x = image.numpy()
+    mean_grey = (x.mean(axis=(0, 1)) * np.array(aug._GREY)).sum() * b
+    ref = np.clip(x @ matrix.T + (1 - c) * mean_grey, 0, 255) + shift
     if eager:
         out = aug._affine_clip_shift(image, *args)
     else:
         ds = tf.data.Dataset.from_tensors(image)
         out = next(iter(ds.map(lambda x: aug._affine_clip_shift(x, *args))))
-    np.testing.assert_allclose(out.numpy(), ref.numpy(), atol=1e-3)
+    np.testing.assert_allclose(out.numpy(), ref, atol=1e-3)
+
+
+def test_random_erasing_noise_is_uniform_grey_levels():
+    flat = np.full((96, 96, 3), 300.0, np.float32)  # outside 0-255: easy to mask
+    noise = []
+    for s in range(8):
+        out = both(lambda x, sd: aug.random_erasing(x, sd, 1.0), flat, [s, 9])
+        noise.append(out[out[..., 0] != 300.0])
+    noise = np.concatenate(noise)
+    assert len(noise) > 2000
+    assert noise.min() >= 0 and noise.max() <= 255
+    np.testing.assert_array_equal(noise, np.round(noise))  # whole grey levels
+    # U{0..255}: mean 127.5, sd 73.9; channels drawn independently.
+    assert abs(noise.mean() - 127.5) < 6 and abs(noise.std() - 73.9) < 5
+    assert abs(np.corrcoef(noise[:, 0], noise[:, 1])[0, 1]) < 0.1

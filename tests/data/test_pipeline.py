@@ -212,3 +212,19 @@ def test_bad_inputs_are_user_errors(files):
             training=True,
             primary_task="artist",
         )
+
+
+@pytest.mark.parametrize("decoded", [False, True])
+def test_augment_image_without_jitter_normalises_like_preprocess(files, decoded):
+    from keras_art.data.pipeline import augment_image
+
+    augment = AugmentConfig(image_size=S, color_jitter=0.0, hue_jitter=0.0)
+    data = tf.io.read_file(files[3])
+    if decoded:
+        data = decode_and_resize_for_eval(data, S)
+    seed = tf.constant([4, 2])
+    fused = augment_image(data, seed, augment, S, decoded=decoded, backbone="resnet50")
+    plain = augment_image(data, seed, augment, S, decoded=decoded)
+    np.testing.assert_allclose(
+        fused.numpy(), preprocess_for_backbone(plain).numpy(), atol=1e-3
+    )
