@@ -34,6 +34,8 @@ def test_pipeline_bench_writes_json(class_tree, tmp_path, capsys):
             "4",
             "--min-images",
             "8",
+            "--rounds",
+            "2",
             "--json",
             str(out),
         ]
@@ -49,6 +51,12 @@ def test_pipeline_bench_writes_json(class_tree, tmp_path, capsys):
     assert result["images"] == 10 and result["image_size"] == 32
     assert result["threads"] >= 1 and result["peak_rss_mb"] > 0
     assert set(result["cpu_ms_per_image"]) == set(result["images_per_s"])
+    # Two interleaved rounds per variant; the headline is their median.
+    per_round = result["per_round"]["images_per_s"]
+    assert result["rounds"] == 2 and all(len(v) == 2 for v in per_round.values())
+    for key, runs in per_round.items():
+        assert result["images_per_s"][key] == pytest.approx(np.median(runs), 0.01)
+    assert len(result["per_round"]["ratios"]) == 2
     assert "bench" in capsys.readouterr().err  # progress lines
 
 
@@ -64,5 +72,7 @@ def test_registry_and_bad_usage(class_tree, capsys):
     assert bench.main(["pipeline"]) == 2  # neither --data nor --generate-large
     assert "needs --data" in capsys.readouterr().err
     assert bench.main(["nope"]) == 2
+    with pytest.raises(UserError, match="rounds"):
+        bench.bench(["pipeline", "--data", str(class_tree), "--rounds", "0"])
     with pytest.raises(UserError, match="variants"):
         bench.bench(["pipeline", "--data", str(class_tree), "--variants", "x"])

@@ -9,8 +9,11 @@
     preprocessing layers doing the same augmentation (RandomZoom stands in for
     RandomResizedCrop; Keras has no balanced sampler, so none is applied).
 
-Same files, same process, one run each; images/s counts images leaving the
-pipeline after a short warm-up. Timings on a shared machine are noisy.
+Same files, same process. Each variant is timed ``--rounds`` times, the variants
+taking turns (a, b, c, a, b, c, ...), so a slow spell of a shared machine hits all
+of them alike; the headline numbers are medians over the rounds and the ratios are
+medians of the per-round ratios. images/s counts images leaving the pipeline after
+a short warm-up; CPU ms/image counts every thread of the process.
 """
 
 from __future__ import annotations
@@ -51,7 +54,14 @@ def add_arguments(p) -> None:
         "--min-images",
         type=int,
         default=0,
-        help="timed images per variant (default: one pass, at least 20 batches)",
+        help="timed images per variant and round (default: one pass, at least "
+        "20 batches)",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="times each variant is timed, in turns; medians are reported",
     )
     p.add_argument(
         "--threads", type=int, default=0, help="tf.data threads (default: all cores)"
@@ -79,6 +89,7 @@ def run(args) -> dict[str, Any]:
         image_size=args.image_size,
         batch_size=args.batch_size,
         min_images=args.min_images,
+        rounds=args.rounds,
         threads=args.threads,
         seed=args.seed,
         variants=[v.strip() for v in args.variants.split(",") if v.strip()],
@@ -95,6 +106,7 @@ def bench_pipeline(
     image_size: int = 384,
     batch_size: int = 32,
     min_images: int = 0,
+    rounds: int = 3,
     threads: int = 0,
     seed: int = 0,
     variants: list[str] | tuple[str, ...] = VARIANTS,
@@ -112,6 +124,8 @@ def bench_pipeline(
         raise UserError(
             f"--variants {','.join(variants)}: choose from {', '.join(VARIANTS)}."
         )
+    if rounds < 1:
+        raise UserError(f"--rounds {rounds}: time each variant at least once.")
     if generate_large:
         data_dir = str(
             generate_large_jpegs(generate_large, large_size, cache_dir, seed)
@@ -129,8 +143,8 @@ def bench_pipeline(
     timed = math.ceil(timed / batch_size) * batch_size
     progress(
         f"{len(files)} images in {len(classes)} classes from {data_dir}; "
-        f"{timed} timed images per variant at {image_size}px, batch {batch_size}, "
-        f"{threads} threads"
+        f"{timed} timed images per variant and round, {rounds} rounds, at "
+        f"{image_size}px, batch {batch_size}, {threads} threads"
     )
     builders = {
         "pipeline": lambda: _keras_art_pipeline(
@@ -141,22 +155,41 @@ def bench_pipeline(
             data_dir, image_size, batch_size, seed
         ),
     }
-    rates, seconds, peaks, cpu = {}, {}, {}, {}
-    for name in variants:
-        with PeakRSS() as mem:
-            ds = _with_threads(builders[name](), threads)
-            rates[name], seconds[name], cpu[name] = _time(name, ds, timed, batch_size)
-        peaks[name] = round(mem.peak_mb, 1)
+    per_round: dict[str, list] = {name: [] for name in variants}
+    peaks = dict.fromkeys(variants, 0.0)
+    for r in range(rounds):
+        for name in variants:
+            tag = f"{name} [round {r + 1}/{rounds}]"
+            with PeakRSS() as mem:
+                ds = _with_threads(builders[name](), threads)
+                per_round[name].append(_time(tag, ds, timed, batch_size))
+            peaks[name] = round(max(peaks[name], mem.peak_mb), 1)
+    rates = {k: _median([t[0] for t in v]) for k, v in per_round.items()}
+    cpu = {k: round(_median([t[2] for t in v]), 3) for k, v in per_round.items()}
+    rounds_out = {
+        "images_per_s": {k: [round(t[0], 2) for t in v] for k, v in per_round.items()},
+        "cpu_ms_per_image": {k: [t[2] for t in v] for k, v in per_round.items()},
+        "ratios": [
+            _ratios({k: v[r][0] for k, v in per_round.items()}) for r in range(rounds)
+        ],
+    }
     result = {
         "images_per_s": {k: round(v, 2) for k, v in rates.items()},
-        "ratios": _ratios(rates),
+        "ratios": _median_ratios(rounds_out["ratios"]),
         # CPU time per image over all threads: steadier than wall-clock when other
         # jobs share the cores; its ratios are the work ratios.
         "cpu_ms_per_image": cpu,
-        "cpu_ratios": _ratios({k: 1.0 / v for k, v in cpu.items() if v > 0}),
+        "cpu_ratios": _median_ratios(
+            [
+                _ratios({k: 1.0 / v[r][2] for k, v in per_round.items() if v[r][2]})
+                for r in range(rounds)
+            ]
+        ),
+        "rounds": rounds,
+        "per_round": rounds_out,
         "peak_rss_mb": round(max([PeakRSS.lifetime_peak_mb(), *peaks.values()]), 1),
         "peak_rss_mb_by_variant": peaks,
-        "seconds": seconds,
+        "seconds": {k: round(sum(t[1] for t in v), 2) for k, v in per_round.items()},
         "images": len(files),
         "images_timed": timed,
         "image_size": image_size,
@@ -311,6 +344,17 @@ def _ratios(rates):
     if a and rates.get("keras_baseline"):
         out["pipeline_vs_keras_baseline"] = round(a / rates["keras_baseline"], 3)
     return out
+
+
+def _median(values):
+    return float(np.median(values))
+
+
+def _median_ratios(per_round: list[dict]) -> dict:
+    """Each ratio's median over the rounds (a round's ratio pairs runs made
+    back to back, so it is steadier than a ratio of medians)."""
+    keys = {k for r in per_round for k in r}
+    return {k: round(_median([r[k] for r in per_round if k in r]), 3) for k in keys}
 
 
 def _versions():
