@@ -345,7 +345,8 @@ def augment_image(
     """One training image: encoded bytes (or an already decoded, eval-resized
     image when ``decoded``) -> float32 (size, size, 3), every op of ``augment``
     applied with sub-seeds of ``seed``; RGB in [0, 255], or normalised for
-    ``backbone`` when given (folded into the colour jitter when that is on).
+    ``backbone`` when given (in the colour-jitter pass, which is the
+    normalisation alone when the jitter is off).
 
     Order: crop (+ flips) -> scale jitter -> rotation/zoom -> random erasing ->
     colour jitter -> normalisation. Erasing comes before the colour jitter (unlike
