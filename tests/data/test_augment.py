@@ -178,8 +178,8 @@ def test_multi_size_batches():
 
 
 @pytest.mark.parametrize("eager", [True, False])
-def test_fused_jitter_pass_matches_plain_tensorflow(eager):
-    # The XLA-compiled pixel pass gives what the same maths gives as plain TF ops.
+def test_fused_jitter_pass_matches_numpy(eager):
+    # The XLA-compiled pixel pass gives what the same maths gives in NumPy.
     rng = np.random.default_rng(1)
     image = tf.constant(rng.random((13, 17, 3)) * 255, tf.float32)
     args = (
@@ -207,7 +207,7 @@ def test_random_erasing_noise_is_uniform_grey_levels():
         out = both(lambda x, sd: aug.random_erasing(x, sd, 1.0), flat, [s, 9])
         noise.append(out[out[..., 0] != 300.0])
     noise = np.concatenate(noise)
-    assert len(noise) > 2000
+    assert len(noise) > 1400  # 8 boxes of at least 2 % of 96 x 96
     assert noise.min() >= 0 and noise.max() <= 255
     np.testing.assert_array_equal(noise, np.round(noise))  # whole grey levels
     # U{0..255}: mean 127.5, sd 73.9; channels drawn independently.
