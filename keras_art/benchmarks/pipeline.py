@@ -175,6 +175,10 @@ def bench_pipeline(
         "ratios": [
             _ratios({k: v[r][0] for k, v in per_round.items()}) for r in range(rounds)
         ],
+        "cpu_ratios": [
+            _ratios({k: 1.0 / v[r][2] for k, v in per_round.items() if v[r][2]})
+            for r in range(rounds)
+        ],
     }
     result = {
         "images_per_s": {k: round(v, 2) for k, v in rates.items()},
@@ -182,12 +186,7 @@ def bench_pipeline(
         # CPU time per image over all threads: steadier than wall-clock when other
         # jobs share the cores; its ratios are the work ratios.
         "cpu_ms_per_image": cpu,
-        "cpu_ratios": _median_ratios(
-            [
-                _ratios({k: 1.0 / v[r][2] for k, v in per_round.items() if v[r][2]})
-                for r in range(rounds)
-            ]
-        ),
+        "cpu_ratios": _median_ratios(rounds_out["cpu_ratios"]),
         "rounds": rounds,
         "per_round": rounds_out,
         "peak_rss_mb": round(max([PeakRSS.lifetime_peak_mb(), *peaks.values()]), 1),
