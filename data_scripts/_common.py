@@ -12,7 +12,7 @@ def add_data_flags(p: ArgumentParser) -> None:
 
 def config_from_args(args) -> Config:
     """preset -> --config -> --set, then --task/--data/--format; validated."""
-    from keras_art.data.formats import infer_format
+    from keras_art.data.sources.infer_format import infer_format
 
     cfg, _ = build_config(args.preset, args.config, args.overrides)
     cfg.task = args.task

@@ -36,8 +36,8 @@ def build_parser() -> ArgumentParser:
 def make_tfrecords(cfg: Config, out: str, shard_size: int = 1024) -> dict[str, Any]:
     """Prepare ``cfg``'s data and write one set of shards per split; return the
     manifest."""
-    from keras_art.data.prepare import prepare_data
-    from keras_art.data.tfrecord import read_manifest, write_shards
+    from keras_art.data.catalog.prepare import prepare_data
+    from keras_art.data.pipeline.tfrecord import read_manifest, write_shards
 
     if shard_size < 1:
         raise UserError(f"--shard-size must be at least 1. Received: {shard_size}")

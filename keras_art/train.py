@@ -4,7 +4,7 @@
     python -m keras_art.train --task style --data /data/wikiart-release --format wikiart
     python -m keras_art.train --resume runs/artist-cnn_rnn-20261122-101500
 
-A thin wrapper over `keras_art.training.run.train`: it parses flags into one `Config`,
+A thin wrapper over `keras_art.training.train.train`: it parses flags into one `Config`,
 sets the process-wide policies (mixed precision, determinism) and calls the library.
 """
 
@@ -95,7 +95,7 @@ def config_from_args(args) -> tuple[Config, set[str]]:
         if value is not None:
             overrides.append(f"{key}={json.dumps(value)}")
     if args.data is not None and args.format is None:
-        from keras_art.data.formats import infer_format
+        from keras_art.data.sources.infer_format import infer_format
 
         overrides.append(f"data.format={infer_format(args.data)}")
     cfg, explicit = build_config(preset, args.config, overrides)
@@ -103,7 +103,7 @@ def config_from_args(args) -> tuple[Config, set[str]]:
 
 
 def _resumed_config(args) -> Config:
-    from keras_art.training.run import find_resumable_run
+    from keras_art.training.train import find_resumable_run
 
     run_dir = find_resumable_run(args.resume, args.workdir or "runs")
     cfg_file = run_dir / "config.json"
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         cfg, _ = config_from_args(args)
         quiet_tensorflow()
-        from keras_art.training.run import set_global_policies, train
+        from keras_art.training.train import set_global_policies, train
 
         set_global_policies(cfg)
         result = train(cfg, resume=bool(args.resume))

@@ -5,7 +5,7 @@ import csv
 import pytest
 
 from data_scripts import dataset_stats, make_tfrecords
-from keras_art.data.tfrecord import read_manifest, read_shards
+from keras_art.data.pipeline.tfrecord import read_manifest, read_shards
 
 TINY = ["--set", "data.sample_images=48", "--set", "data.validate=false"]
 

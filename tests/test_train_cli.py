@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from keras_art.data.formats import infer_format
+from keras_art.data.sources.infer_format import infer_format
 from keras_art.errors import UserError
 from keras_art.train import build_parser, config_from_args, main
 

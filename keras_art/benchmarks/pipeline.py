@@ -218,7 +218,7 @@ def bench_pipeline(
 # ------------------------------------------------------------------------ variants
 def _keras_art_pipeline(files, labels, classes, image_size, batch_size, seed):
     from keras_art.config import AugmentConfig, InputConfig
-    from keras_art.data.pipeline import build_dataset
+    from keras_art.data.pipeline.dataset import build_dataset
 
     augment = AugmentConfig(image_size=image_size)  # seed 000 defaults
     input_cfg = InputConfig(batch_size=batch_size)

@@ -73,8 +73,8 @@ def bench_train_step(
     import tensorflow as tf
 
     from keras_art.config import TrainConfig
-    from keras_art.training.engine import Trainer
     from keras_art.training.feature_cache import build_feature_cache
+    from keras_art.training.trainer import Trainer
 
     train_cfg = train_cfg or TrainConfig()
     strategy = strategy or tf.distribute.get_strategy()

@@ -41,7 +41,7 @@ def main(argv=None) -> int:
 
     from keras_art.training.callbacks import HistoryLogger, StagedUnfreeze
     from keras_art.training.checkpoints import EpochCheckpointer
-    from keras_art.training.engine import Trainer
+    from keras_art.training.trainer import Trainer
     from tests.training import tiny
 
     cfg = tiny.train_cfg(epochs=args.epochs, unfreeze_epoch=1, cosine_t_max_epochs=4)

@@ -110,7 +110,7 @@ def test_loss_scale_optimizer_float16_steps_with_finite_loss():
         model.get_layer("backbone").get_layer("conv1_conv").compute_dtype == "float16"
     )
     cfg = tiny.train_cfg(mixed_precision="float16")
-    from keras_art.training.engine import Trainer
+    from keras_art.training.trainer import Trainer
 
     trainer = Trainer(
         model,

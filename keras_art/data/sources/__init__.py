@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from keras_art.data.catalog import Catalog
+from keras_art.data.catalog.catalog import Catalog
 from keras_art.errors import UserError
 
 
 def _read_sample(data_cfg, task: str | None = None) -> Catalog:
     import dataclasses
 
-    from keras_art.data.sample import ensure_sample
+    from keras_art.data.sources.embedded_sample import ensure_sample
     from keras_art.data.sources.wikiart import read_wikiart
 
     root = ensure_sample(
@@ -57,7 +57,7 @@ def _read_folder(data_cfg, task=None) -> Catalog:
 
 
 def _read_tfds(data_cfg, task=None) -> Catalog:
-    from keras_art.data.tfds_builder import load_tfds_catalog
+    from keras_art.data.sources.tfds_builder import load_tfds_catalog
 
     return load_tfds_catalog(data_cfg)
 

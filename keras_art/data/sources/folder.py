@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_art import TASKS
-from keras_art.data.catalog import Catalog
+from keras_art.data.catalog.catalog import Catalog
 from keras_art.errors import UserError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_art import TASKS
-from keras_art.data.catalog import MISSING, Catalog
+from keras_art.data.catalog.catalog import MISSING, Catalog
 from keras_art.errors import UserError
 from keras_art.io_utils import atomic_write_bytes, atomic_write_json
 

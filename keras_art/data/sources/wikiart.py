@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_art import TASKS
-from keras_art.data.catalog import MISSING, Catalog
+from keras_art.data.catalog.catalog import MISSING, Catalog
 from keras_art.errors import UserError
 
 LIST_SPLITS = ("train", "val")

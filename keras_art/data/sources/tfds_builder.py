@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 
 from keras_art import TASKS
-from keras_art.data.catalog import MISSING, Catalog
-from keras_art.data.once import build_dir_once
+from keras_art.data.catalog.catalog import MISSING, Catalog
+from keras_art.data.sources.build_once import build_dir_once
 from keras_art.errors import UserError
 
 DATASET_NAME = "wikiart_refined"

@@ -10,8 +10,8 @@ from keras_art.training.callbacks import (
     StagedUnfreeze,
     default_callbacks,
 )
-from keras_art.training.engine import Trainer
 from keras_art.training.feature_cache import build_feature_cache
+from keras_art.training.trainer import Trainer
 from tests.training import tiny
 
 

@@ -70,7 +70,7 @@ def build_dataset(
     n = len(files)
     label_arrays = {t: _check_labels(labels[t], n, num_classes[t], t) for t in tasks}
     if input_cfg.tfrecords:
-        from keras_art.data.tfrecord import read_shards
+        from keras_art.data.pipeline.tfrecord import read_shards
 
         records = read_shards(
             input_cfg.tfrecords,
@@ -120,7 +120,8 @@ def build_dataset_from_records(
     labels: Mapping[str, np.ndarray] | None = None,
 ):
     """`build_dataset` over a dataset of records ``{"image": encoded bytes,
-    <task>: int (-1 missing), ...}`` such as `keras_art.data.tfrecord.read_shards`.
+    <task>: int (-1 missing), ...}`` such as
+    `keras_art.data.pipeline.tfrecord.read_shards`.
 
     ``labels`` (task -> int array over the same records, e.g. from the manifest)
     gives the class counts for balanced sampling, class weights and the epoch size;
@@ -176,7 +177,7 @@ def _build(
 ):
     import tensorflow as tf
 
-    from keras_art.data.preprocess import check_eval_mode, preprocess_for_backbone
+    from keras_art.data.pipeline.decode import check_eval_mode, preprocess_for_backbone
 
     check_eval_mode(augment.eval_resize)
     _check_input_cfg(input_cfg, augment, n, training)
@@ -191,7 +192,7 @@ def _build(
     def prepare(el):
         data = tf.io.read_file(el["image"]) if from_files else el["image"]
         if decode_early:
-            from keras_art.data.preprocess import decode_and_resize_for_eval
+            from keras_art.data.pipeline.decode import decode_and_resize_for_eval
 
             image = decode_and_resize_for_eval(data, size, augment.eval_resize)
             data = tf.cast(tf.round(image), tf.uint8) if input_cfg.cache else image
@@ -284,8 +285,8 @@ def _build(
     mixing = training and (input_cfg.mixup_p > 0 or input_cfg.cutmix_p > 0)
     multi = training and bool(augment.multi_size)
     if mixing or multi:
-        from keras_art.data import augment as aug
-        from keras_art.data.mixing import mix_batch
+        from keras_art.data.pipeline import augment as aug
+        from keras_art.data.pipeline.mixing import mix_batch
 
         bseed = None if seed is None else seed + 1
         bseeds = tf.data.Dataset.random(seed=bseed, rerandomize_each_iteration=True)
@@ -354,8 +355,8 @@ def augment_image(
     share one pass; the erased box is noise either way."""
     import tensorflow as tf
 
-    from keras_art.data import augment as aug
-    from keras_art.data.preprocess import decode_and_resize_for_eval
+    from keras_art.data.pipeline import augment as aug
+    from keras_art.data.pipeline.decode import decode_and_resize_for_eval
 
     s_crop, s_jit, s_flip, s_rot, s_col, s_erase = tf.unstack(
         tf.random.experimental.stateless_split(seed, 6)
@@ -413,7 +414,7 @@ def _balanced(
     """N draws per epoch, uniform over the primary task's classes (see sampling)."""
     import tensorflow as tf
 
-    from keras_art.data.sampling import group_indices
+    from keras_art.data.pipeline.class_balance import group_indices
 
     c = num_classes[primary]
     if from_tensors:
@@ -463,7 +464,7 @@ def _class_weight_table(labels, num_classes, input_cfg, training, primary):
     sampler already equalises it, weighting too would correct twice)."""
     import tensorflow as tf
 
-    from keras_art.data.sampling import class_weights
+    from keras_art.data.pipeline.class_balance import class_weights
 
     if not (training and input_cfg.class_weights):
         return {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from keras_art.data.splits import assign_splits, content_hash
+from keras_art.data.catalog.splits import assign_splits, content_hash
 from keras_art.errors import UserError
 
 

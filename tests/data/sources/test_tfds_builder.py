@@ -13,8 +13,8 @@ import pytest
 
 tfds = pytest.importorskip("tensorflow_datasets")
 
-from keras_art.data.sample import write_sample  # noqa: E402
-from keras_art.data.tfds_builder import builder_class  # noqa: E402
+from keras_art.data.sources.embedded_sample import write_sample  # noqa: E402
+from keras_art.data.sources.tfds_builder import builder_class  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -72,8 +72,8 @@ _SCRIPT = textwrap.dedent(
     """
     import json, sys
     from keras_art.config import DataConfig
-    from keras_art.data.sample import ensure_sample
-    from keras_art.data.tfds_builder import load_tfds_catalog
+    from keras_art.data.sources.embedded_sample import ensure_sample
+    from keras_art.data.sources.tfds_builder import load_tfds_catalog
 
     cache = sys.argv[1]
     root = ensure_sample(cache, num_images=32, seed=2)
@@ -138,7 +138,7 @@ def test_offline_prepare_and_extract_in_a_fresh_process(tmp_path):
 
 def test_bad_path_is_a_user_error(tmp_path):
     from keras_art.config import DataConfig
-    from keras_art.data.tfds_builder import load_tfds_catalog
+    from keras_art.data.sources.tfds_builder import load_tfds_catalog
     from keras_art.errors import UserError
 
     with pytest.raises(UserError, match="no such folder"):

@@ -8,8 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_art.data import sample
-from keras_art.data.sample import GENRES, PAINTERS, STYLES, ensure_sample
+from keras_art.data.sources import embedded_sample as sample
+from keras_art.data.sources.embedded_sample import (
+    GENRES,
+    PAINTERS,
+    STYLES,
+    ensure_sample,
+)
 from keras_art.errors import UserError
 
 N = 64

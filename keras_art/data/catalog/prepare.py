@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_art.data.catalog import MISSING, Catalog
+from keras_art.data.catalog.catalog import MISSING, Catalog
+from keras_art.data.catalog.splits import SPLITS, assign_splits, content_hash
 from keras_art.data.sources import load_catalog
-from keras_art.data.splits import SPLITS, assign_splits, content_hash
 from keras_art.errors import UserError
 from keras_art.io_utils import atomic_write_bytes, atomic_write_json
 
@@ -78,7 +78,7 @@ def prepare_data(cfg) -> PreparedData:
 
     converted: list[tuple[str, str]] = []
     if data.validate:
-        from keras_art.data.validate import scan_images
+        from keras_art.data.catalog.validate import scan_images
 
         scan = scan_images(catalog.files, cache_dir=data.cache_dir)
         keys = np.array(scan.hashes, dtype=object)
@@ -105,7 +105,7 @@ def prepare_data(cfg) -> PreparedData:
                 "data.top_n/classes/min_per_class/max_per_class select classes of one "
                 "task; use --task artist|genre|style, or drop the subset for multi."
             )
-        from keras_art.data.subset import select_subset
+        from keras_art.data.catalog.subset import select_subset
 
         # Paths are unique per row (converted copies too), so they re-align the keys.
         key_of = dict(zip(catalog.files, keys, strict=False))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from keras_art.config import Config
-from keras_art.data.prepare import prepare_data, write_data_files
+from keras_art.data.catalog.prepare import prepare_data, write_data_files
 from keras_art.errors import UserError
 from tests.data.fixtures import STYLES, make_best_artworks, make_folder, make_wikiart
 

@@ -3,8 +3,8 @@ import pytest
 import tensorflow as tf
 
 from keras_art.config import AugmentConfig, InputConfig
-from keras_art.data.pipeline import build_dataset, steps_per_epoch
-from keras_art.data.preprocess import (
+from keras_art.data.pipeline.dataset import build_dataset, steps_per_epoch
+from keras_art.data.pipeline.decode import (
     decode_and_resize_for_eval,
     preprocess_for_backbone,
 )
@@ -146,7 +146,7 @@ def test_balanced_sampling_evens_out_the_primary_task(files):
 
 
 def test_tfrecord_input_matches_files(files, tmp_path):
-    from keras_art.data.tfrecord import write_shards
+    from keras_art.data.pipeline.tfrecord import write_shards
 
     write_shards(files, labels(), tmp_path, "val", shard_size=5)
     write_shards(files, labels(), tmp_path, "train", shard_size=5)
@@ -216,7 +216,7 @@ def test_bad_inputs_are_user_errors(files):
 
 @pytest.mark.parametrize("decoded", [False, True])
 def test_augment_image_without_jitter_normalises_like_preprocess(files, decoded):
-    from keras_art.data.pipeline import augment_image
+    from keras_art.data.pipeline.dataset import augment_image
 
     augment = AugmentConfig(image_size=S, color_jitter=0.0, hue_jitter=0.0)
     data = tf.io.read_file(files[3])

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_art.data.once import build_dir_once
+from keras_art.data.sources.build_once import build_dir_once
 from keras_art.errors import UserError
 
 SAMPLE_VERSION = 1
@@ -183,7 +183,7 @@ def write_sample(root: str | os.PathLike, num_images: int, seed: int) -> None:
         path.write_bytes(_render(row))
     _write_label_files(root / "wikiart_csv", rows, seed)
     info = {
-        "generator": f"keras_art.data.sample v{SAMPLE_VERSION}",
+        "generator": f"keras_art.data.sources.embedded_sample v{SAMPLE_VERSION}",
         "num_images": num_images,
         "seed": seed,
         "artists": {

@@ -1,6 +1,10 @@
 import numpy as np
 
-from keras_art.data.sampling import class_weights, group_indices, sampler_histogram
+from keras_art.data.pipeline.class_balance import (
+    class_weights,
+    group_indices,
+    sampler_histogram,
+)
 
 # 3 classes at 90 / 9 / 1 plus 10 % missing labels (-1).
 IMBALANCED = np.array([0] * 810 + [1] * 81 + [2] * 9 + [-1] * 100)

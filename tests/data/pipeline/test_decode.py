@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_art.data.preprocess import (
+from keras_art.data.pipeline.decode import (
     decode_and_resize_for_eval,
     decode_image,
     preprocess_for_backbone,
@@ -87,7 +87,7 @@ def test_bad_mode_is_user_error():
 
 @pytest.mark.parametrize("backbone", ["resnet50", "efficientnetb0", "convnext_tiny"])
 def test_backbone_affine_matches_preprocess(backbone):
-    from keras_art.data.preprocess import backbone_affine
+    from keras_art.data.pipeline.decode import backbone_affine
 
     x = np.random.default_rng(2).uniform(0, 255, (5, 3)).astype("float32")
     matrix, offset = backbone_affine(backbone)

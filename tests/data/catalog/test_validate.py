@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_art.data.validate import scan_images
+from keras_art.data.catalog.validate import scan_images
 
 REF = np.zeros((16, 16, 3), np.uint8)
 REF[:8] = [200, 30, 30]

@@ -171,7 +171,7 @@ def decode_random_resized_crop(
 
 def decode_image(image_bytes):
     """Any supported format to uint8 (H, W, 3); see `preprocess.decode_image`."""
-    from keras_art.data.preprocess import decode_image as _decode
+    from keras_art.data.pipeline.decode import decode_image as _decode
 
     return _decode(image_bytes)
 
@@ -306,7 +306,7 @@ def color_jitter(
         matrix = tf.linalg.inv(to_yiq) @ rot @ to_yiq @ matrix
     shift = tf.zeros([3])
     if backbone is not None:
-        from keras_art.data.preprocess import backbone_affine
+        from keras_art.data.pipeline.decode import backbone_affine
 
         perm, shift = (tf.constant(v) for v in backbone_affine(backbone))
         matrix = perm @ matrix  # a permutation: the [0, 255] clip is unchanged

@@ -13,7 +13,7 @@ import pytest
 
 from keras_art.config import build_config
 from keras_art.errors import UserError
-from keras_art.training.run import make_run_dir, train
+from keras_art.training.train import make_run_dir, train
 
 RUN_FILES = {
     "config.json",
@@ -170,7 +170,7 @@ def test_kill_9_mid_run_then_resume_finishes_with_history_intact(tmp_path):
     ],
 )
 def test_only_the_chief_owns_the_run_directory(monkeypatch, tf_config, chief):
-    from keras_art.training.run import is_chief_process
+    from keras_art.training.train import is_chief_process
 
     cfg, _ = build_config("smoke", overrides=["train.strategy=multi_worker"])
     monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))

@@ -130,7 +130,7 @@ def is_chief_process(cfg: Config) -> bool:
 def train(cfg: Config, *, resume: bool = False) -> RunResult:
     """Prepare data, build the model, run staged fine-tuning, write the run dir."""
     # Imported here: building a Config and parsing flags must stay cheap.
-    from keras_art.data.prepare import prepare_data, write_data_files
+    from keras_art.data.catalog.prepare import prepare_data, write_data_files
 
     start = time.time()
     _check_weights_early(cfg)
@@ -192,8 +192,8 @@ def _fit(cfg: Config, prepared, run_dir: Path, *, resume: bool) -> dict[str, Any
     from keras_art.models.classifier import build_classifier
     from keras_art.training.callbacks import default_callbacks
     from keras_art.training.checkpoints import EpochCheckpointer
-    from keras_art.training.engine import Trainer
     from keras_art.training.strategies import make_strategy
+    from keras_art.training.trainer import Trainer
 
     strategy = make_strategy(cfg.train.strategy)
     # Only the embedded demo may fall back to random init when ImageNet weights are
@@ -271,7 +271,7 @@ def _fit(cfg: Config, prepared, run_dir: Path, *, resume: bool) -> dict[str, Any
 
 def make_datasets(cfg: Config, prepared) -> dict[str, Any]:
     """tf.data pipelines for every split the prepared data has (None when empty)."""
-    from keras_art.data.pipeline import build_dataset
+    from keras_art.data.pipeline.dataset import build_dataset
 
     def make(split: str, training: bool, seed_offset: int = 0):
         idx = prepared.indices(split)
@@ -323,7 +323,7 @@ def _per_task(logs: dict[str, float], tasks) -> dict[str, dict[str, float]]:
 
 def sampler_report(prepared, draws: int = 10000) -> dict[str, Any]:
     """What the class-balanced sampler feeds one epoch: train split vs drawn mix."""
-    from keras_art.data.sampling import sampler_histogram
+    from keras_art.data.pipeline.class_balance import sampler_histogram
 
     task = prepared.tasks[0]  # the pipeline balances the first (primary) task
     labels = prepared.labels[task][prepared.indices("train")]

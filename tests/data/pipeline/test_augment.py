@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_art.data import augment as aug
+from keras_art.data.pipeline import augment as aug
 from tests.data.image_fixtures import encode, textured
 
 SEED = tf.constant([3, 7], tf.int64)
@@ -137,7 +137,7 @@ def test_rotate_zoom_identity_and_half_turn():
 
 
 def test_color_jitter_with_backbone_equals_jitter_then_preprocess():
-    from keras_art.data.preprocess import preprocess_for_backbone
+    from keras_art.data.pipeline.decode import preprocess_for_backbone
 
     fused = both(lambda x, s: aug.color_jitter(x, s, 0.4, 0.05, "resnet50"), IMAGE)
     plain = preprocess_for_backbone(

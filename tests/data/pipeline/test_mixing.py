@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_art.data.mixing import cutmix_box, mix_batch, mix_labels
+from keras_art.data.pipeline.mixing import cutmix_box, mix_batch, mix_labels
 
 B, H = 6, 8
 
@@ -122,7 +122,7 @@ def test_deterministic_and_eager_equals_dataset_map():
 
 @pytest.mark.parametrize("eager", [True, False])
 def test_compiled_mix_images_match_numpy(eager):
-    from keras_art.data.mixing import mix_images
+    from keras_art.data.pipeline.mixing import mix_images
 
     rng = np.random.default_rng(0)
     images = tf.constant(rng.random((4, 9, 11, 3)), tf.float32)

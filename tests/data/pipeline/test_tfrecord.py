@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_art.data.tfrecord import (
+from keras_art.data.pipeline.tfrecord import (
     MANIFEST,
     read_manifest,
     read_shards,

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from keras_art.data.catalog import MISSING, Catalog
-from keras_art.data.splits import hash_unit
+from keras_art.data.catalog.catalog import MISSING, Catalog
+from keras_art.data.catalog.splits import hash_unit
 from keras_art.errors import UserError
 
 
