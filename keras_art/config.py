@@ -23,17 +23,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from keras_art import TASKS
 from keras_art.errors import UserError
-
-TASK_CHOICES = (*TASKS, "multi")
-FORMATS = ("sample", "wikiart", "parquet", "best-artworks", "folder", "tfds")
-HEADS = ("cnn_rnn", "gap", "spp")
-BACKBONES = ("resnet50", "efficientnetb0", "convnext_tiny")
-EVAL_RESIZE = ("resize", "center_crop", "letterbox")
-MIXED_PRECISION = ("off", "float16", "bfloat16")
-STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
-SCHEDULES = ("cosine", "plateau", "constant")
+from keras_art.registry import (
+    BACKBONES,
+    EVAL_RESIZE_MODES,
+    FORMATS,
+    HEADS,
+    MIXED_PRECISION,
+    SCHEDULES,
+    STAGES,
+    STRATEGIES,
+    TASK_CHOICES,
+    TASKS,
+)
 
 
 def default_cache_dir() -> str:
@@ -202,13 +204,14 @@ class Config:
         _choice("task", self.task, TASK_CHOICES)
         _choice("data.format", self.data.format, FORMATS)
         _choice("data.small_classes", self.data.small_classes, ("drop", "error"))
-        _choice("augment.eval_resize", self.augment.eval_resize, EVAL_RESIZE)
+        _choice("augment.eval_resize", self.augment.eval_resize, EVAL_RESIZE_MODES)
         _choice("model.head", self.model.head, HEADS)
-        _choice("model.backbone", self.model.backbone, BACKBONES)
+        _choice("model.backbone", self.model.backbone, tuple(BACKBONES))
         _choice("model.spp_pooling", self.model.spp_pooling, ("max", "avg"))
         _choice("train.mixed_precision", self.train.mixed_precision, MIXED_PRECISION)
         _choice("train.strategy", self.train.strategy, STRATEGIES)
         _choice("train.schedule", self.train.schedule, SCHEDULES)
+        _choice("train.unfreeze_from", self.train.unfreeze_from, STAGES)
         split = self.data.split
         if (
             len(split) not in (2, 3)

@@ -31,10 +31,14 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
+    return atomic_write_text(path, json.dumps(obj, indent=2, default=to_builtin) + "\n")
 
 
-def _jsonable(obj: Any) -> Any:
+def to_builtin(obj: Any) -> Any:
+    """Plain Python for JSON/CSV: numpy scalars and arrays (ints stay ints), sets,
+    tuples and paths; other plain values pass through, anything else raises."""
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
     if hasattr(obj, "tolist"):  # numpy scalars and arrays
         return obj.tolist()
     if isinstance(obj, (set, tuple)):

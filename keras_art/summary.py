@@ -31,7 +31,7 @@ COLUMNS = (
 
 
 def summary(
-    backbones: list[str] | tuple[str, ...] = BACKBONES,
+    backbones: list[str] | tuple[str, ...] = tuple(BACKBONES),
     heads: list[str] | tuple[str, ...] = HEADS,
     image_size: int = 224,
     num_classes: int = 27,
@@ -40,7 +40,7 @@ def summary(
 ) -> list[dict]:
     """Summarise every backbone x head; print a table, optionally write JSON."""
     for name, values, known in (
-        ("--backbones", backbones, BACKBONES),
+        ("--backbones", backbones, tuple(BACKBONES)),
         ("--heads", heads, HEADS),
     ):
         unknown = [v for v in values if v not in known]

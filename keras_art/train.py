@@ -45,7 +45,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--workdir", help="parent folder of run directories (default: runs)")
     p.add_argument("--run-name", help="run directory name (default: task-head-time)")
     p.add_argument("--head", choices=HEADS)
-    p.add_argument("--backbone", choices=BACKBONES)
+    p.add_argument("--backbone", choices=tuple(BACKBONES))
     p.add_argument("--weights", help="imagenet, none, or a path to a local .h5")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)

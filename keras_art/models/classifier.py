@@ -18,12 +18,12 @@ def build_classifier(
 ) -> tuple[keras.Model, str]:
     """Build ``image -> backbone -> head -> {task: probabilities}``.
 
-    The input ``"image"`` is ``(image_size, image_size, 3)`` float32 (``None``:
-    any size), already preprocessed for the backbone (see
-    `keras_art.models.backbones.BackboneSpec.preprocessing`). The backbone and
-    head are nested models named ``"backbone"`` and ``"head"``; the model's
-    outputs are a dict keyed by task (``model.output_names`` are the tasks), so
-    ``y`` dicts keyed by task work with ``fit``.
+    The input ``"image"`` is ``(image_size, image_size, 3)`` RGB pixels in
+    [0, 255], float or uint8 (``None``: any size); the backbone's first layer
+    normalises them, so the saved model needs no preprocessing from keras_art.
+    The backbone and head are nested models named ``"backbone"`` and ``"head"``;
+    the model's outputs are a dict keyed by task (``model.output_names`` are the
+    tasks), so ``y`` dicts keyed by task work with ``fit``.
 
     Returns:
         ``(model, weights_source)`` as from `build_backbone`.

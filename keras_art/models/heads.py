@@ -45,15 +45,15 @@ def build_head_for_shape(
     spatial_shape: tuple[int | None, int | None] = (None, None),
 ) -> keras.Model:
     """`build_head` with a fixed ``(H, W)`` input (for FLOP counting)."""
-    if cfg.head not in HEADS:
+    if cfg.head not in HEAD_BUILDERS:
         raise UserError(
-            f"Unknown head {cfg.head!r}. Choose one of: {', '.join(HEADS)}."
+            f"Unknown head {cfg.head!r}. Choose one of: {', '.join(HEAD_BUILDERS)}."
         )
     _check_num_classes(num_classes)
     features = keras.Input(
         shape=(*spatial_shape, feature_channels), name="head_features"
     )
-    embedding = HEADS[cfg.head](cfg, features)
+    embedding = HEAD_BUILDERS[cfg.head](cfg, features)
     x = embedding
     if cfg.head == "cnn_rnn":
         x = keras.layers.Dropout(cfg.dropout, name="head_dropout")(x)
@@ -120,4 +120,5 @@ def _check_num_classes(num_classes: dict[str, int]) -> None:
             )
 
 
-HEADS: dict[str, Callable] = {"cnn_rnn": _cnn_rnn, "gap": _gap, "spp": _spp}
+# One builder per name in `keras_art.registry.HEADS` (a test checks they agree).
+HEAD_BUILDERS: dict[str, Callable] = {"cnn_rnn": _cnn_rnn, "gap": _gap, "spp": _spp}

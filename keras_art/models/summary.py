@@ -23,7 +23,7 @@ import keras
 
 from keras_art.config import ModelConfig
 from keras_art.layers import AttentionPooling, DirectionalBiGRU
-from keras_art.models.backbones import BACKBONES
+from keras_art.models.backbones import build_backbone
 from keras_art.models.classifier import build_classifier
 from keras_art.models.heads import build_head_for_shape
 
@@ -44,9 +44,7 @@ def summarize_model(
         model.save(path)
         size = os.path.getsize(path)
 
-    fixed_backbone = BACKBONES[cfg.backbone].constructor(
-        weights=None, include_top=False, input_shape=(image_size, image_size, 3)
-    )
+    fixed_backbone, _ = build_backbone(cfg.backbone, "none", image_size=image_size)
     _, fh, fw, channels = fixed_backbone.output.shape
     fixed_head = build_head_for_shape(cfg, channels, num_classes, (fh, fw))
     backbone_macs = count_macs(fixed_backbone)

@@ -24,10 +24,10 @@ from keras_art.training.schedules import make_plateau_callback, monitor_mode
 from keras_art.training.strategies import is_chief
 
 
-def _default_set_trainable(backbone, from_stage, train_bn=False):
+def _default_set_trainable(backbone, from_stage, *, name, train_bn=False):
     from keras_art.models.backbones import set_backbone_trainable
 
-    set_backbone_trainable(backbone, from_stage, train_bn=train_bn)
+    set_backbone_trainable(backbone, name, from_stage, train_bn=train_bn)
 
 
 class StagedUnfreeze(keras.callbacks.Callback):
@@ -65,7 +65,9 @@ class StagedUnfreeze(keras.callbacks.Callback):
         self.on_plateau = on_plateau
         self.patience = int(patience)
         self.monitor = monitor
-        self.set_trainable = set_trainable or _default_set_trainable
+        self.set_trainable = set_trainable or functools.partial(
+            _default_set_trainable, name="resnet50"
+        )
         self.backbone_name = backbone_name
         self.trainer = None
         self.stage = 1
@@ -74,12 +76,16 @@ class StagedUnfreeze(keras.callbacks.Callback):
         self._wait = 0
 
     @classmethod
-    def from_config_values(cls, train_cfg, **kwargs) -> StagedUnfreeze:
+    def from_config_values(
+        cls, train_cfg, backbone: str = "resnet50", **kwargs
+    ) -> StagedUnfreeze:
         """Build from a `TrainConfig` (unfreeze_epoch, unfreeze_from, on plateau,
-        train_bn)."""
-        if kwargs.get("set_trainable") is None and getattr(train_cfg, "train_bn", None):
+        train_bn) for backbone ``backbone`` (a `keras_art.registry` name)."""
+        if kwargs.get("set_trainable") is None:
             kwargs["set_trainable"] = functools.partial(
-                _default_set_trainable, train_bn=True
+                _default_set_trainable,
+                name=backbone,
+                train_bn=bool(getattr(train_cfg, "train_bn", None)),
             )
         return cls(
             unfreeze_epoch=train_cfg.unfreeze_epoch,
@@ -281,13 +287,17 @@ def default_callbacks(
     tensorboard: bool = True,
     set_trainable: Callable | None = None,
     backbone_name: str = "backbone",
+    backbone: str = "resnet50",
 ) -> list[keras.callbacks.Callback]:
     """The run's callbacks, in order: unfreeze, plateau LR, early stop, NaN stop,
     ``best.keras``, ``history.csv``, TensorBoard (``<run>/logs``)."""
     run_dir = Path(run_dir)
     cbs: list[keras.callbacks.Callback | None] = [
         StagedUnfreeze.from_config_values(
-            train_cfg, set_trainable=set_trainable, backbone_name=backbone_name
+            train_cfg,
+            backbone=backbone,
+            set_trainable=set_trainable,
+            backbone_name=backbone_name,
         ),
         make_plateau_callback(train_cfg),
         make_early_stopping(train_cfg),

@@ -204,16 +204,6 @@ def backbone_stage_map(
     omitted it is imported from there, and failing that ResNet layer-name prefixes are
     used (``conv3_block2_1_conv`` -> ``conv3``).
     """
-    if stages is None:
-        try:
-            from keras_art.models.backbones import backbone_stages
-        except ImportError:
-            backbone_stages = None
-        if backbone_stages is not None:
-            try:
-                stages = backbone_stages(backbone)
-            except Exception:  # noqa: BLE001 - not one of its backbones: use names
-                stages = None
     if stages is not None:
         return {
             layer.name: stage for stage, layers in stages.items() for layer in layers

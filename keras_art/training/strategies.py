@@ -10,8 +10,7 @@ import json
 import os
 
 from keras_art.errors import UserError
-
-STRATEGY_NAMES = ("auto", "default", "mirrored", "multi_worker")
+from keras_art.registry import STRATEGIES
 
 
 def make_strategy(name: str = "auto"):
@@ -25,9 +24,9 @@ def make_strategy(name: str = "auto"):
     """
     import tensorflow as tf
 
-    if name not in STRATEGY_NAMES:
+    if name not in STRATEGIES:
         raise UserError(
-            f"Unknown strategy {name!r}. Choose one of: {', '.join(STRATEGY_NAMES)}."
+            f"Unknown strategy {name!r}. Choose one of: {', '.join(STRATEGIES)}."
         )
     if name == "auto":
         gpus = tf.config.list_logical_devices("GPU")
@@ -94,7 +93,24 @@ def is_chief(strategy=None) -> bool:
     task_type = getattr(resolver, "task_type", None)
     if task_type is None:
         return True
-    return task_type == "chief" or (task_type == "worker" and resolver.task_id == 0)
+    has_chief = "chief" in (resolver.cluster_spec().as_dict() or {})
+    return _is_chief_task(task_type, resolver.task_id, has_chief)
+
+
+def is_chief_process(strategy_name: str) -> bool:
+    """`is_chief` from ``TF_CONFIG`` alone, before any strategy exists."""
+    if strategy_name != "multi_worker":
+        return True
+    tf_config = validate_tf_config(os.environ.get("TF_CONFIG"))
+    task = tf_config["task"]
+    return _is_chief_task(task["type"], task["index"], "chief" in tf_config["cluster"])
+
+
+def _is_chief_task(task_type: str, task_id: int, has_chief: bool) -> bool:
+    # TensorFlow's rule: the "chief" task, or worker 0 of a cluster without one.
+    if task_type == "chief":
+        return True
+    return task_type == "worker" and task_id == 0 and not has_chief
 
 
 def setup_logical_cpus(n: int = 2) -> list[str]:

@@ -9,10 +9,8 @@ summary.json is incomplete, and ``--resume`` continues it.
 from __future__ import annotations
 
 import json
-import os
-import platform
+import logging
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -20,11 +18,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from keras_art.config import Config
 from keras_art.errors import UserError
 from keras_art.io_utils import atomic_write_json, atomic_write_text
+from keras_art.models.model_record import ModelRecord
+from keras_art.system import peak_rss_mb, versions
+from keras_art.training.strategies import is_chief_process
+
+logger = logging.getLogger(__name__)
 
 SUMMARY = "summary.json"
 
@@ -101,40 +102,26 @@ def set_global_policies(cfg: Config) -> None:
 
 def _check_weights_early(cfg: Config) -> None:
     """Fail on unavailable weights before scanning a dataset, not after."""
-    weights = cfg.model.weights
-    if weights.lower() == "imagenet":
-        if cfg.data.format != "sample":  # the demo falls back to random init
-            from keras_art.models.backbones import fetch_imagenet_weights
+    from keras_art.models.backbones import resolve_weights
 
-            fetch_imagenet_weights(cfg.model.backbone, on_missing="error")
-    elif weights.lower() != "none" and not Path(weights).expanduser().is_file():
-        raise UserError(
-            f"--weights {weights}: no such file. Pass imagenet, none or the path of "
-            f"a local head-less {cfg.model.backbone} .h5 weights file."
-        )
+    # Only the embedded demo may fall back to random init when ImageNet weights
+    # are unavailable offline; real data stops with a message naming the file.
+    resolve_weights(cfg.model.backbone, cfg.model.weights, on_missing=_on_missing(cfg))
 
 
-def is_chief_process(cfg: Config) -> bool:
-    """True unless this process is a non-chief worker of a multi-worker run."""
-    if cfg.train.strategy != "multi_worker":
-        return True
-    from keras_art.training.strategies import validate_tf_config
-
-    tf_config = validate_tf_config(os.environ.get("TF_CONFIG"))
-    task, cluster = tf_config["task"], tf_config["cluster"]
-    if task["type"] == "chief":
-        return True
-    return task["index"] == 0 and "chief" not in cluster
+def _on_missing(cfg: Config) -> str:
+    return "random" if cfg.data.format == "sample" else "error"
 
 
 def train(cfg: Config, *, resume: bool = False) -> RunResult:
     """Prepare data, build the model, run staged fine-tuning, write the run dir."""
     # Imported here: building a Config and parsing flags must stay cheap.
     from keras_art.data.catalog.prepare import prepare_data, write_data_files
+    from keras_art.data.pipeline.class_balance import sampler_report
 
     start = time.time()
     _check_weights_early(cfg)
-    if not is_chief_process(cfg):
+    if not is_chief_process(cfg.train.strategy):
         # Multi-worker: every worker runs this function, only the chief owns the run
         # directory; the others keep their (identical) artifacts in a private folder.
         run_dir = Path(tempfile.mkdtemp(prefix="keras_art-worker-"))
@@ -144,7 +131,7 @@ def train(cfg: Config, *, resume: bool = False) -> RunResult:
     else:
         run_dir = make_run_dir(cfg)
         atomic_write_text(run_dir / "config.json", cfg.to_json() + "\n")
-    print(f"run directory: {run_dir}")
+    logger.info("run directory: %s", run_dir)
 
     try:
         prepared = prepare_data(cfg)
@@ -152,7 +139,8 @@ def train(cfg: Config, *, resume: bool = False) -> RunResult:
             prepared.report["sampler"] = sampler_report(prepared)
         if not resume:
             write_data_files(prepared, run_dir)
-        _print_data_summary(prepared)
+            ModelRecord.from_config(cfg, prepared.class_names).write(run_dir)
+        _log_data_summary(prepared)
         fit_result = _fit(cfg, prepared, run_dir, resume=resume)
     except UserError:
         # A run stopped by bad input before its first checkpoint leaves nothing
@@ -177,17 +165,18 @@ def train(cfg: Config, *, resume: bool = False) -> RunResult:
             "wall_s": round(time.time() - start, 1),
             **fit_result["timings"],
         },
-        "peak_rss_mb": _peak_rss_mb(),
-        "versions": _versions(),
+        "peak_rss_mb": peak_rss_mb(),
+        "versions": versions(),
     }
     atomic_write_json(run_dir / SUMMARY, summary)
-    _print_result_table(summary)
+    _log_result_table(summary)
     return RunResult(run_dir=run_dir, summary=summary)
 
 
 def _fit(cfg: Config, prepared, run_dir: Path, *, resume: bool) -> dict[str, Any]:
     import keras
 
+    from keras_art.data.pipeline.dataset import make_split_datasets
     from keras_art.models.backbones import backbone_stages
     from keras_art.models.classifier import build_classifier
     from keras_art.training.callbacks import default_callbacks
@@ -196,28 +185,28 @@ def _fit(cfg: Config, prepared, run_dir: Path, *, resume: bool) -> dict[str, Any
     from keras_art.training.trainer import Trainer
 
     strategy = make_strategy(cfg.train.strategy)
-    # Only the embedded demo may fall back to random init when ImageNet weights are
-    # unavailable offline; real data stops with a message naming the file to place.
-    on_missing = "random" if cfg.data.format == "sample" else "error"
     with strategy.scope():
         model, weights_source = build_classifier(
-            cfg.model, prepared.num_classes, on_missing_weights=on_missing
+            cfg.model, prepared.num_classes, on_missing_weights=_on_missing(cfg)
         )
     if cfg.train.train_bn is None:
         cfg.train.train_bn = weights_source.startswith("random")
         atomic_write_text(run_dir / "config.json", cfg.to_json() + "\n")
-    print(
-        f"model: {cfg.model.backbone} + {cfg.model.head} head, weights: "
-        f"{weights_source}, {model.count_params():,} parameters"
-        + (", BatchNorm learns after the unfreeze" if cfg.train.train_bn else "")
+    logger.info(
+        "model: %s + %s head, weights: %s, %s parameters%s",
+        cfg.model.backbone,
+        cfg.model.head,
+        weights_source,
+        f"{model.count_params():,}",
+        ", BatchNorm learns after the unfreeze" if cfg.train.train_bn else "",
     )
 
-    datasets = make_datasets(cfg, prepared)
+    datasets = make_split_datasets(cfg, prepared)
     feature_ds = None
     if cfg.train.feature_cache and cfg.train.unfreeze_epoch != 0:
         from keras_art.training.feature_cache import build_feature_cache
 
-        print("feature cache: running the frozen backbone once over the train split")
+        logger.info("feature cache: the frozen backbone runs once over the train split")
         feature_ds = build_feature_cache(
             model.get_layer("backbone"),
             datasets["train_eval"],
@@ -230,9 +219,9 @@ def _fit(cfg: Config, prepared, run_dir: Path, *, resume: bool) -> dict[str, Any
         prepared.tasks,
         cfg.train,
         strategy,
-        stages=backbone_stages(model.get_layer("backbone")),
+        stages=backbone_stages(model.get_layer("backbone"), cfg.model.backbone),
     )
-    callbacks = default_callbacks(cfg.train, run_dir)
+    callbacks = default_callbacks(cfg.train, run_dir, backbone=cfg.model.backbone)
     fit_start = time.time()
     history = trainer.fit(
         datasets["train_for_epoch"],
@@ -269,42 +258,6 @@ def _fit(cfg: Config, prepared, run_dir: Path, *, resume: bool) -> dict[str, Any
     }
 
 
-def make_datasets(cfg: Config, prepared) -> dict[str, Any]:
-    """tf.data pipelines for every split the prepared data has (None when empty)."""
-    from keras_art.data.pipeline.dataset import build_dataset
-
-    def make(split: str, training: bool, seed_offset: int = 0):
-        idx = prepared.indices(split)
-        if len(idx) == 0:
-            return None
-        return build_dataset(
-            [prepared.files[i] for i in idx],
-            {t: prepared.labels[t][idx] for t in prepared.tasks},
-            prepared.num_classes,
-            cfg.augment,
-            cfg.input,
-            training=training,
-            backbone=cfg.model.backbone,
-            seed=cfg.train.seed + seed_offset,
-            split=split,
-        )
-
-    datasets = {
-        # A fresh pipeline per epoch, seeded by the epoch: a resumed run sees
-        # exactly the batches the uninterrupted run would have seen.
-        "train_for_epoch": lambda epoch: make("train", True, seed_offset=epoch),
-        "val": make("val", training=False),
-        "test": make("test", training=False),
-    }
-    if len(prepared.indices("train")) == 0:
-        raise UserError(
-            "The train split is empty. Lower data.min_per_class or check data.split."
-        )
-    if cfg.train.feature_cache:
-        datasets["train_eval"] = make("train", training=False)
-    return datasets
-
-
 def _best_epoch(history, monitor: str) -> int | None:
     values = history.history.get(monitor)
     if not values:
@@ -321,87 +274,47 @@ def _per_task(logs: dict[str, float], tasks) -> dict[str, dict[str, float]]:
     return {t: {k: round(float(logs[f"{t}_{k}"]), 4) for k in names} for t in tasks}
 
 
-def sampler_report(prepared, draws: int = 10000) -> dict[str, Any]:
-    """What the class-balanced sampler feeds one epoch: train split vs drawn mix."""
-    from keras_art.data.pipeline.class_balance import sampler_histogram
-
-    task = prepared.tasks[0]  # the pipeline balances the first (primary) task
-    labels = prepared.labels[task][prepared.indices("train")]
-    drawn = sampler_histogram(labels, prepared.num_classes[task], draws=draws)
-    names = prepared.class_names[task]
-    train_counts = np.bincount(labels[labels >= 0], minlength=len(names))
-    return {
-        "task": task,
-        "draws": draws,
-        "train_counts": dict(zip(names, train_counts.tolist(), strict=True)),
-        "sampled_fraction": {
-            n: round(f, 4) for n, f in zip(names, drawn["fraction"], strict=True)
-        },
-        "unlabelled_draws": drawn["missing"],
-    }
-
-
-def _print_data_summary(prepared) -> None:
+def _log_data_summary(prepared) -> None:
     for task in prepared.tasks:
         names = prepared.class_names[task]
         sizes = {s: len(prepared.indices(s)) for s in ("train", "val", "test")}
-        print(
-            f"data: task={task} classes={len(names)} "
-            + " ".join(f"{k}={v}" for k, v in sizes.items())
+        logger.info(
+            "data: task=%s classes=%d %s",
+            task,
+            len(names),
+            " ".join(f"{k}={v}" for k, v in sizes.items()),
         )
     sampler = prepared.report.get("sampler")
     if sampler:
         fractions = sampler["sampled_fraction"].values()
-        print(
-            f"data: balanced sampling on {sampler['task']}: each class drawn "
-            f"{min(fractions):.1%}-{max(fractions):.1%} of an epoch"
+        logger.info(
+            "data: balanced sampling on %s: each class drawn %.1f%%-%.1f%% of an epoch",
+            sampler["task"],
+            100 * min(fractions),
+            100 * max(fractions),
         )
     excluded = prepared.report.get("excluded", [])
     if excluded:
-        print(
-            f"data: {len(excluded)} unreadable file(s) excluded, see data_report.json"
+        logger.info(
+            "data: %d unreadable file(s) excluded, see data_report.json", len(excluded)
         )
 
 
-def _print_result_table(summary: dict[str, Any]) -> None:
-    rows = summary["metrics"]
-    print()
-    print(f"{'split':<8}{'task':<8}{'top1':>8}{'top5':>8}{'macroF1':>9}{'wF1':>8}")
-    for split, per_task in rows.items():
+def _log_result_table(summary: dict[str, Any]) -> None:
+    header = f"{'split':<8}{'task':<8}{'top1':>8}{'top5':>8}{'macroF1':>9}{'wF1':>8}"
+    lines = ["", header]
+    for split, per_task in summary["metrics"].items():
         for task, m in per_task.items():
-            print(
+            lines.append(
                 f"{split:<8}{task:<8}{m['top1']:>8.3f}{m['top5']:>8.3f}"
                 f"{m['macro_f1']:>9.3f}{m['weighted_f1']:>8.3f}"
             )
-    print(
+    lines.append(
         f"weights: {summary['weights_source']}; "
         f"wall time {summary['timings']['wall_s']:.0f} s; "
         f"peak RSS {summary['peak_rss_mb']:.0f} MB"
     )
-
-
-def _peak_rss_mb() -> float:
-    import resource
-
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(kb / 1024, 1)
-
-
-def _versions() -> dict[str, str]:
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    import keras_art
-
-    return {
-        "keras_art": keras_art.__version__,
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-    }
+    logger.info("\n".join(lines))
 
 
 def load_summary(run_dir: str | Path) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 import logging
-import time
+import threading
 
 import h5py
 import keras
@@ -9,13 +9,12 @@ import pytest
 from keras_art.errors import UserError
 from keras_art.models import backbones
 from keras_art.models.backbones import (
-    BACKBONES,
-    STAGES,
     WeightsUnavailableError,
     backbone_stages,
     build_backbone,
     set_backbone_trainable,
 )
+from keras_art.registry import BACKBONES, NORMALIZATION_LAYER, STAGES
 
 
 @pytest.fixture(scope="module")
@@ -71,18 +70,20 @@ def test_backbone_any_size_and_stages_cover_every_layer(name):
     assert tuple(model.input.shape) == (None, None, None, 3)
     out = model(np.zeros((1, 64, 96, 3), "float32"))
     assert tuple(out.shape) == (1, 2, 3, BACKBONES[name].channels)
-    stages = backbone_stages(model)
+    stages = backbone_stages(model, name)
     assert list(stages) == list(STAGES)
     assert all(stages.values()), {k: len(v) for k, v in stages.items()}
     grouped = [layer.name for layers in stages.values() for layer in layers]
     assert sorted(grouped) == sorted(layer.name for layer in model.layers)
     assert len(grouped) == len(set(grouped))
+    assert model.layers[1].name == NORMALIZATION_LAYER
+    assert NORMALIZATION_LAYER in {layer.name for layer in stages["conv1"]}
 
 
 def test_resnet_stage_names(resnet):
     names = {
         stage: {layer.name for layer in layers}
-        for stage, layers in backbone_stages(resnet).items()
+        for stage, layers in backbone_stages(resnet, "resnet50").items()
     }
     assert {"conv1_conv", "conv1_bn", "pool1_pool"} <= names["conv1"]
     assert all(n.startswith("conv2_") for n in names["conv2"])
@@ -92,8 +93,8 @@ def test_resnet_stage_names(resnet):
 
 
 def test_set_backbone_trainable(resnet):
-    stages = backbone_stages(resnet)
-    set_backbone_trainable(resnet, "conv4")
+    stages = backbone_stages(resnet, "resnet50")
+    set_backbone_trainable(resnet, "resnet50", "conv4")
     for stage, layers in stages.items():
         for layer in layers:
             if isinstance(layer, keras.layers.BatchNormalization):
@@ -106,7 +107,7 @@ def test_set_backbone_trainable(resnet):
     assert trainable and all(n.startswith(("conv4_", "conv5_")) for n in trainable)
     assert not any(n.endswith("_bn") for n in trainable)
 
-    set_backbone_trainable(resnet, "conv1")
+    set_backbone_trainable(resnet, "resnet50", "conv1")
     convs = [layer for layer in resnet.layers if isinstance(layer, keras.layers.Conv2D)]
     assert all(layer.trainable for layer in convs)
     bns = [
@@ -117,13 +118,13 @@ def test_set_backbone_trainable(resnet):
     assert bns and not any(layer.trainable for layer in bns)
     assert len(resnet.trainable_weights) == 2 * len(convs)  # kernel + bias
 
-    set_backbone_trainable(resnet, None)
+    set_backbone_trainable(resnet, "resnet50", None)
     assert resnet.trainable_weights == []
 
 
 def test_unknown_stage_lists_the_valid_ones(resnet):
     with pytest.raises(UserError, match="conv1, conv2, conv3, conv4, conv5"):
-        set_backbone_trainable(resnet, "layer4")
+        set_backbone_trainable(resnet, "resnet50", "layer4")
 
 
 def test_unknown_backbone():
@@ -207,15 +208,22 @@ def test_missing_or_bad_local_weights(tmp_path):
         build_backbone("resnet50", str(junk))
 
 
-def test_network_check_is_bounded(monkeypatch):
+def test_network_check_does_not_wait_for_a_stalled_connection(monkeypatch):
+    # The probe blocks until the test releases it: network_available must answer
+    # (False) while it is still blocked, i.e. without waiting for it.
+    release, finished = threading.Event(), threading.Event()
+
     def stall(*args, **kwargs):
-        time.sleep(5)
+        release.wait(30)
+        finished.set()
         raise OSError("unreachable")
 
     monkeypatch.setattr(backbones.socket, "create_connection", stall)
-    start = time.monotonic()
-    assert backbones.network_available(timeout=0.2) is False
-    assert time.monotonic() - start < 2
+    try:
+        assert backbones.network_available(timeout=0.2) is False
+        assert not finished.is_set()
+    finally:
+        release.set()
 
 
 def test_bad_on_missing():

@@ -4,7 +4,8 @@ import pytest
 
 from keras_art.config import ModelConfig
 from keras_art.errors import UserError
-from keras_art.models.heads import HEADS, build_head
+from keras_art.models.heads import build_head
+from keras_art.registry import HEADS
 
 SMALL = {"proj_dim": 16, "gru_units": 8, "dense_units": [16, 8]}
 

@@ -18,20 +18,20 @@ def _bn_by_stage(backbone):
             for layer in layers
             if isinstance(layer, keras.layers.BatchNormalization)
         ]
-        for stage, layers in backbone_stages(backbone).items()
+        for stage, layers in backbone_stages(backbone, "resnet50").items()
     }
 
 
 def test_train_bn_opens_only_the_unfrozen_stages_batchnorm():
     backbone, _ = build_backbone("resnet50", "none")
-    set_backbone_trainable(backbone, "conv4", train_bn=True)
+    set_backbone_trainable(backbone, "resnet50", "conv4", train_bn=True)
     bn = _bn_by_stage(backbone)
     assert all(layer.trainable for s in ("conv4", "conv5") for layer in bn[s])
     assert not any(
         layer.trainable for s in ("conv1", "conv2", "conv3") for layer in bn[s]
     )
 
-    set_backbone_trainable(backbone, "conv4")  # the default keeps every BN frozen
+    set_backbone_trainable(backbone, "resnet50", "conv4")  # the default keeps every BN frozen
     assert not any(layer.trainable for layers in bn.values() for layer in layers)
 
 
@@ -49,6 +49,6 @@ def test_optimizer_covers_batchnorm_exactly_when_train_bn():
     _, candidates = variable_groups(model, cfg)
     assert any(v is bn_gamma for v in candidates)
     # ... and what the optimizer covers is what the unfreeze makes trainable
-    set_backbone_trainable(backbone, "conv5", train_bn=True)
+    set_backbone_trainable(backbone, "resnet50", "conv5", train_bn=True)
     trainable = {id(v) for v in model.trainable_variables}
     assert trainable == {id(v) for v in candidates}

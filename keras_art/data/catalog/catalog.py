@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from keras_art import TASKS
+from keras_art.registry import TASKS
 
 MISSING = -1
 

@@ -273,9 +273,7 @@ _RGB_TO_YIQ = (
 _GREY = (0.2989, 0.587, 0.114)  # tf.image.rgb_to_grayscale weights
 
 
-def color_jitter(
-    image, seed, strength: float = 0.2, hue: float = 0.0, backbone: str | None = None
-):
+def color_jitter(image, seed, strength: float = 0.2, hue: float = 0.0):
     """Brightness, contrast and saturation factors in [1 - strength, 1 + strength]
     and a hue rotation of U(-hue, hue) turns, in that order (torchvision's
     ColorJitter), clipped to [0, 255].
@@ -283,8 +281,6 @@ def color_jitter(
     All four are linear in RGB, so they are folded into one 3x3 matrix and offset
     per image and applied in one pass (hue as a rotation in YIQ space, the usual
     linear approximation of an HSV hue shift; the clip happens once, at the end).
-    With ``backbone`` the result also goes through `preprocess_for_backbone` in
-    the same pass (see `backbone_affine`).
     """
     import tensorflow as tf
 
@@ -304,17 +300,11 @@ def color_jitter(
         cos, sin = tf.cos(theta), tf.sin(theta)
         rot = tf.stack([[1.0, 0.0, 0.0], [0.0, cos, -sin], [0.0, sin, cos]])
         matrix = tf.linalg.inv(to_yiq) @ rot @ to_yiq @ matrix
-    shift = tf.zeros([3])
-    if backbone is not None:
-        from keras_art.data.pipeline.decode import backbone_affine
-
-        perm, shift = (tf.constant(v) for v in backbone_affine(backbone))
-        matrix = perm @ matrix  # a permutation: the [0, 255] clip is unchanged
-    return _affine_clip_shift(tf.cast(image, tf.float32), matrix, b, c, shift)
+    return _affine_clip(tf.cast(image, tf.float32), matrix, b, c)
 
 
-def _affine_clip_shift_fn(image, matrix, b, c, shift):
-    """``clip(matrix @ rgb + offset, 0, 255) + shift`` per pixel, where the
+def _affine_clip_fn(image, matrix, b, c):
+    """``clip(matrix @ rgb + offset, 0, 255)`` per pixel, where the
     contrast offset ``(1 - c) * b * mean grey`` pulls towards the mean grey of the
     brightened image (grey stays grey under saturation and hue, so the offset is
     the same on every channel)."""
@@ -332,25 +322,25 @@ def _affine_clip_shift_fn(image, matrix, b, c, shift):
         + image[..., 2:3] * matrix[:, 2]
         + offset
     )
-    return tf.clip_by_value(out, 0.0, 255.0) + shift
+    return tf.clip_by_value(out, 0.0, 255.0)
 
 
-_AFFINE_CLIP_SHIFT = None
+_AFFINE_CLIP = None
 
 
-def _affine_clip_shift(image, matrix, b, c, shift):
-    # XLA-compiled: the mean, the 3x3 matrix, the offset, the clip and the
-    # per-channel shift become one fused loop over the pixels (~0.35 ms less per
-    # 384px image on CPU than the five separate TF kernels). Compiled once per
-    # image shape; the same function runs eagerly and inside Dataset.map.
-    global _AFFINE_CLIP_SHIFT
+def _affine_clip(image, matrix, b, c):
+    # XLA-compiled: the mean, the 3x3 matrix, the offset and the clip become one
+    # fused loop over the pixels (~0.35 ms less per 384px image on CPU than the
+    # separate TF kernels). Compiled once per image shape; the same function runs
+    # eagerly and inside Dataset.map.
+    global _AFFINE_CLIP
     import tensorflow as tf
 
-    if _AFFINE_CLIP_SHIFT is None:
-        _AFFINE_CLIP_SHIFT = tf.function(
-            _affine_clip_shift_fn, jit_compile=True, reduce_retracing=True
+    if _AFFINE_CLIP is None:
+        _AFFINE_CLIP = tf.function(
+            _affine_clip_fn, jit_compile=True, reduce_retracing=True
         )
-    return _AFFINE_CLIP_SHIFT(image, matrix, b, c, shift)
+    return _AFFINE_CLIP(image, matrix, b, c)
 
 
 def random_erasing(

@@ -94,3 +94,21 @@ def sampler_histogram(
         "missing": int((drawn < 0).sum()),
         "fraction": (counts / max(draws, 1)).tolist(),
     }
+
+
+def sampler_report(prepared, draws: int = 10000) -> dict:
+    """What the class-balanced sampler feeds one epoch: train split vs drawn mix."""
+    task = prepared.tasks[0]  # the pipeline balances the first (primary) task
+    labels = prepared.labels[task][prepared.indices("train")]
+    drawn = sampler_histogram(labels, prepared.num_classes[task], draws=draws)
+    names = prepared.class_names[task]
+    train_counts = np.bincount(labels[labels >= 0], minlength=len(names))
+    return {
+        "task": task,
+        "draws": draws,
+        "train_counts": dict(zip(names, train_counts.tolist(), strict=True)),
+        "sampled_fraction": {
+            n: round(f, 4) for n, f in zip(names, drawn["fraction"], strict=True)
+        },
+        "unlabelled_draws": drawn["missing"],
+    }

@@ -3,8 +3,8 @@
 `build_dataset` is the contract the trainer, evaluator and tuner code against. It
 yields ``(images, targets, weights)``:
 
-- ``images``: float32 ``(B, S, S, 3)``, already normalised for the backbone
-  (`preprocess_for_backbone`); S = ``augment.image_size`` (training with
+- ``images``: float32 ``(B, S, S, 3)``, RGB in [0, 255] (the model normalises: its
+  first layer is ``input_normalization``); S = ``augment.image_size`` (training with
   ``augment.multi_size``: one size per batch drawn from that list, shape
   ``(B, None, None, 3)``).
 - ``targets``: ``{task: (B, C_task)}`` float32, one-hot or MixUp/CutMix soft labels
@@ -36,6 +36,42 @@ from keras_art.config import AugmentConfig, InputConfig
 from keras_art.errors import UserError
 
 
+def make_split_datasets(cfg, prepared) -> dict:
+    """The run's pipelines: ``train_for_epoch`` (epoch -> dataset), ``val``, ``test``
+    (None when a split is empty) and, with ``train.feature_cache``, ``train_eval``
+    (the train split through the evaluation pipeline)."""
+    if len(prepared.indices("train")) == 0:
+        raise UserError(
+            "The train split is empty. Lower data.min_per_class or check data.split."
+        )
+
+    def make(split: str, training: bool, seed_offset: int = 0):
+        idx = prepared.indices(split)
+        if len(idx) == 0:
+            return None
+        return build_dataset(
+            [prepared.files[i] for i in idx],
+            {t: prepared.labels[t][idx] for t in prepared.tasks},
+            prepared.num_classes,
+            cfg.augment,
+            cfg.input,
+            training=training,
+            seed=cfg.train.seed + seed_offset,
+            split=split,
+        )
+
+    datasets = {
+        # A fresh pipeline per epoch, seeded by the epoch: a resumed run sees
+        # exactly the batches the uninterrupted run would have seen.
+        "train_for_epoch": lambda epoch: make("train", True, seed_offset=epoch),
+        "val": make("val", training=False),
+        "test": make("test", training=False),
+    }
+    if cfg.train.feature_cache:
+        datasets["train_eval"] = make("train", training=False)
+    return datasets
+
+
 def build_dataset(
     files: Sequence[str],
     labels: Mapping[str, np.ndarray],
@@ -44,7 +80,6 @@ def build_dataset(
     input_cfg: InputConfig,
     *,
     training: bool,
-    backbone: str = "resnet50",
     seed: int | None = None,
     primary_task: str | None = None,
     split: str | None = None,
@@ -57,7 +92,6 @@ def build_dataset(
         num_classes: task -> class count; its keys are the tasks produced.
         augment, input_cfg: the run's `AugmentConfig` / `InputConfig`.
         training: training pipeline (augment, shuffle, mix) or evaluation.
-        backbone: picks the normalisation (`preprocess_for_backbone`).
         seed: makes shuffling, sampling and augmentation reproducible.
         primary_task: the task balanced sampling balances (default: first task).
         split: with ``input_cfg.tfrecords`` set, the shard split to read
@@ -83,7 +117,6 @@ def build_dataset(
             augment,
             input_cfg,
             training=training,
-            backbone=backbone,
             seed=seed,
             primary_task=primary,
             labels=label_arrays if n else None,
@@ -100,7 +133,6 @@ def build_dataset(
         augment,
         input_cfg,
         training=training,
-        backbone=backbone,
         seed=seed,
         primary=primary,
         from_files=True,
@@ -114,7 +146,6 @@ def build_dataset_from_records(
     input_cfg: InputConfig,
     *,
     training: bool,
-    backbone: str = "resnet50",
     seed: int | None = None,
     primary_task: str | None = None,
     labels: Mapping[str, np.ndarray] | None = None,
@@ -153,7 +184,6 @@ def build_dataset_from_records(
         augment,
         input_cfg,
         training=training,
-        backbone=backbone,
         seed=seed,
         primary=primary,
         from_files=False,
@@ -170,14 +200,13 @@ def _build(
     input_cfg,
     *,
     training,
-    backbone,
     seed,
     primary,
     from_files,
 ):
     import tensorflow as tf
 
-    from keras_art.data.pipeline.decode import check_eval_mode, preprocess_for_backbone
+    from keras_art.data.pipeline.decode import check_eval_mode
 
     check_eval_mode(augment.eval_resize)
     _check_input_cfg(input_cfg, augment, n, training)
@@ -243,15 +272,12 @@ def _build(
         def augment_element(el, s):
             if not input_cfg.cache:
                 el = prepare(el)
-            # Normalised here, per image (MixUp/CutMix and the multi-size
-            # resize are convex combinations, so they commute with it).
             image = augment_image(
                 el["image"],
                 s,
                 augment,
                 train_size,
                 decoded=decode_early,
-                backbone=backbone,
             )
             return {**el, "image": image}
 
@@ -315,11 +341,6 @@ def _build(
             batch_ops, num_parallel_calls=autotune, deterministic=deterministic
         )
 
-    def normalise(images, targets, weights):
-        return preprocess_for_backbone(images, backbone), targets, weights
-
-    if not training:
-        ds = ds.map(normalise, num_parallel_calls=autotune, deterministic=deterministic)
     options = tf.data.Options()
     options.deterministic = deterministic
     return ds.with_options(options).prefetch(autotune)
@@ -340,19 +361,14 @@ def augment_is_random(augment: AugmentConfig) -> bool:
     )
 
 
-def augment_image(
-    data, seed, augment: AugmentConfig, size: int, decoded=False, backbone=None
-):
+def augment_image(data, seed, augment: AugmentConfig, size: int, decoded=False):
     """One training image: encoded bytes (or an already decoded, eval-resized
-    image when ``decoded``) -> float32 (size, size, 3), every op of ``augment``
-    applied with sub-seeds of ``seed``; RGB in [0, 255], or normalised for
-    ``backbone`` when given (in the colour-jitter pass, which is the
-    normalisation alone when the jitter is off).
+    image when ``decoded``) -> float32 (size, size, 3) RGB in [0, 255], every op
+    of ``augment`` applied with sub-seeds of ``seed``.
 
     Order: crop (+ flips) -> scale jitter -> rotation/zoom -> random erasing ->
-    colour jitter -> normalisation. Erasing comes before the colour jitter (unlike
-    torchvision, where it follows Normalize) so the jitter and the normalisation
-    share one pass; the erased box is noise either way."""
+    colour jitter. Erasing comes before the colour jitter (torchvision erases
+    after it, on normalised tensors); the erased box is noise either way."""
     import tensorflow as tf
 
     from keras_art.data.pipeline import augment as aug
@@ -388,13 +404,8 @@ def augment_image(
         image = aug.random_rotate_zoom(image, s_rot, augment.rotation, augment.zoom)
     if augment.random_erasing > 0:
         image = aug.random_erasing(image, s_erase, augment.random_erasing)
-    if augment.color_jitter > 0 or augment.hue_jitter > 0 or backbone is not None:
-        # With the jitter off this is the normalisation alone, in the same fused
-        # pass (identity matrix): about twice as fast per image as the reverse +
-        # bias_add of `preprocess_for_backbone`, which it equals.
-        image = aug.color_jitter(
-            image, s_col, augment.color_jitter, augment.hue_jitter, backbone
-        )
+    if augment.color_jitter > 0 or augment.hue_jitter > 0:
+        image = aug.color_jitter(image, s_col, augment.color_jitter, augment.hue_jitter)
     return tf.ensure_shape(image, [size, size, 3])
 
 

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from keras_art import TASKS
 from keras_art.errors import UserError
 from keras_art.io_utils import atomic_write_json
+from keras_art.registry import TASKS
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1

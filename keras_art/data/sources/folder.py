@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_art import TASKS
 from keras_art.data.catalog.catalog import Catalog
 from keras_art.errors import UserError
+from keras_art.registry import TASKS
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 SPLIT_FOLDERS = {

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_art import TASKS
 from keras_art.data.catalog.catalog import MISSING, Catalog
 from keras_art.errors import UserError
 from keras_art.io_utils import atomic_write_bytes, atomic_write_json
+from keras_art.registry import TASKS
 
 BATCH_ROWS = 64  # rows in memory at a time: a few MB of JPEG bytes
 _SPLIT_PREFIX = {"train": "train", "validation": "val", "val": "val", "test": "test"}

@@ -35,10 +35,10 @@ from typing import Any
 
 import numpy as np
 
-from keras_art import TASKS
 from keras_art.data.catalog.catalog import MISSING, Catalog
 from keras_art.data.sources.build_once import build_dir_once
 from keras_art.errors import UserError
+from keras_art.registry import TASKS
 
 DATASET_NAME = "wikiart_refined"
 SPLITS = {"train": "train", "validation": "val"}  # TFDS split -> catalog split

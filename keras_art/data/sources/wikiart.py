@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_art import TASKS
 from keras_art.data.catalog.catalog import MISSING, Catalog
 from keras_art.errors import UserError
+from keras_art.registry import TASKS
 
 LIST_SPLITS = ("train", "val")
 # The note a multi-task read leaves; prepare reads the count back from it.

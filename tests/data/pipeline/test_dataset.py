@@ -4,10 +4,7 @@ import tensorflow as tf
 
 from keras_art.config import AugmentConfig, InputConfig
 from keras_art.data.pipeline.dataset import build_dataset, steps_per_epoch
-from keras_art.data.pipeline.decode import (
-    decode_and_resize_for_eval,
-    preprocess_for_backbone,
-)
+from keras_art.data.pipeline.decode import decode_and_resize_for_eval
 from keras_art.errors import UserError
 from tests.data.image_fixtures import write_images
 
@@ -46,8 +43,8 @@ def test_training_batches(files):
     assert len(batches) == steps_per_epoch(N, B, True) == N // B
     for images, targets, weights in batches:
         assert images.shape == (B, S, S, 3) and images.dtype == np.float32
-        # Caffe-normalised: RGB 0-255 minus the BGR means.
-        assert images.min() >= -124 and images.max() <= 152
+        # RGB pixels: the model normalises (its input_normalization layer).
+        assert images.min() >= 0.0 and images.max() <= 255.0
         for task, c in NUM_CLASSES.items():
             assert targets[task].shape == (B, c) and weights[task].shape == (B,)
             sums = targets[task].sum(1)
@@ -97,9 +94,7 @@ def test_eval_order_remainder_and_pixels(files):
     np.testing.assert_array_equal(
         np.where(weights > 0, style.argmax(1), -1), labels()["style"]
     )
-    want = preprocess_for_backbone(
-        decode_and_resize_for_eval(tf.io.read_file(files[1]), S, "letterbox")
-    )
+    want = decode_and_resize_for_eval(tf.io.read_file(files[1]), S, "letterbox")
     np.testing.assert_allclose(batches[0][0][1], want.numpy(), atol=1e-3)
     # cached: decoded images stored as uint8, so within half a grey level
     augment_c, inp_c = cfgs(cache=True)
@@ -212,19 +207,3 @@ def test_bad_inputs_are_user_errors(files):
             training=True,
             primary_task="artist",
         )
-
-
-@pytest.mark.parametrize("decoded", [False, True])
-def test_augment_image_without_jitter_normalises_like_preprocess(files, decoded):
-    from keras_art.data.pipeline.dataset import augment_image
-
-    augment = AugmentConfig(image_size=S, color_jitter=0.0, hue_jitter=0.0)
-    data = tf.io.read_file(files[3])
-    if decoded:
-        data = decode_and_resize_for_eval(data, S)
-    seed = tf.constant([4, 2])
-    fused = augment_image(data, seed, augment, S, decoded=decoded, backbone="resnet50")
-    plain = augment_image(data, seed, augment, S, decoded=decoded)
-    np.testing.assert_allclose(
-        fused.numpy(), preprocess_for_backbone(plain).numpy(), atol=1e-3
-    )

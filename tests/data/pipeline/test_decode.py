@@ -1,38 +1,10 @@
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_art.data.pipeline.decode import (
-    decode_and_resize_for_eval,
-    decode_image,
-    preprocess_for_backbone,
-)
+from keras_art.data.pipeline.decode import decode_and_resize_for_eval, decode_image
 from keras_art.errors import UserError
 from tests.data.image_fixtures import FORMATS, encode, textured
-
-
-def test_resnet50_matches_keras_applications():
-    x = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
-    want = keras.applications.resnet50.preprocess_input(x.copy())
-    got = preprocess_for_backbone(tf.constant(x), "resnet50")
-    np.testing.assert_allclose(got.numpy(), np.asarray(want), atol=1e-4)
-    assert got.dtype == tf.float32
-
-
-@pytest.mark.parametrize(
-    "backbone, module",
-    [("efficientnetb0", "efficientnet"), ("convnext_tiny", "convnext")],
-)
-def test_self_normalising_backbones_are_identity(backbone, module):
-    x = np.random.default_rng(1).uniform(0, 255, (1, 4, 4, 3)).astype("float32")
-    want = getattr(keras.applications, module).preprocess_input(x.copy())
-    np.testing.assert_array_equal(preprocess_for_backbone(x, backbone).numpy(), want)
-
-
-def test_unknown_backbone_is_user_error():
-    with pytest.raises(UserError, match="vgg"):
-        preprocess_for_backbone(tf.zeros([1, 2, 2, 3]), "vgg")
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -83,14 +55,3 @@ def test_center_crop_jpeg_matches_decoded_crop():
 def test_bad_mode_is_user_error():
     with pytest.raises(UserError, match="stretch"):
         decode_and_resize_for_eval(tf.constant(b""), 16, "stretch")
-
-
-@pytest.mark.parametrize("backbone", ["resnet50", "efficientnetb0", "convnext_tiny"])
-def test_backbone_affine_matches_preprocess(backbone):
-    from keras_art.data.pipeline.decode import backbone_affine
-
-    x = np.random.default_rng(2).uniform(0, 255, (5, 3)).astype("float32")
-    matrix, offset = backbone_affine(backbone)
-    np.testing.assert_allclose(
-        x @ matrix.T + offset, preprocess_for_backbone(x, backbone).numpy(), atol=1e-4
-    )

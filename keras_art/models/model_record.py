@@ -1,0 +1,92 @@
+"""The one record of a trained model that evaluation, export and predict read.
+
+A run directory's ``model.json`` says what a consumer needs to use ``best.keras``
+without the training config: the task(s) and their class names (in output order),
+the square input size, how an image is brought to it at evaluation (the resize
+mode), the backbone and head. The saved model itself takes RGB pixels in [0, 255] and
+normalises them, so this record plus the model is everything.
+
+Pure Python: reading it never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from keras_art.errors import UserError
+from keras_art.io_utils import atomic_write_json
+from keras_art.registry import EVAL_RESIZE_MODES
+
+MODEL_RECORD = "model.json"
+# Bumped when a field changes meaning; readers refuse records they cannot read.
+RECORD_VERSION = 1
+
+
+@dataclass
+class ModelRecord:
+    """What a trained model is, independent of how it was trained."""
+
+    tasks: list[str]
+    class_names: dict[str, list[str]]
+    image_size: int
+    eval_resize: str
+    backbone: str
+    head: str
+    input_range: list[float] = field(default_factory=lambda: [0.0, 255.0])
+    version: int = RECORD_VERSION
+
+    def __post_init__(self):
+        missing = [t for t in self.tasks if t not in self.class_names]
+        if missing:
+            raise ValueError(f"No class names for task(s) {missing}.")
+        if self.eval_resize not in EVAL_RESIZE_MODES:
+            raise ValueError(
+                f"Unknown eval_resize {self.eval_resize!r}; expected one of "
+                f"{EVAL_RESIZE_MODES}."
+            )
+
+    @classmethod
+    def from_config(cls, cfg, class_names: dict[str, list[str]]) -> ModelRecord:
+        """The record of a model trained with ``cfg`` (a `keras_art.config.Config`)."""
+        return cls(
+            tasks=list(cfg.tasks),
+            class_names={t: list(class_names[t]) for t in cfg.tasks},
+            image_size=int(cfg.augment.image_size),
+            eval_resize=cfg.augment.eval_resize,
+            backbone=cfg.model.backbone,
+            head=cfg.model.head,
+        )
+
+    def num_classes(self) -> dict[str, int]:
+        return {t: len(self.class_names[t]) for t in self.tasks}
+
+    def write(self, run_dir: str | os.PathLike) -> Path:
+        return atomic_write_json(Path(run_dir) / MODEL_RECORD, asdict(self))
+
+
+def read_model_record(run_dir: str | os.PathLike) -> ModelRecord:
+    """The `ModelRecord` of a run directory; one clear `UserError` when it can't be."""
+    path = Path(run_dir) / MODEL_RECORD
+    if not path.is_file():
+        raise UserError(
+            f"{run_dir}: no {MODEL_RECORD}. Pass a run directory written by "
+            f"python -m keras_art.train (runs from before keras_art 0.1 lack it: "
+            f"retrain)."
+        )
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        version = int(raw.get("version", 0))
+    except (ValueError, AttributeError) as exc:
+        raise UserError(f"{path}: not a readable model record ({exc}).") from None
+    if version != RECORD_VERSION:
+        raise UserError(
+            f"{path}: record version {version}, this keras_art reads version "
+            f"{RECORD_VERSION}. Use the keras_art version that trained the run."
+        )
+    try:
+        return ModelRecord(**raw)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"{path}: not a valid model record ({exc}).") from None
