@@ -58,7 +58,10 @@ def test_output_follows_the_dtype_policy():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"mean": [1.0, 2.0]}, "one value per RGB"), ({"std": [1.0, 0.0, 1.0]}, "positive")],
+    [
+        ({"mean": [1.0, 2.0]}, "one value per RGB"),
+        ({"std": [1.0, 0.0, 1.0]}, "positive"),
+    ],
 )
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -31,7 +31,8 @@ def test_train_bn_opens_only_the_unfrozen_stages_batchnorm():
         layer.trainable for s in ("conv1", "conv2", "conv3") for layer in bn[s]
     )
 
-    set_backbone_trainable(backbone, "resnet50", "conv4")  # the default keeps every BN frozen
+    # The default keeps every BN frozen.
+    set_backbone_trainable(backbone, "resnet50", "conv4")
     assert not any(layer.trainable for layers in bn.values() for layer in layers)
 
 
