@@ -58,8 +58,26 @@ def quiet_tensorflow() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
+def show_library_logs() -> None:
+    """Print keras_art's log records as plain lines: INFO on stdout (progress),
+    WARNING and above on stderr. Library modules only log; commands decide this."""
+    root = logging.getLogger("keras_art")
+    if getattr(root, "_keras_art_cli", False):
+        return
+    out = logging.StreamHandler(sys.stdout)
+    out.addFilter(lambda record: record.levelno < logging.WARNING)
+    err = logging.StreamHandler(sys.stderr)
+    err.setLevel(logging.WARNING)
+    for handler in (out, err):
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    root._keras_art_cli = True
+
+
 def run_command(fn: Callable[[], int | None]) -> int:
     """Run ``fn``; map `UserError` to exit 2 and a single line on stderr."""
+    show_library_logs()
     try:
         code = fn()
     except UserError as exc:

@@ -24,3 +24,22 @@ def _seed_and_policy():
     np.random.seed(1234)
     yield
     keras.config.set_dtype_policy("float32")
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--run-large",
+        action="store_true",
+        default=False,
+        help="also run tests marked large (minutes each: full demo training runs)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    # keras-hub's --run_large: the default run (CI) stays well under 15 minutes.
+    if config.getoption("--run-large"):
+        return
+    skip = pytest.mark.skip(reason="large: run with --run-large")
+    for item in items:
+        if "large" in item.keywords:
+            item.add_marker(skip)

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -13,11 +14,13 @@ import pytest
 
 from keras_art.config import build_config
 from keras_art.errors import UserError
+from keras_art.models.model_record import read_model_record
 from keras_art.training.train import make_run_dir, train
 
 RUN_FILES = {
     "config.json",
     "classes.json",
+    "model.json",
     "splits.csv",
     "data_report.json",
     "history.csv",
@@ -44,9 +47,10 @@ def _smoke(tmp_path, *overrides):
     return cfg.validate()
 
 
-def test_demo_runs_offline_and_writes_a_complete_run_dir(tmp_path, offline, capsys):
+def test_demo_runs_offline_and_writes_a_complete_run_dir(tmp_path, offline, caplog):
     cfg = _smoke(tmp_path, "model.weights=imagenet")
-    result = train(cfg)
+    with caplog.at_level(logging.INFO, logger="keras_art"):
+        result = train(cfg)
     run = result.run_dir
     assert {p.name for p in run.iterdir()} >= RUN_FILES
 
@@ -78,8 +82,9 @@ def test_demo_runs_offline_and_writes_a_complete_run_dir(tmp_path, offline, caps
     saved_cfg = json.loads((run / "config.json").read_text())
     assert saved_cfg["preset"] == "smoke" and saved_cfg["run_name"] == "r"
 
-    out = capsys.readouterr().out
-    assert "weights: random init" in out and "macroF1" in out
+    assert "weights: random init" in caplog.text and "macroF1" in caplog.text
+    record = read_model_record(run)
+    assert record.class_names == classes and record.image_size == 32
 
     with pytest.raises(UserError, match="already holds a finished run"):
         make_run_dir(_smoke(tmp_path))
@@ -170,15 +175,14 @@ def test_kill_9_mid_run_then_resume_finishes_with_history_intact(tmp_path):
     ],
 )
 def test_only_the_chief_owns_the_run_directory(monkeypatch, tf_config, chief):
-    from keras_art.training.train import is_chief_process
+    from keras_art.training.strategies import is_chief_process
 
-    cfg, _ = build_config("smoke", overrides=["train.strategy=multi_worker"])
     monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
-    assert is_chief_process(cfg) is chief
+    assert is_chief_process("multi_worker") is chief
     monkeypatch.delenv("TF_CONFIG")
     with pytest.raises(UserError, match="needs TF_CONFIG"):
-        is_chief_process(cfg)
-    assert is_chief_process(build_config("smoke")[0])
+        is_chief_process("multi_worker")
+    assert is_chief_process(build_config("smoke")[0].train.strategy)
 
 
 def test_real_data_offline_stops_before_work_and_leaves_no_run_dir(
