@@ -8,6 +8,7 @@ from keras_art.config import (
     apply_overrides,
     build_config,
     config_from_dict,
+    get_preset,
     load_config_file,
     resolve_task_defaults,
 )
@@ -81,12 +82,60 @@ def test_config_file_errors(tmp_path):
         load_config_file(tmp_path / "bad.json")
 
 
-def test_style_unfreezes_all_non_stem_unless_set():
+def test_style_unfreezes_every_layer_unless_set():
+    # Seed 000: "style: all layers learn after a certain epoch".
     cfg, explicit = build_config("seed000", overrides=["task=style"])
-    assert resolve_task_defaults(cfg, explicit).train.unfreeze_from == "conv2"
+    assert resolve_task_defaults(cfg, explicit).train.unfreeze_from == "conv1"
     cfg, explicit = build_config(
         "seed000", overrides=["task=style", "train.unfreeze_from=conv4"]
     )
     assert resolve_task_defaults(cfg, explicit).train.unfreeze_from == "conv4"
     cfg, explicit = build_config("seed000", overrides=["task=artist"])
     assert resolve_task_defaults(cfg, explicit).train.unfreeze_from == "conv3"
+
+
+@pytest.mark.parametrize(
+    "preset", ["seed000", "seed001", "seed002", "seed003", "seed004"]
+)
+def test_every_seed_has_a_valid_preset_with_its_command(preset):
+    cfg = get_preset(preset).validate()
+    assert cfg.preset == preset
+    doc = PRESETS[preset].__doc__
+    assert "python -m keras_art.train --task" in doc and f"--preset {preset}" in doc
+
+
+def test_seed_presets_hold_their_recipes():
+    s0 = get_preset("seed000")
+    assert s0.augment.scale_jitter[0] < 1.0 < s0.augment.scale_jitter[1]
+    s1 = get_preset("seed001")
+    assert (s1.data.top_n, s1.data.split, s1.train.epochs) == (10, [0.85, 0.15], 50)
+    assert (s1.train.lr_head, s1.train.weight_decay, s1.input.batch_size) == (
+        8e-4,
+        0.01,
+        32,
+    )
+    s2 = get_preset("seed002")
+    assert (s2.train.plateau_patience, s2.train.early_stopping_patience) == (4, 10)
+    assert s2.augment.hflip and s2.augment.vflip
+    s3 = get_preset("seed003")
+    assert len(s3.data.classes) == 4 and s3.data.split == [0.6, 0.2, 0.2]
+    assert (s3.model.dense_units, s3.model.dense_dropout) == ([256], 0.3)
+    assert s3.train.unfreeze_epoch == -1 and s3.train.lr_head == 1e-5
+    s4 = get_preset("seed004")
+    assert s4.augment.eval_resize == "letterbox" and s4.augment.rotation == 10.0
+    lrs = {s4.train.lr_groups["conv1"], s4.train.lr_backbone, s4.train.lr_head}
+    assert lrs == {1e-6, 1e-5, 1e-3}
+    for backbone in ("resnet50", "efficientnetb0", "convnext_tiny"):
+        cfg, _ = build_config("seed004", overrides=[f"model.backbone={backbone}"])
+        cfg.validate()
+
+
+def test_an_lr_group_that_can_never_train_names_the_fix():
+    cfg, _ = build_config("seed000", overrides=["train.lr_groups={conv2: 1e-6}"])
+    with pytest.raises(UserError, match="train.unfreeze_from=conv2"):
+        cfg.validate()
+    cfg, _ = build_config(
+        "seed000",
+        overrides=["train.lr_groups={conv2: 1e-6}", "train.unfreeze_from=conv2"],
+    )
+    cfg.validate()

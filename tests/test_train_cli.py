@@ -41,7 +41,7 @@ def test_flags_win_over_set_and_preset(tmp_path):
 
 
 def test_style_defaults_to_all_non_stem_stages():
-    assert _cfg("--task", "style", "--preset", "seed000").train.unfreeze_from == "conv2"
+    assert _cfg("--task", "style", "--preset", "seed000").train.unfreeze_from == "conv1"
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,9 @@ that the model's outputs are keyed by task.
   attention(cols BiGRU(proj(F))) -> ``feature_channels + 4 * gru_units``
   (3072 for ResNet50 with the defaults) -> dropout -> Dense per task.
 - ``gap`` / ``spp`` (seed 002): GAP, or SPP over ``spp_levels`` ->
-  ``[Dense(relu) -> Dropout -> BatchNorm]`` per ``dense_units`` -> Dense per task.
+  ``[Dense(relu) -> Dropout -> BatchNorm]`` per ``dense_units`` (BatchNorm only with
+  ``dense_batchnorm``; no units = a linear classifier on the pooled map) -> Dense
+  per task.
 """
 
 from __future__ import annotations
@@ -105,7 +107,8 @@ def _dense_blocks(cfg: ModelConfig, x):
         x = keras.layers.Dropout(cfg.dense_dropout, name=f"head_dense_{index}_dropout")(
             x
         )
-        x = keras.layers.BatchNormalization(name=f"head_dense_{index}_bn")(x)
+        if cfg.dense_batchnorm:
+            x = keras.layers.BatchNormalization(name=f"head_dense_{index}_bn")(x)
     return keras.layers.Identity(name="embedding")(x)
 
 

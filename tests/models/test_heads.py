@@ -94,6 +94,21 @@ def test_dense_blocks_and_spp_follow_the_config():
     assert tuple(head.get_layer("embedding").output.shape) == (None, 8)
 
 
+def test_dense_blocks_without_batchnorm_and_a_plain_linear_head():
+    # Seed 003: Linear(256)-ReLU-Dropout-Linear; seeds 001/004: a linear classifier.
+    cfg = ModelConfig(head="gap", dense_units=[16], dense_batchnorm=False)
+    head = build_head(cfg, 32, {"artist": 4})
+    assert not [
+        layer
+        for layer in head.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    linear = build_head(ModelConfig(head="gap", dense_units=[]), 32, {"artist": 4})
+    assert [type(layer).__name__ for layer in linear.layers if layer.weights] == [
+        "Dense"
+    ]
+
+
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 @pytest.mark.parametrize("head_name", list(HEADS))
 def test_mixed_precision_outputs_are_float32(policy, head_name):
