@@ -1,8 +1,9 @@
-"""Callbacks for staged fine-tuning: unfreezing, history.csv, best.keras, early stop.
+"""Callbacks for staged fine-tuning: unfreezing, plateau LR, history.csv, best.keras.
 
 All are plain ``keras.callbacks.Callback`` objects driven by `Trainer.fit`. The
-trainer-aware ones take the trainer through ``set_trainer`` and keep resumable state
-through ``get_state``/``set_state`` (saved in every epoch checkpoint).
+trainer-aware ones (`TrainerAwareCallback`) get the trainer through ``set_trainer``
+and keep resumable state through ``get_state``/``set_state``, saved in every epoch
+checkpoint under their ``state_key`` (default: the class name).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import logging
 import os
 import tempfile
 from collections.abc import Callable
@@ -19,21 +21,52 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_art.io_utils import atomic_write_text
-from keras_art.training.schedules import make_plateau_callback, monitor_mode
+from keras_art.io_utils import atomic_write_text, to_builtin
+from keras_art.models.backbones import set_backbone_trainable
+from keras_art.training.schedules import monitor_mode
 from keras_art.training.strategies import is_chief
 
+logger = logging.getLogger(__name__)
 
-def _default_set_trainable(backbone, from_stage, *, name, train_bn=False):
-    from keras_art.models.backbones import set_backbone_trainable
 
+class TrainerAwareCallback(keras.callbacks.Callback):
+    """A callback that `Trainer.fit` hands itself to before training.
+
+    Subclasses read ``self.trainer`` (None outside `Trainer.fit`) and override
+    ``get_state``/``set_state`` for what must survive a resume. Checkpoints key that
+    state by ``state_key`` (the class name unless set), so the order of the
+    callbacks may change between a run and its resume; give two instances of one
+    class distinct ``state_key``s.
+    """
+
+    state_key: str | None = None
+
+    def __init__(self):
+        super().__init__()
+        self.trainer = None
+
+    def set_trainer(self, trainer) -> None:
+        self.trainer = trainer
+
+    def get_state(self) -> dict[str, Any]:
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        pass
+
+    def _is_chief(self) -> bool:
+        return self.trainer is None or is_chief(self.trainer.strategy)
+
+
+def _set_registry_backbone_trainable(backbone, from_stage, *, name, train_bn=False):
     set_backbone_trainable(backbone, name, from_stage, train_bn=train_bn)
 
 
-class StagedUnfreeze(keras.callbacks.Callback):
+class StagedUnfreeze(TrainerAwareCallback):
     """Stage 1: backbone frozen. Stage 2 (from ``unfreeze_epoch``, 0-based, or earlier
     when ``monitor`` stops improving for ``patience`` epochs if ``on_plateau``): the
-    backbone learns from stage ``unfreeze_from`` on (BatchNorm stays frozen).
+    backbone learns from stage ``unfreeze_from`` on (BatchNorm stays frozen unless
+    ``train_bn``).
 
     The stage is applied in ``on_train_begin`` (so a resumed run is in the right stage
     before its first step) and in ``on_epoch_begin``; the trainer retraces its step.
@@ -45,8 +78,11 @@ class StagedUnfreeze(keras.callbacks.Callback):
         patience: epochs without improvement that count as a plateau.
         monitor: a log key, e.g. ``val_macro_f1`` (mode max; ``*loss`` mode min).
         set_trainable: ``fn(backbone, from_stage | None)``; default
-            `keras_art.models.backbones.set_backbone_trainable`.
+            `keras_art.models.backbones.set_backbone_trainable` for ``backbone``.
         backbone_name: the nested backbone model's name.
+        backbone: the `keras_art.registry` backbone name (e.g. ``"resnet50"``);
+            required unless ``set_trainable`` is given.
+        train_bn: BatchNorm of the unfrozen stages learns too (default freezing).
     """
 
     def __init__(
@@ -58,18 +94,27 @@ class StagedUnfreeze(keras.callbacks.Callback):
         monitor: str = "val_macro_f1",
         set_trainable: Callable | None = None,
         backbone_name: str = "backbone",
+        *,
+        backbone: str | None = None,
+        train_bn: bool = False,
     ):
         super().__init__()
+        if set_trainable is None:
+            if backbone is None:
+                raise TypeError(
+                    "StagedUnfreeze needs backbone=<registry name> (e.g. "
+                    "'resnet50') or set_trainable=fn(backbone, from_stage)."
+                )
+            set_trainable = functools.partial(
+                _set_registry_backbone_trainable, name=backbone, train_bn=train_bn
+            )
         self.unfreeze_epoch = int(unfreeze_epoch)
         self.unfreeze_from = unfreeze_from
         self.on_plateau = on_plateau
         self.patience = int(patience)
         self.monitor = monitor
-        self.set_trainable = set_trainable or functools.partial(
-            _default_set_trainable, name="resnet50"
-        )
+        self.set_trainable = set_trainable
         self.backbone_name = backbone_name
-        self.trainer = None
         self.stage = 1
         self.unfrozen_at: int | None = None
         self._best: float | None = None
@@ -77,26 +122,19 @@ class StagedUnfreeze(keras.callbacks.Callback):
 
     @classmethod
     def from_config_values(
-        cls, train_cfg, backbone: str = "resnet50", **kwargs
+        cls, train_cfg, backbone: str | None = None, **kwargs
     ) -> StagedUnfreeze:
         """Build from a `TrainConfig` (unfreeze_epoch, unfreeze_from, on plateau,
         train_bn) for backbone ``backbone`` (a `keras_art.registry` name)."""
-        if kwargs.get("set_trainable") is None:
-            kwargs["set_trainable"] = functools.partial(
-                _default_set_trainable,
-                name=backbone,
-                train_bn=bool(getattr(train_cfg, "train_bn", None)),
-            )
         return cls(
             unfreeze_epoch=train_cfg.unfreeze_epoch,
             unfreeze_from=train_cfg.unfreeze_from,
             on_plateau=train_cfg.unfreeze_on_plateau,
             monitor=train_cfg.monitor,
+            backbone=backbone,
+            train_bn=bool(getattr(train_cfg, "train_bn", None)),
             **kwargs,
         )
-
-    def set_trainer(self, trainer) -> None:
-        self.trainer = trainer
 
     def get_state(self) -> dict[str, Any]:
         return {
@@ -122,9 +160,10 @@ class StagedUnfreeze(keras.callbacks.Callback):
     def _unfreeze(self, epoch: int) -> None:
         self.stage, self.unfrozen_at = 2, epoch
         self._apply()
-        print(
-            f"StagedUnfreeze: stage 2 from epoch {epoch + 1}: backbone learns from "
-            f"{self.unfreeze_from}"
+        logger.info(
+            "StagedUnfreeze: stage 2 from epoch %d: backbone learns from %s",
+            epoch + 1,
+            self.unfreeze_from,
         )
 
     def on_train_begin(self, logs=None):
@@ -156,7 +195,129 @@ class StagedUnfreeze(keras.callbacks.Callback):
             self._unfreeze(epoch + 1)
 
 
-class HistoryLogger(keras.callbacks.Callback):
+class GroupReduceLROnPlateau(TrainerAwareCallback):
+    """ReduceLROnPlateau for every variable group at once (seed 002).
+
+    ``keras.callbacks.ReduceLROnPlateau`` changes only ``model.optimizer``'s learning
+    rate, while the trainer steps one optimizer per group
+    (`keras_art.training.optimizers.GroupAdamW`). This reduces the head's learning
+    rate like Keras does (``max(lr * factor, min_lr)``, nothing once at ``min_lr``)
+    and every other group by the same factor, so the groups' ratios stay fixed.
+
+    Args:
+        monitor, factor, patience, mode ("min"/"max"), min_lr, cooldown,
+        min_delta: as in ``keras.callbacks.ReduceLROnPlateau``.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_macro_f1",
+        factor: float = 0.1,
+        patience: int = 10,
+        mode: str = "max",
+        min_lr: float = 0.0,
+        cooldown: int = 0,
+        min_delta: float = 0.0,
+    ):
+        super().__init__()
+        if not 0.0 < factor < 1.0:
+            raise ValueError(f"factor must be in (0, 1). Received: factor={factor}")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max'. Received: mode={mode}")
+        self.monitor = monitor
+        self.factor = float(factor)
+        self.patience = int(patience)
+        self.mode = mode
+        self.min_lr = float(min_lr)
+        self.cooldown = int(cooldown)
+        self.min_delta = float(min_delta)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.best: float | None = None
+        self.wait = 0
+        self.cooldown_counter = 0
+
+    def set_trainer(self, trainer) -> None:
+        # A new fit starts fresh; a resume then puts the saved state back.
+        super().set_trainer(trainer)
+        self._reset()
+
+    def get_state(self) -> dict[str, Any]:
+        return {
+            "best": self.best,
+            "wait": self.wait,
+            "cooldown_counter": self.cooldown_counter,
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.best = state.get("best")
+        self.wait = int(state.get("wait", 0))
+        self.cooldown_counter = int(state.get("cooldown_counter", 0))
+
+    def _improved(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        if self.mode == "max":
+            return value > self.best + self.min_delta
+        return value < self.best - self.min_delta
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            logger.warning(
+                "GroupReduceLROnPlateau: %r is not in the logs (%s).",
+                self.monitor,
+                ", ".join(logs or {}),
+            )
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._improved(float(value)):
+            self.best, self.wait = float(value), 0
+        elif self.cooldown_counter <= 0:
+            self.wait += 1
+            if self.wait >= self.patience and self._reduce(epoch):
+                self.cooldown_counter, self.wait = self.cooldown, 0
+
+    def _reduce(self, epoch: int) -> bool:
+        optimizer = self.trainer.optimizer
+        head = optimizer.learning_rates()["head"]
+        if head <= np.float32(self.min_lr):
+            return False
+        new = max(head * self.factor, self.min_lr)
+        optimizer.scale_learning_rates(new / head)
+        logger.info(
+            "Epoch %d: GroupReduceLROnPlateau reducing every group's learning rate "
+            "by %.3g (head: %.3g)",
+            epoch + 1,
+            new / head,
+            new,
+        )
+        return True
+
+
+def make_plateau_callback(
+    train_cfg, monitor: str | None = None
+) -> GroupReduceLROnPlateau | None:
+    """Seed 002's plateau schedule on val macro-F1 (mode max), or None.
+
+    Returns None unless ``train_cfg.schedule == "plateau"``.
+    """
+    if train_cfg.schedule != "plateau":
+        return None
+    monitor = monitor or train_cfg.monitor
+    return GroupReduceLROnPlateau(
+        monitor=monitor,
+        factor=train_cfg.plateau_factor,
+        patience=train_cfg.plateau_patience,
+        mode=monitor_mode(monitor),
+        min_lr=train_cfg.eta_min,
+    )
+
+
+class HistoryLogger(TrainerAwareCallback):
     """Rewrites ``history.csv`` atomically after every epoch (all epochs so far).
 
     Columns: ``epoch`` (1-based), then every log key (loss, metrics, ``val_*``,
@@ -167,10 +328,6 @@ class HistoryLogger(keras.callbacks.Callback):
         super().__init__()
         self.path = Path(path)
         self.rows: list[dict[str, Any]] = []
-        self.trainer = None
-
-    def set_trainer(self, trainer) -> None:
-        self.trainer = trainer
 
     def on_train_begin(self, logs=None):
         # A resumed run keeps the earlier epochs (restored before on_train_begin).
@@ -178,16 +335,9 @@ class HistoryLogger(keras.callbacks.Callback):
         self.rows = [{**r, "epoch": int(r["epoch"]) + 1} for r in records]
 
     def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch + 1}
-        for k, v in (logs or {}).items():
-            if isinstance(v, (int, np.integer)):
-                row[k] = int(v)
-            elif isinstance(v, (float, np.floating)):
-                row[k] = float(v)
-            else:
-                row[k] = v
-        self.rows.append(row)
-        if self.trainer is None or is_chief(self.trainer.strategy):
+        row = {k: to_builtin(v) for k, v in (logs or {}).items()}
+        self.rows.append({"epoch": epoch + 1, **row})
+        if self._is_chief():
             atomic_write_text(self.path, rows_to_csv(self.rows))
 
 
@@ -204,7 +354,7 @@ def rows_to_csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-class BestModelCheckpoint(keras.callbacks.Callback):
+class BestModelCheckpoint(TrainerAwareCallback):
     """Saves the model to ``path`` (``best.keras``) when ``monitor`` improves.
 
     Written to a temp file beside it and renamed, so ``best.keras`` is always
@@ -219,10 +369,6 @@ class BestModelCheckpoint(keras.callbacks.Callback):
         self.mode = monitor_mode(monitor)
         self.best: float | None = None
         self.best_epoch: int | None = None
-        self.trainer = None
-
-    def set_trainer(self, trainer) -> None:
-        self.trainer = trainer
 
     def get_state(self) -> dict[str, Any]:
         return {"best": self.best, "best_epoch": self.best_epoch}
@@ -241,7 +387,7 @@ class BestModelCheckpoint(keras.callbacks.Callback):
         ):
             return
         self.best, self.best_epoch = value, epoch
-        if self.trainer is None or is_chief(self.trainer.strategy):
+        if self._is_chief():
             save_model_atomic(self.model, self.path)
 
 
@@ -287,10 +433,13 @@ def default_callbacks(
     tensorboard: bool = True,
     set_trainable: Callable | None = None,
     backbone_name: str = "backbone",
-    backbone: str = "resnet50",
+    backbone: str | None = None,
 ) -> list[keras.callbacks.Callback]:
     """The run's callbacks, in order: unfreeze, plateau LR, early stop, NaN stop,
-    ``best.keras``, ``history.csv``, TensorBoard (``<run>/logs``)."""
+    ``best.keras``, ``history.csv``, TensorBoard (``<run>/logs``).
+
+    ``backbone`` is the `keras_art.registry` name the unfreeze freezes by (required
+    unless ``set_trainable`` is given)."""
     run_dir = Path(run_dir)
     cbs: list[keras.callbacks.Callback | None] = [
         StagedUnfreeze.from_config_values(

@@ -2,9 +2,11 @@
 
 ``checkpoints/epoch_0003/`` holds everything needed to continue after epoch 3 exactly
 as if never stopped: ``model.npz`` (every model variable, the dropout seed states
-included), ``optimizer.npz`` (moments, per-variable steps, iteration counter = the
-schedule position, loss scale, plateau-reduced LR), and ``state.json`` (completed
-epochs, stage, history so far, callback states). It is written to a hidden temp
+included), ``optimizer.npz`` (`Trainer.state_variables`: the shared step = the
+schedule position, each group's moments, step count and plateau-reduced LR, the
+loss scale), and ``state.json`` (completed epochs, stage, history so far, callback
+states keyed by each callback's ``state_key`` or class name, so reordering the
+callbacks does not mix their states up). It is written to a hidden temp
 folder, fsynced, then renamed: a crash leaves either the whole folder or none of it
 (leftover temp folders are ignored and cleaned up). Only the chief writes.
 
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from keras_art.errors import UserError
+from keras_art.io_utils import to_builtin
 from keras_art.training.strategies import is_chief
 
 _EPOCH_DIR = re.compile(r"^epoch_(\d{4,})$")
@@ -65,7 +68,7 @@ class EpochCheckpointer:
     def save(self, trainer, completed_epochs: int, callbacks=()) -> Path | None:
         """Checkpoint the state after ``completed_epochs`` epochs (chief only)."""
         model_arrays = [np.asarray(v.numpy()) for v in trainer.model.variables]
-        opt_arrays = [np.asarray(v.numpy()) for v in trainer.optimizer.variables]
+        opt_arrays = [np.asarray(v.numpy()) for v in trainer.state_variables]
         if not is_chief(trainer.strategy):
             return None
         state = {
@@ -74,7 +77,7 @@ class EpochCheckpointer:
             "iterations": int(np.asarray(trainer.optimizer.iterations.numpy())),
             "history": trainer.history_records,
             "model_paths": [v.path for v in trainer.model.variables],
-            "optimizer_paths": [v.path for v in trainer.optimizer.variables],
+            "optimizer_paths": [v.path for v in trainer.state_variables],
             "callbacks": _callback_states(callbacks),
         }
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -123,9 +126,7 @@ class EpochCheckpointer:
             return None
         state = json.loads((path / "state.json").read_text(encoding="utf-8"))
         _assign_all(trainer.model.variables, path / "model.npz", "model", path)
-        _assign_all(
-            trainer.optimizer.variables, path / "optimizer.npz", "optimizer", path
-        )
+        _assign_all(trainer.state_variables, path / "optimizer.npz", "optimizer", path)
         trainer.stage = int(state["stage"])
         trainer.history_records = list(state["history"])
         saved = state.get("callbacks", {})
@@ -146,15 +147,22 @@ class EpochCheckpointer:
                 setattr(cb, name, value)
 
 
-def _keyed(callbacks):
-    return [(f"{i}:{type(cb).__name__}", cb) for i, cb in enumerate(callbacks)]
+def _keyed(callbacks) -> list[tuple[str, Any]]:
+    """``(key, callback)``: the key is the callback's ``state_key`` or class name,
+    with ``#2``, ``#3`` ... for repeats (those alone depend on the order)."""
+    out, seen = [], {}
+    for cb in callbacks:
+        base = getattr(cb, "state_key", None) or type(cb).__name__
+        seen[base] = seen.get(base, 0) + 1
+        out.append((base if seen[base] == 1 else f"{base}#{seen[base]}", cb))
+    return out
 
 
 def _callback_states(callbacks) -> dict[str, dict[str, Any]]:
     out = {}
     for key, cb in _keyed(callbacks):
         if hasattr(cb, "get_state"):
-            out[key] = cb.get_state()
+            out[key] = {k: to_builtin(v) for k, v in cb.get_state().items()}
             continue
         attrs = {}
         for name in _SIMPLE_ATTRS:
@@ -162,11 +170,7 @@ def _callback_states(callbacks) -> dict[str, dict[str, Any]]:
             if isinstance(value, (int, float, np.number)) and not isinstance(
                 value, bool
             ):
-                attrs[name] = (
-                    float(value)
-                    if isinstance(value, float | np.floating)
-                    else int(value)
-                )
+                attrs[name] = to_builtin(value)
         if attrs:
             out[key] = attrs
     return out

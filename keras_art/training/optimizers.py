@@ -1,255 +1,276 @@
 """AdamW with per-group learning rates that really apply (seed 000's 8e-4 / 1.5e-4).
 
 Adam is invariant to gradient scale, so scaling a group's gradients does not change its
-step size. `GroupAdamW` instead multiplies the learning rate (and the decoupled weight
-decay, which AdamW scales by the learning rate) per variable group. The schedule gives
-the head's learning rate; every other group runs at ``multiplier * schedule(step)``.
+step size. `GroupAdamW` therefore runs one stock ``keras.optimizers.AdamW`` per
+variable group (``head``, ``backbone`` and each stage named in ``train.lr_groups``),
+each applied only to its own variables. That gives, with public Keras API only:
 
-Two further differences from ``keras.optimizers.AdamW``, both for staged fine-tuning
-under ``tf.distribute``:
+- a real learning rate per group, and a decoupled weight decay scaled by it (AdamW
+  multiplies the decay by its own learning rate);
+- bias correction per group: a group's optimizer counts only the steps it applied,
+  so a backbone group that starts learning at the unfreeze gets properly corrected
+  first steps instead of steps several times too large;
+- one global-norm clip over ALL groups' gradients, taken on the gradients summed
+  over replicas (the caller sums them once; see `GroupAdamW.apply`).
 
-- Bias correction counts each variable's own updates (as PyTorch does), so a
-  backbone variable that starts learning at epoch 3 gets properly corrected first
-  steps instead of steps several times too large.
-- ``global_clipnorm`` clips the summed (all-reduced) gradients, not each replica's part.
-  A caller that all-reduces gradients itself (the `Trainer`) sets
-  ``gradients_reduced_by_caller = True`` so they are not summed twice.
+Every group's schedule is driven by one shared step counter (`GroupAdamW.iterations`),
+not by its optimizer's own counter, so the groups stay in phase.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import keras
-from keras import ops
+import tensorflow as tf
+
+from keras_art.errors import UserError
+from keras_art.models.walk import all_sublayers
 
 HEAD = "head"
 BACKBONE = "backbone"
-_RESNET_STAGE = re.compile(r"^(conv\d)_")
 
 
-@keras.saving.register_keras_serializable(package="keras_art")
-class GroupAdamW(keras.optimizers.AdamW):
-    """AdamW whose learning rate and weight decay are scaled per variable group.
+class GroupAdamW:
+    """One ``keras.optimizers.AdamW`` per variable group, stepped together.
+
+    Create and `build` it inside ``strategy.scope()`` (the optimizers' slot variables
+    and the shared step counter are created there).
 
     Args:
-        group_multipliers: group name -> factor on the scheduled learning rate,
-            e.g. ``{"head": 1.0, "backbone": 0.1875}``. Missing groups use 1.0.
-        variable_groups: variable path (``layer_name/weight_name``) -> group name.
-            Variables not listed belong to ``"head"``.
-        **kwargs: everything ``keras.optimizers.AdamW`` takes.
+        learning_rates: group name -> a float or a
+            ``keras.optimizers.schedules.LearningRateSchedule``; a schedule is
+            evaluated at the shared step (`iterations`), not at the group's own
+            counter. ``"head"`` must be present.
+        weight_decay: AdamW's decoupled weight decay (scaled by each group's LR).
+        global_clipnorm: clip the gradients of all groups together to this global
+            norm (None or 0 = no clipping).
 
     Example:
-        >>> opt = GroupAdamW(
-        ...     learning_rate=8e-4, weight_decay=0.05, global_clipnorm=1.0,
-        ...     group_multipliers={"head": 1.0, "backbone": 1.5e-4 / 8e-4},
-        ...     variable_groups={"conv5_block1_1_conv/kernel": "backbone"})
+        >>> opt = GroupAdamW({"head": 8e-4, "backbone": 1.5e-4}, weight_decay=0.05,
+        ...                  global_clipnorm=1.0)
+        >>> opt.build({"head": head_vars, "backbone": backbone_vars})
+        >>> opt.apply(grads, variables)  # any subset of the built variables
     """
 
     def __init__(
         self,
-        group_multipliers: dict[str, float] | None = None,
-        variable_groups: dict[str, str] | None = None,
+        learning_rates: Mapping[str, Any],
+        *,
+        weight_decay: float = 0.0,
         global_clipnorm: float | None = None,
-        **kwargs: Any,
     ):
-        if kwargs.get("weight_decay") is None:
-            kwargs["weight_decay"] = 0.0  # AdamW insists on a float
-        super().__init__(global_clipnorm=None, **kwargs)
-        self.group_multipliers = {
-            str(k): float(v) for k, v in (group_multipliers or {}).items()
+        if HEAD not in learning_rates:
+            raise ValueError(
+                f"learning_rates needs a {HEAD!r} group. Received: "
+                f"{sorted(learning_rates)}"
+            )
+        self.global_clipnorm = float(global_clipnorm) if global_clipnorm else None
+        self._step = keras.Variable(
+            0,
+            dtype="int64",
+            trainable=False,
+            name="group_step",
+            # Incremented inside `strategy.run`; every replica adds the same 1.
+            aggregation="only_first_replica",
+        )
+        self.optimizers: dict[str, keras.optimizers.AdamW] = {
+            group: keras.optimizers.AdamW(
+                learning_rate=self._at_shared_step(lr),
+                weight_decay=float(weight_decay or 0.0),
+                name=f"adamw_{group}",
+            )
+            for group, lr in learning_rates.items()
         }
-        self.variable_groups = {
-            str(k): str(v) for k, v in (variable_groups or {}).items()
+        self._scheduled = {
+            group
+            for group, lr in learning_rates.items()
+            if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule)
         }
-        # Applied after the all-reduce in `_backend_update_step`, not per replica.
-        self.reduced_global_clipnorm = global_clipnorm
-        self.gradients_reduced_by_caller = False
-        self._multipliers: list[float] = []
-        self._local_steps: list[Any] = []
+        self._group_of: dict[int, str] = {}
+        self.built = False
 
-    # ----------------------------------------------------------------- groups
-    def group_of(self, variable) -> str:
-        """The group a model variable belongs to (``"head"`` unless listed)."""
-        return self.variable_groups.get(_path(variable), HEAD)
-
-    def multiplier_of(self, variable) -> float:
-        return self.group_multipliers.get(self.group_of(variable), 1.0)
-
-    def group_learning_rates(self) -> dict[str, float]:
-        """Current learning rate of every group: ``{"head": 8e-4, ...}``."""
-        base = float(ops.convert_to_numpy(self.learning_rate))
-        groups = {HEAD: 1.0, **self.group_multipliers}
-        return {name: base * mult for name, mult in groups.items()}
+    def _at_shared_step(self, lr):
+        if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
+            # A no-argument callable is Keras's public hook for "LR from elsewhere".
+            return lambda: lr(self._step)
+        return float(lr)
 
     # ----------------------------------------------------------------- build
-    def build(self, var_list):
-        if self.built:
-            return
-        super().build(var_list)
-        self._multipliers = [self.multiplier_of(v) for v in var_list]
-        self._local_steps = []
-        strategy = getattr(self, "_distribution_strategy", None)
-        for v in var_list:
-            colocate = v.value if isinstance(v, keras.Variable) else v
-            if strategy is not None:
-                with strategy.extended.colocate_vars_with(colocate):
-                    step = self.add_variable(shape=(), dtype="int64", name="local_step")
-            else:
-                step = self.add_variable(shape=(), dtype="int64", name="local_step")
-            self._local_steps.append(step)
+    def build(self, groups: Mapping[str, list]) -> None:
+        """Build every group's optimizer over its variables (all that may ever
+        train, so the unfreeze adds none). Groups without variables get none."""
+        unknown = set(groups) - set(self.optimizers)
+        if unknown:
+            raise ValueError(
+                f"Variable groups {sorted(unknown)} have no learning rate. Known "
+                f"groups: {sorted(self.optimizers)}"
+            )
+        for group, opt in self.optimizers.items():
+            variables = list(groups.get(group, []))
+            opt.build(variables)
+            for v in variables:
+                if id(v) in self._group_of:
+                    raise ValueError(f"Variable {v.path} is in two groups.")
+                self._group_of[id(v)] = group
+        self.built = True
+
+    def covers(self, variable) -> bool:
+        """True when ``variable`` belongs to one of the groups."""
+        return id(variable) in self._group_of
+
+    def group_of(self, variable) -> str:
+        return self._group_of[id(variable)]
+
+    # ----------------------------------------------------------------- state
+    @property
+    def iterations(self):
+        """Steps applied so far (drives every group's schedule)."""
+        return self._step
+
+    @property
+    def variables(self) -> list:
+        """Every state variable, in a fixed order (for checkpoints)."""
+        out = [self._step]
+        for opt in self.optimizers.values():
+            out += opt.variables
+        return out
+
+    def learning_rates(self) -> dict[str, float]:
+        """Current learning rate of every group: ``{"head": 8e-4, ...}``."""
+        return {
+            group: float(keras.ops.convert_to_numpy(opt.learning_rate))
+            for group, opt in self.optimizers.items()
+        }
+
+    def scale_learning_rates(self, factor: float) -> None:
+        """Multiply every group's (constant) learning rate by ``factor``."""
+        if self._scheduled:
+            raise ValueError(
+                "Cannot rescale scheduled learning rates (groups "
+                f"{sorted(self._scheduled)}); the plateau callback needs "
+                "train.schedule='plateau'."
+            )
+        for opt in self.optimizers.values():
+            current = float(keras.ops.convert_to_numpy(opt.learning_rate))
+            opt.learning_rate = current * factor
 
     # ----------------------------------------------------------------- update
-    def update_step(self, gradient, variable, learning_rate):
-        index = self._get_variable_index(variable)
-        mult = self._multipliers[index]
-        lr = ops.cast(learning_rate, variable.dtype) * mult
-        gradient = ops.cast(gradient, variable.dtype)
-        step_var = self._local_steps[index]
-        self.assign_add(step_var, ops.ones((), dtype="int64"))
-        local_step = ops.cast(step_var, variable.dtype)
-        beta_1_power = ops.power(ops.cast(self.beta_1, variable.dtype), local_step)
-        beta_2_power = ops.power(ops.cast(self.beta_2, variable.dtype), local_step)
-        m = self._momentums[index]
-        v = self._velocities[index]
-        alpha = lr * ops.sqrt(1 - beta_2_power) / (1 - beta_1_power)
-        self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - self.beta_1))
-        self.assign_add(
-            v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2)
-        )
-        if self.amsgrad:
-            v_hat = self._velocity_hats[index]
-            self.assign(v_hat, ops.maximum(v_hat, v))
-            v = v_hat
-        self.assign_sub(
-            variable,
-            ops.divide(ops.multiply(m, alpha), ops.add(ops.sqrt(v), self.epsilon)),
-        )
+    def apply(self, grads: list, variables: list) -> None:
+        """One step for ``variables`` (a subset of the built ones).
 
-    def _apply_weight_decay(self, variables):
-        if not self.weight_decay:
-            return
-        import tensorflow as tf
-
-        def decay(variable, mult):
-            if self._use_weight_decay(variable):
-                lr = tf.cast(self.learning_rate, variable.dtype) * mult
-                wd = tf.cast(self.weight_decay, variable.dtype)
-                variable.assign_sub(variable * wd * lr)
-
-        def distributed_decay(distribution, variables):
-            for variable in variables:
-                mult = self._multipliers[self._get_variable_index(variable)]
-                if isinstance(variable, keras.Variable):
-                    variable = variable.value
-                distribution.extended.update(variable, decay, args=(mult,), group=False)
-
-        tf.__internal__.distribute.interim.maybe_merge_call(
-            distributed_decay, self._distribution_strategy, variables
-        )
-
-    def _all_reduce_sum_gradients(self, grads_and_vars):
-        if self.gradients_reduced_by_caller:
-            return list(grads_and_vars)
-        return super()._all_reduce_sum_gradients(grads_and_vars)
-
-    def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        import tensorflow as tf
-
-        trainable_variables = [
-            v.value if isinstance(v, keras.Variable) else v for v in trainable_variables
-        ]
-        grads_and_vars = self._all_reduce_sum_gradients(
-            list(zip(grads, trainable_variables, strict=True))
-        )
-        if self.reduced_global_clipnorm:
-            clipped, _ = tf.clip_by_global_norm(
-                [g for g, _ in grads_and_vars], self.reduced_global_clipnorm
-            )
-            grads_and_vars = list(
-                zip(clipped, [v for _, v in grads_and_vars], strict=True)
-            )
-        tf.__internal__.distribute.interim.maybe_merge_call(
-            self._distributed_tf_update_step,
-            self._distribution_strategy,
-            grads_and_vars,
-            learning_rate,
-        )
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "group_multipliers": dict(self.group_multipliers),
-                "variable_groups": dict(self.variable_groups),
-                "global_clipnorm": self.reduced_global_clipnorm,
-            }
-        )
-        return config
-
-
-def _path(variable) -> str:
-    return getattr(variable, "path", None) or variable.name.split(":")[0]
+        Call it in replica context (inside ``strategy.run``) with ``grads``
+        already summed over replicas, so every replica holds the same values.
+        Clips their global norm, then applies each group's optimizer to its own
+        variables; a group with no variable here takes no step (its bias
+        correction and counter wait for its first real step).
+        """
+        grads = list(grads)
+        if self.global_clipnorm:
+            grads, _ = tf.clip_by_global_norm(grads, self.global_clipnorm)
+        ctx = tf.distribute.get_replica_context()
+        if ctx is not None and ctx.num_replicas_in_sync > 1:
+            # A stock optimizer applied in replica context always sums the
+            # gradients over replicas itself, and cannot be applied in
+            # cross-replica context (it calls merge_call on the missing replica
+            # context). The gradients here are already summed: only the first
+            # replica passes them on, the others pass zeros, so the optimizer's
+            # own sum reproduces them exactly.
+            first = tf.equal(ctx.replica_id_in_sync_group, 0)
+            grads = [g * tf.cast(first, g.dtype) for g in grads]
+        by_group: dict[str, tuple[list, list]] = {}
+        for g, v in zip(grads, variables, strict=True):
+            pair = by_group.setdefault(self.group_of(v), ([], []))
+            pair[0].append(g)
+            pair[1].append(v)
+        for group, opt in self.optimizers.items():
+            if group in by_group:
+                opt.apply(*by_group[group])
+        self._step.assign_add(1)
 
 
 # --------------------------------------------------------------------- groups
-def backbone_stage_map(
-    backbone, stages: dict[str, list] | None = None
-) -> dict[str, str]:
-    """Layer name -> stage name (``"conv1"``..``"conv5"``) for a backbone.
-
-    ``stages`` is ``backbone_stages(backbone)`` from `keras_art.models.backbones`; when
-    omitted it is imported from there, and failing that ResNet layer-name prefixes are
-    used (``conv3_block2_1_conv`` -> ``conv3``).
-    """
-    if stages is not None:
-        return {
-            layer.name: stage for stage, layers in stages.items() for layer in layers
-        }
-    out = {}
-    for layer in backbone.layers:
-        match = _RESNET_STAGE.match(layer.name)
-        if match:
-            out[layer.name] = match.group(1)
+def group_learning_rates(train_cfg) -> dict[str, float]:
+    """Peak LR per group: ``{"head": lr_head, "backbone": lr_backbone, stage: lr}``."""
+    head = float(train_cfg.lr_head)
+    if head <= 0:
+        raise UserError(f"train.lr_head must be > 0. Received: {head}")
+    out = {HEAD: head, BACKBONE: float(train_cfg.lr_backbone)}
+    for stage, lr in (getattr(train_cfg, "lr_groups", {}) or {}).items():
+        out[str(stage)] = float(lr)
     return out
 
 
-def _stage_order(stage_map: dict[str, str]) -> list[str]:
-    seen: list[str] = []
-    for stage in stage_map.values():
-        if stage not in seen:
-            seen.append(stage)
-    return seen
+def group_multipliers(train_cfg) -> dict[str, float]:
+    """``{"head": 1, "backbone": lr_backbone/lr_head, <stage>: lr/lr_head, ...}``."""
+    lrs = group_learning_rates(train_cfg)
+    return {group: lr / lrs[HEAD] for group, lr in lrs.items()}
 
 
 def _is_batchnorm(layer) -> bool:
     return isinstance(layer, keras.layers.BatchNormalization)
 
 
+@contextmanager
+def _trainable_flags_kept(layer):
+    saved = [(sub, sub.trainable) for sub in all_sublayers(layer, include_self=True)]
+    try:
+        yield
+    finally:
+        # Parents first: setting a parent's flag resets its children's.
+        for sub, flag in saved:
+            sub.trainable = flag
+
+
+def _learnable_weights(layer, train_bn: bool) -> list:
+    """The weights ``layer`` trains once unfrozen, whatever its flags are now.
+
+    A frozen layer lists no trainable weights, so the layer is opened briefly
+    (its flags are put back). BatchNormalization weights, nested ones included,
+    count only with ``train_bn``.
+    """
+    with _trainable_flags_kept(layer):
+        layer.trainable = True
+        weights = list(layer.trainable_weights)
+    if train_bn:
+        return weights
+    bn_ids = {
+        id(w)
+        for sub in all_sublayers(layer, include_self=True)
+        if _is_batchnorm(sub)
+        for w in sub.weights
+    }
+    return [w for w in weights if id(w) not in bn_ids]
+
+
 def variable_groups(
     model,
     train_cfg,
+    stages: Mapping[str, list],
+    *,
     backbone_name: str = "backbone",
-    stages: dict[str, list] | None = None,
 ) -> tuple[dict[str, str], list]:
     """Group names for the backbone's variables and the variables that may ever train.
 
-    Returns ``(variable_groups, candidates)``: ``variable_groups`` maps each trainable
+    Args:
+        model: the classifier with a nested backbone model ``backbone_name``.
+        train_cfg: reads ``unfreeze_from``, ``unfreeze_epoch``, ``lr_groups`` and
+            ``train_bn``.
+        stages: ``keras_art.models.backbones.backbone_stages(backbone, name)``.
+
+    Returns ``(variable_groups, candidates)``: ``variable_groups`` maps each learnable
     backbone weight's path to ``"backbone"`` or, when its stage is a key of
-    ``train_cfg.lr_groups``, to that stage name; ``candidates`` lists every variable the
-    optimizer must be built over: all trainable head variables plus the backbone
+    ``train_cfg.lr_groups``, to that stage name; ``candidates`` lists every variable
+    the optimizer must be built over: all trainable head variables plus the backbone
     weights of stages at or after ``train_cfg.unfreeze_from`` (BatchNormalization
     only when ``train_cfg.train_bn``). Works on a frozen backbone too.
     """
     backbone = model.get_layer(backbone_name)
-    stage_map = backbone_stage_map(backbone, stages)
-    order = _stage_order(stage_map)
+    order = list(stages)
     unfreeze_from = getattr(train_cfg, "unfreeze_from", None)
     if unfreeze_from and unfreeze_from not in order:
-        from keras_art.errors import UserError
-
         raise UserError(
             f"train.unfreeze_from {unfreeze_from!r} is not a backbone stage. "
             f"Choose one of: {', '.join(order)}."
@@ -262,28 +283,15 @@ def variable_groups(
     train_bn = bool(getattr(train_cfg, "train_bn", False))
     groups: dict[str, str] = {}
     candidates: list = []
-    backbone_ids = {id(w) for w in backbone.weights}
-    for layer in backbone.layers:
-        stage = stage_map.get(layer.name)
-        if stage is None:
-            continue
-        for sub in _self_and_sublayers(layer):
-            if _is_batchnorm(sub) and not train_bn:
-                continue
-            # `layer.trainable = False` flips `w.trainable` too; Keras keeps the
-            # variables created as trainable in `_trainable_variables`.
-            for w in getattr(sub, "_trainable_variables", sub.trainable_weights):
-                groups[_path(w)] = stage if stage in lr_groups else BACKBONE
+    for stage, layers in stages.items():
+        for layer in layers:
+            for w in _learnable_weights(layer, train_bn):
+                groups[w.path] = stage if stage in lr_groups else BACKBONE
                 if stage in open_stages:
                     candidates.append(w)
+    backbone_ids = {id(w) for w in backbone.weights}
     head_vars = [w for w in model.weights if w.trainable and id(w) not in backbone_ids]
     return groups, _unique(head_vars + candidates)
-
-
-def _self_and_sublayers(layer):
-    yield layer
-    for sub in getattr(layer, "_layers", None) or []:
-        yield from _self_and_sublayers(sub)
 
 
 def _unique(variables: Iterable) -> list:
@@ -295,50 +303,34 @@ def _unique(variables: Iterable) -> list:
     return out
 
 
-def group_multipliers(train_cfg) -> dict[str, float]:
-    """``{"head": 1, "backbone": lr_backbone/lr_head, <stage>: lr/lr_head, ...}``."""
-    head = float(train_cfg.lr_head)
-    if head <= 0:
-        from keras_art.errors import UserError
-
-        raise UserError(f"train.lr_head must be > 0. Received: {head}")
-    out = {HEAD: 1.0, BACKBONE: float(train_cfg.lr_backbone) / head}
-    for stage, lr in (getattr(train_cfg, "lr_groups", {}) or {}).items():
-        out[str(stage)] = float(lr) / head
-    return out
-
-
 def make_optimizer(
     model,
     train_cfg,
-    learning_rate,
+    schedule: Callable[[float], Any],
     *,
-    loss_scale: bool = False,
+    stages: Mapping[str, list],
     backbone_name: str = "backbone",
-    stages: dict[str, list] | None = None,
-):
-    """Build `GroupAdamW` (wrapped in ``LossScaleOptimizer`` when ``loss_scale``).
+) -> tuple[GroupAdamW, list]:
+    """Build `GroupAdamW` for ``train_cfg`` over every variable that may ever train.
 
-    ``learning_rate`` is a float or a schedule for the head group (see
-    `keras_art.training.schedules.make_schedule`). The optimizer is built over every
-    variable that may ever train (head + the backbone stages that unfreeze), so the
-    unfreeze adds no variables and keeps its state. Create it inside
-    ``strategy.scope()``. Returns ``(optimizer, candidate_variables)``.
+    ``schedule(peak_lr)`` gives a group's learning rate (a float or a schedule) from
+    its peak, e.g. ``lambda lr: make_schedule(cfg, steps, lr)``. The optimizer covers
+    head + the backbone stages that unfreeze, so the unfreeze adds no variables and
+    keeps its state. Call it inside ``strategy.scope()``. Returns
+    ``(optimizer, candidate_variables)``.
     """
-    groups, candidates = variable_groups(model, train_cfg, backbone_name, stages)
-    opt = GroupAdamW(
-        learning_rate=learning_rate,
-        weight_decay=float(train_cfg.weight_decay),
-        global_clipnorm=float(train_cfg.clipnorm) or None,
-        group_multipliers=group_multipliers(train_cfg),
-        variable_groups=groups,
+    groups, candidates = variable_groups(
+        model, train_cfg, stages, backbone_name=backbone_name
     )
-    if loss_scale:
-        opt = keras.optimizers.LossScaleOptimizer(opt)
-    opt.build(candidates)
+    backbone_ids = {id(w) for w in model.get_layer(backbone_name).weights}
+    lrs = group_learning_rates(train_cfg)
+    opt = GroupAdamW(
+        {group: schedule(lr) for group, lr in lrs.items()},
+        weight_decay=float(train_cfg.weight_decay),
+        global_clipnorm=float(train_cfg.clipnorm or 0.0) or None,
+    )
+    by_group: dict[str, list] = {group: [] for group in lrs}
+    for v in candidates:
+        by_group[groups[v.path] if id(v) in backbone_ids else HEAD].append(v)
+    opt.build(by_group)
     return opt, candidates
-
-
-def inner_optimizer(optimizer):
-    """The optimizer under a ``LossScaleOptimizer`` (or the optimizer itself)."""
-    return getattr(optimizer, "inner_optimizer", optimizer)

@@ -1,15 +1,16 @@
 """Learning-rate schedules: per-step cosine annealing with warmup, plateau, constant.
 
-Every schedule gives the HEAD group's learning rate; `GroupAdamW` derives the other
-groups from it by their fixed ratios, so one schedule drives all groups.
+Each variable group gets its own schedule from its own peak LR (`make_schedule`
+with ``learning_rate=``); all groups anneal to the same absolute ``eta_min`` and are
+evaluated at one shared step (`keras_art.training.optimizers.GroupAdamW`).
 """
 
 from __future__ import annotations
 
-import math
-
 import keras
 from keras import ops
+
+from keras_art.errors import UserError
 
 
 @keras.saving.register_keras_serializable(package="keras_art")
@@ -21,13 +22,20 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
     ``eta_min + (peak - eta_min) * (1 + cos(pi * t / T)) / 2`` with
     ``t = step - warmup_steps`` and ``T = decay_steps - warmup_steps``, and stays at
     ``eta_min`` once ``t >= T`` (PyTorch would climb back up; a run longer than
-    ``T_max`` keeps the floor instead).
+    ``T_max`` keeps the floor instead). A peak below ``eta_min`` stays at the peak.
+
+    The annealing is ``keras.optimizers.schedules.CosineDecay``. Its own warmup is
+    not used because it is one step behind this one: it starts AT its
+    ``initial_learning_rate`` on step 0 (from 0, a wasted first step) and reaches the
+    peak on step ``warmup_steps``, while this warmup starts at ``peak / warmup_steps``
+    and reaches the peak on step ``warmup_steps - 1``; shifting CosineDecay's warmup
+    by one step would shift its cosine by one step too.
 
     Args:
-        peak: learning rate after warmup (the head LR, e.g. 8e-4).
+        peak: learning rate after warmup (a group's LR, e.g. 8e-4).
         decay_steps: ``T_max`` in steps, counted from step 0 (warmup included):
             ``cosine_t_max_epochs * steps_per_epoch``.
-        eta_min: the floor.
+        eta_min: the floor (absolute, the same for every group).
         warmup_steps: linear warmup length in steps (0 = none).
     """
 
@@ -51,17 +59,19 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         self.eta_min = float(eta_min)
         self.warmup_steps = int(warmup_steps)
         self.name = name
+        floor = min(self.eta_min, self.peak)
+        self._cosine = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=self.peak,
+            decay_steps=self.decay_steps - self.warmup_steps,
+            alpha=floor / self.peak if self.peak > 0 else 0.0,
+        )
 
     def __call__(self, step):
         step = ops.cast(step, "float32")
-        peak = ops.cast(self.peak, "float32")
-        floor = ops.cast(self.eta_min, "float32")
-        span = float(self.decay_steps - self.warmup_steps)
-        t = ops.clip(step - self.warmup_steps, 0.0, span)
-        cosine = floor + (peak - floor) * 0.5 * (1.0 + ops.cos(math.pi * t / span))
+        cosine = self._cosine(ops.maximum(step - self.warmup_steps, 0.0))
         if self.warmup_steps == 0:
             return cosine
-        warm = peak * (step + 1.0) / float(self.warmup_steps)
+        warm = self.peak * (step + 1.0) / float(self.warmup_steps)
         return ops.where(step < self.warmup_steps, warm, cosine)
 
     def get_config(self):
@@ -74,49 +84,31 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
-def make_schedule(train_cfg, steps_per_epoch: int):
-    """The head learning rate for ``train_cfg.schedule``: a schedule or a float.
+def make_schedule(train_cfg, steps_per_epoch: int, learning_rate: float | None = None):
+    """A group's learning rate for ``train_cfg.schedule``: a schedule or a float.
 
-    - ``cosine``: `WarmupCosine` with ``T_max = cosine_t_max_epochs * steps_per_epoch``
-      and ``warmup_epochs * steps_per_epoch`` warmup steps.
-    - ``plateau`` and ``constant``: the float ``lr_head`` (plateau reductions are
-      applied by `make_plateau_callback` to the optimizer's learning-rate variable).
+    ``learning_rate`` is the group's peak (default ``train_cfg.lr_head``).
+
+    - ``cosine``: `WarmupCosine` with ``T_max = cosine_t_max_epochs * steps_per_epoch``,
+      ``warmup_epochs * steps_per_epoch`` warmup steps and the floor ``eta_min``.
+    - ``plateau`` and ``constant``: the float peak (plateau reductions are applied by
+      `keras_art.training.callbacks.make_plateau_callback` to every group).
     """
+    peak = float(train_cfg.lr_head if learning_rate is None else learning_rate)
     if steps_per_epoch < 1:
         raise ValueError(f"steps_per_epoch must be >= 1. Received: {steps_per_epoch}")
     if train_cfg.schedule == "cosine":
         return WarmupCosine(
-            peak=train_cfg.lr_head,
+            peak=peak,
             decay_steps=max(1, int(train_cfg.cosine_t_max_epochs * steps_per_epoch)),
             eta_min=train_cfg.eta_min,
             warmup_steps=int(round(train_cfg.warmup_epochs * steps_per_epoch)),
         )
     if train_cfg.schedule in ("plateau", "constant"):
-        return float(train_cfg.lr_head)
-    from keras_art.errors import UserError
-
+        return peak
     raise UserError(
         f"Unknown train.schedule {train_cfg.schedule!r}. Choose one of: cosine, "
         f"plateau, constant."
-    )
-
-
-def make_plateau_callback(train_cfg, monitor: str | None = None):
-    """Seed 002's ReduceLROnPlateau on val macro-F1 (mode max), or None.
-
-    Returns None unless ``train_cfg.schedule == "plateau"``. Reducing the head LR
-    reduces every group by the same factor (the ratios are fixed).
-    """
-    if train_cfg.schedule != "plateau":
-        return None
-    monitor = monitor or train_cfg.monitor
-    return keras.callbacks.ReduceLROnPlateau(
-        monitor=monitor,
-        factor=train_cfg.plateau_factor,
-        patience=train_cfg.plateau_patience,
-        mode=monitor_mode(monitor),
-        min_lr=train_cfg.eta_min,
-        verbose=1,
     )
 
 

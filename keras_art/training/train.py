@@ -23,7 +23,7 @@ from keras_art.errors import UserError
 from keras_art.io_utils import atomic_write_json, atomic_write_text
 from keras_art.models.model_record import ModelRecord
 from keras_art.system import peak_rss_mb, versions
-from keras_art.training.strategies import is_chief_process
+from keras_art.training.strategies import is_chief_process, make_strategy
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +121,10 @@ def train(cfg: Config, *, resume: bool = False) -> RunResult:
 
     start = time.time()
     _check_weights_early(cfg)
+    # First TensorFlow work of the run: MultiWorkerMirroredStrategy must exist
+    # before any other op runs in the process ("Collective ops must be configured
+    # at program startup"), and data preparation runs ops.
+    strategy = make_strategy(cfg.train.strategy)
     if not is_chief_process(cfg.train.strategy):
         # Multi-worker: every worker runs this function, only the chief owns the run
         # directory; the others keep their (identical) artifacts in a private folder.
@@ -141,7 +145,7 @@ def train(cfg: Config, *, resume: bool = False) -> RunResult:
             write_data_files(prepared, run_dir)
             ModelRecord.from_config(cfg, prepared.class_names).write(run_dir)
         _log_data_summary(prepared)
-        fit_result = _fit(cfg, prepared, run_dir, resume=resume)
+        fit_result = _fit(cfg, prepared, run_dir, strategy, resume=resume)
     except UserError:
         # A run stopped by bad input before its first checkpoint leaves nothing
         # behind (not even a folder that --resume would pick up).
@@ -173,7 +177,9 @@ def train(cfg: Config, *, resume: bool = False) -> RunResult:
     return RunResult(run_dir=run_dir, summary=summary)
 
 
-def _fit(cfg: Config, prepared, run_dir: Path, *, resume: bool) -> dict[str, Any]:
+def _fit(
+    cfg: Config, prepared, run_dir: Path, strategy, *, resume: bool
+) -> dict[str, Any]:
     import keras
 
     from keras_art.data.pipeline.dataset import make_split_datasets
@@ -181,10 +187,8 @@ def _fit(cfg: Config, prepared, run_dir: Path, *, resume: bool) -> dict[str, Any
     from keras_art.models.classifier import build_classifier
     from keras_art.training.callbacks import default_callbacks
     from keras_art.training.checkpoints import EpochCheckpointer
-    from keras_art.training.strategies import make_strategy
     from keras_art.training.trainer import Trainer
 
-    strategy = make_strategy(cfg.train.strategy)
     with strategy.scope():
         model, weights_source = build_classifier(
             cfg.model, prepared.num_classes, on_missing_weights=_on_missing(cfg)

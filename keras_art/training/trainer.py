@@ -2,11 +2,13 @@
 
 ``Model.fit`` is broken under MultiWorkerMirroredStrategy in Keras 3 (keras #20585), so
 all strategies share this loop: ``strategy.experimental_distribute_dataset`` ->
-``strategy.run(step)`` in a ``tf.function`` -> gradients all-reduced here -> the
-optimizer (clipping at the global norm of the summed gradients, optional float16 loss
-scaling) -> sums of losses and confusion matrices reduced across replicas -> exact epoch
-metrics -> a ``keras.callbacks.CallbackList`` (EarlyStopping, TerminateOnNaN,
-TensorBoard, `StagedUnfreeze`, history and checkpoint callbacks).
+``strategy.run(forward)`` in a ``tf.function`` (loss, gradients summed over replicas
+once) -> ``strategy.run(apply)``: `GroupAdamW` clips the summed gradients at one
+global norm and steps one stock AdamW per variable group (float16: the step is
+skipped when a gradient is not finite, `DynamicLossScale`) -> sums of losses and
+confusion matrices reduced across replicas -> exact epoch metrics -> a
+``keras.callbacks.CallbackList`` (EarlyStopping, TerminateOnNaN, TensorBoard,
+`StagedUnfreeze`, history and checkpoint callbacks).
 
 The train step is traced for one set of trainable variables and retraced when that set
 changes (the unfreeze). The optimizer is built up front over every variable that may
@@ -16,6 +18,7 @@ state. Batches are ``(images, targets, weights)`` with dicts keyed by task.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -24,14 +27,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_art.io_utils import to_builtin
+from keras_art.training.callbacks import TrainerAwareCallback
+from keras_art.training.loss_scale import DynamicLossScale
 from keras_art.training.losses import masked_task_losses, total_loss
 from keras_art.training.metrics import EpochMetrics, step_statistics
-from keras_art.training.optimizers import (
-    inner_optimizer,
-    make_optimizer,
-)
+from keras_art.training.optimizers import GroupAdamW, make_optimizer
 from keras_art.training.schedules import make_schedule
 from keras_art.training.strategies import is_chief
+
+logger = logging.getLogger(__name__)
 
 DatasetOrFactory = tf.data.Dataset | Callable[[int], tf.data.Dataset]
 
@@ -48,15 +53,17 @@ class Trainer:
             lr_groups, weight_decay, schedule (+ cosine/warmup/eta_min), clipnorm,
             label_smoothing, task_weights, mixed_precision ("float16" -> loss
             scaling), steps_per_epoch (cap), epochs (default for `fit`),
-            unfreeze_from (which variables the optimizer covers).
+            unfreeze_from/train_bn (which variables the optimizer covers).
         strategy: a ``tf.distribute.Strategy`` (default: the current one).
-        optimizer: a built optimizer (e.g. from `make_optimizer`); when None it is made
-            in the strategy's scope on first `fit`, with the cosine schedule sized
-            from ``steps_per_epoch`` (or the training set's cardinality).
+        optimizer: a built `GroupAdamW` (e.g. from `make_optimizer`, made in the
+            strategy's scope); when None it is made on first `fit`, with the cosine
+            schedule sized from ``steps_per_epoch`` (or the training set's
+            cardinality).
         steps_per_epoch: optimizer steps per epoch, for the schedule.
-        verbose: 1 = a progress bar per epoch (chief only), 0 = silent.
+        verbose: 1 = a progress bar and log lines per epoch (chief only), 0 = silent.
         backbone_name, head_name: the nested models' names.
-        stages: optional ``backbone_stages(backbone)`` mapping for the optimizer groups.
+        stages: ``keras_art.models.backbones.backbone_stages(backbone, name)``: the
+            backbone's stages, for the optimizer's variable groups.
     """
 
     def __init__(
@@ -65,7 +72,7 @@ class Trainer:
         tasks: Iterable[str],
         train_cfg,
         strategy: tf.distribute.Strategy | None = None,
-        optimizer=None,
+        optimizer: GroupAdamW | None = None,
         *,
         steps_per_epoch: int | None = None,
         verbose: int = 1,
@@ -73,6 +80,11 @@ class Trainer:
         head_name: str = "head",
         stages: dict | None = None,
     ):
+        if stages is None and optimizer is None:
+            raise TypeError(
+                "Trainer needs the backbone's stages: pass stages="
+                "keras_art.models.backbones.backbone_stages(backbone, name)."
+            )
         self.model = model
         self.tasks = tuple(tasks)
         self.cfg = train_cfg
@@ -84,15 +96,16 @@ class Trainer:
         self.steps_per_epoch = steps_per_epoch
         self.stage = 1
         self.history_records: list[dict[str, Any]] = []
-        self.optimizer = optimizer
-        self.candidates: list | None = None
-        if optimizer is None and steps_per_epoch:
-            self.build_optimizer(steps_per_epoch)
-        elif optimizer is not None:
-            self._adopt_optimizer(optimizer)
+        self.optimizer: GroupAdamW | None = None
+        self.loss_scale: DynamicLossScale | None = None
+        self._feature_ds = None
         self._train_fn = None
         self._train_key = None
         self._eval_fn = None
+        if optimizer is not None:
+            self._adopt_optimizer(optimizer)
+        elif steps_per_epoch:
+            self.build_optimizer(steps_per_epoch)
 
     # ----------------------------------------------------------------- setup
     @property
@@ -103,33 +116,37 @@ class Trainer:
     def head(self) -> keras.Model:
         return self.model.get_layer(self.head_name)
 
-    def build_optimizer(self, steps_per_epoch: int):
-        """Make the `GroupAdamW` (+ loss scaling) for ``train_cfg`` in scope."""
+    def build_optimizer(self, steps_per_epoch: int) -> GroupAdamW:
+        """Make the `GroupAdamW` (+ float16 loss scale) for ``train_cfg`` in scope."""
         self.steps_per_epoch = steps_per_epoch
         with self.strategy.scope():
             optimizer, _ = make_optimizer(
                 self.model,
                 self.cfg,
-                make_schedule(self.cfg, steps_per_epoch),
-                loss_scale=self.cfg.mixed_precision == "float16",
-                backbone_name=self.backbone_name,
+                lambda lr: make_schedule(self.cfg, steps_per_epoch, lr),
                 stages=self.stages,
+                backbone_name=self.backbone_name,
             )
         self._adopt_optimizer(optimizer)
         return optimizer
 
-    def _adopt_optimizer(self, optimizer) -> None:
-        self.optimizer = optimizer
-        inner = inner_optimizer(optimizer)
-        if not inner.built:
+    def _adopt_optimizer(self, optimizer: GroupAdamW) -> None:
+        if not optimizer.built:
             raise ValueError(
-                "Pass a built optimizer (optimizer.build(variables)) over every "
-                "variable that may train, e.g. from make_optimizer()."
+                "Pass a built GroupAdamW (over every variable that may train), "
+                "e.g. from make_optimizer()."
             )
-        # This loop all-reduces gradients itself (see `_replica_train_step`).
-        if hasattr(inner, "gradients_reduced_by_caller"):
-            inner.gradients_reduced_by_caller = True
-        self.model.optimizer = optimizer
+        self.optimizer = optimizer
+        if self.cfg.mixed_precision == "float16" and self.loss_scale is None:
+            with self.strategy.scope():
+                self.loss_scale = DynamicLossScale()
+
+    @property
+    def state_variables(self) -> list:
+        """Optimizer (and loss-scale) variables, in a fixed order: what a checkpoint
+        must hold besides the model to continue exactly."""
+        extra = self.loss_scale.variables if self.loss_scale is not None else []
+        return self.optimizer.variables + extra
 
     def invalidate_step(self) -> None:
         """Drop the traced train step (the trainable variables changed)."""
@@ -137,18 +154,13 @@ class Trainer:
         self._train_key = None
 
     def group_learning_rates(self) -> dict[str, float]:
-        inner = inner_optimizer(self.optimizer)
-        if hasattr(inner, "group_learning_rates"):
-            return inner.group_learning_rates()
-        return {"head": float(keras.ops.convert_to_numpy(inner.learning_rate))}
+        return self.optimizer.learning_rates()
 
     # ----------------------------------------------------------------- steps
     def _trainable(self, head_only: bool) -> list:
         source = self.head if head_only else self.model
         variables = list(source.trainable_variables)
-        inner = inner_optimizer(self.optimizer)
-        known = inner._trainable_variables_indices
-        unknown = [v.path for v in variables if inner._var_key(v) not in known]
+        unknown = [v.path for v in variables if not self.optimizer.covers(v)]
         if unknown:
             raise RuntimeError(
                 f"{len(unknown)} trainable variable(s) are unknown to the optimizer "
@@ -162,7 +174,12 @@ class Trainer:
             return self.head(images, training=training)
         return self.model(images, training=training)
 
-    def _replica_train_step(self, variables, head_only, images, targets, weights):
+    def _replica_gradients(self, variables, used, head_only, images, targets, weights):
+        """Loss, statistics and the gradients summed over replicas (loss-scaled).
+
+        Variables without a gradient get no update: ``used`` is filled with the
+        variables the returned gradients belong to (known once traced).
+        """
         with tf.GradientTape() as tape:
             outputs = self._forward(images, True, head_only)
             source = self.head if head_only else self.model
@@ -174,17 +191,32 @@ class Trainer:
                 task_weights=self.cfg.task_weights,
                 regularization_losses=source.losses,
             )
-            scaled = self.optimizer.scale_loss(loss)
-        grads = tape.gradient(scaled, variables)
-        pairs = [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
+            scaled = loss
+            if self.loss_scale is not None:
+                scaled = self.loss_scale.scale_loss(loss)
+        pairs = [
+            (g, v)
+            for g, v in zip(tape.gradient(scaled, variables), variables, strict=True)
+            if g is not None
+        ]
+        used[:] = [v for _, v in pairs]
         grads = [g for g, _ in pairs]
         ctx = tf.distribute.get_replica_context()
-        if ctx is not None and ctx.num_replicas_in_sync > 1:
-            # Summed here, once, so clipping and the loss scaler's finite check see
-            # the same global gradients on every replica.
+        if ctx.num_replicas_in_sync > 1:
+            # Summed here, once, so clipping and the finite check see the same
+            # global gradients on every replica.
             grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-        self.optimizer.apply(grads, [v for _, v in pairs])
-        return loss, parts, step_statistics(targets, outputs, weights)
+        finite = (
+            DynamicLossScale.all_finite(grads)
+            if self.loss_scale is not None
+            else tf.constant(True)
+        )
+        return loss, parts, step_statistics(targets, outputs, weights), grads, finite
+
+    def _replica_apply(self, variables, grads) -> None:
+        if self.loss_scale is not None:
+            grads = self.loss_scale.unscale(grads)
+        self.optimizer.apply(grads, variables)
 
     def _replica_eval_step(self, images, targets, weights):
         outputs = self.model(images, training=False)
@@ -199,15 +231,33 @@ class Trainer:
         key = (head_only, tuple(id(v) for v in variables))
         if self._train_fn is not None and key == self._train_key:
             return self._train_fn
+        used: list = []
 
-        def replica(images, targets, weights):
-            return self._replica_train_step(
-                variables, head_only, images, targets, weights
+        def forward(images, targets, weights):
+            return self._replica_gradients(
+                variables, used, head_only, images, targets, weights
             )
+
+        def apply(grads):
+            self._replica_apply(used, grads)
 
         @tf.function(reduce_retracing=True)
         def train_fn(batch):
-            loss, parts, stats = self.strategy.run(replica, args=tuple(batch))
+            loss, parts, stats, grads, finite = self.strategy.run(
+                forward, args=tuple(batch)
+            )
+            if self.loss_scale is None:
+                self.strategy.run(apply, args=(grads,))
+            else:
+                # The skip is a cond in cross-replica context: a cond in replica
+                # context must not contain the optimizers' merge_call.
+                finite = self.strategy.experimental_local_results(finite)[0]
+                tf.cond(
+                    finite,
+                    lambda: self.strategy.run(apply, args=(grads,)),
+                    lambda: None,
+                )
+                self.loss_scale.update(finite)
             return (
                 self._reduce(loss),
                 tf.nest.map_structure(self._reduce, parts),
@@ -294,8 +344,9 @@ class Trainer:
                 (drop_remainder=True), or ``epoch -> dataset`` (for bit-identical
                 resume, seed its shuffle with the epoch).
             val_ds: evaluation dataset; its metrics are logged with ``val_``.
-            callbacks: Keras callbacks; trainer-aware ones (``set_trainer``) get
-                this trainer first.
+            callbacks: Keras callbacks; trainer-aware ones
+                (`keras_art.training.callbacks.TrainerAwareCallback`) get this
+                trainer first.
             feature_train_ds: batches of ``(features, targets, weights)`` from
                 `keras_art.training.feature_cache.build_feature_cache`; while the
                 backbone is frozen, epochs train the head on them instead.
@@ -308,20 +359,13 @@ class Trainer:
         """
         epochs = int(epochs if epochs is not None else self.cfg.epochs)
         if self.optimizer is None:
-            first = train_ds(initial_epoch) if callable(train_ds) else train_ds
-            steps = _cardinality(self._epoch_dataset(first, initial_epoch))
-            if steps is None:
-                raise ValueError(
-                    "Cannot size the schedule from an infinite or unknown-length "
-                    "dataset: pass steps_per_epoch to Trainer()."
-                )
-            self.build_optimizer(steps)
+            self.build_optimizer(self._steps_per_epoch_of(train_ds, initial_epoch))
         self._feature_ds = feature_train_ds
-        history = keras.callbacks.History()
         callbacks = list(callbacks)
         for cb in callbacks:
-            if hasattr(cb, "set_trainer"):
+            if isinstance(cb, TrainerAwareCallback):
                 cb.set_trainer(self)
+        history = keras.callbacks.History()
         cb_list = keras.callbacks.CallbackList(
             [*callbacks, history],
             add_history=False,
@@ -330,52 +374,76 @@ class Trainer:
             epochs=epochs,
             verbose=self.verbose,
         )
-        restored_extra = None
+        restored = None
         if resume and checkpoints is not None:
+            # Step 1 of 2: variables, stage, history and trainer-aware callbacks'
+            # state, before on_train_begin applies the stage.
             restored = checkpoints.restore(self, callbacks)
-            if restored is not None:
-                initial_epoch = restored["epoch"]
-                restored_extra = restored
+        if restored is None:
+            self.history_records = []
         self.model.stop_training = False
         cb_list.on_train_begin()
-        if restored_extra is not None:
-            checkpoints.restore_callback_attributes(callbacks, restored_extra)
-            for record in self.history_records:
-                history.epoch.append(record["epoch"])
-                for k, v in record.items():
-                    if k != "epoch":
-                        history.history.setdefault(k, []).append(v)
-        else:
-            self.history_records = []
+        if restored is not None:
+            initial_epoch = restored["epoch"]
+            # Step 2 of 2: plain Keras callbacks reset their counters in
+            # on_train_begin, so theirs go back after it.
+            checkpoints.restore_callback_attributes(callbacks, restored)
+            self._replay_history(history)
         for epoch in range(initial_epoch, epochs):
             if self.model.stop_training:
                 break
-            cb_list.on_epoch_begin(epoch)
-            self.invalidate_if_changed()
-            if self.verbose:
-                print(f"Epoch {epoch + 1}/{epochs} (stage {self.stage})")
-            start = time.time()
-            source = self._feature_ds if self._use_feature_cache else train_ds
-            logs = self.train_epoch(source, cb_list, epoch)
-            if val_ds is not None:
-                logs.update(self.evaluate(val_ds))
-            logs["learning_rate"] = self.group_learning_rates()["head"]
-            for group, lr in self.group_learning_rates().items():
-                logs[f"lr_{group}"] = lr
-            logs["stage"] = self.stage
-            logs["epoch_time_s"] = time.time() - start
-            if self.verbose:
-                print(_format_logs(logs))
-            cb_list.on_epoch_end(epoch, logs)
-            self.history_records.append({"epoch": epoch, **_floats(logs)})
+            logs = self._run_epoch(epoch, epochs, train_ds, val_ds, cb_list)
+            self.history_records.append(
+                {"epoch": epoch, **{k: to_builtin(v) for k, v in logs.items()}}
+            )
             if checkpoints is not None:
                 checkpoints.save(self, epoch + 1, callbacks)
         cb_list.on_train_end()
         return history
 
+    def _steps_per_epoch_of(self, train_ds: DatasetOrFactory, epoch: int) -> int:
+        first = train_ds(epoch) if callable(train_ds) else train_ds
+        steps = _cardinality(self._epoch_dataset(first, epoch))
+        if steps is None:
+            raise ValueError(
+                "Cannot size the schedule from an infinite or unknown-length "
+                "dataset: pass steps_per_epoch to Trainer()."
+            )
+        return steps
+
+    def _replay_history(self, history: keras.callbacks.History) -> None:
+        """Put the restored epochs' logs into ``history``."""
+        for record in self.history_records:
+            history.epoch.append(record["epoch"])
+            for k, v in record.items():
+                if k != "epoch":
+                    history.history.setdefault(k, []).append(v)
+
+    def _run_epoch(self, epoch, epochs, train_ds, val_ds, cb_list) -> dict[str, Any]:
+        """Train one epoch (on cached features while the backbone is frozen),
+        evaluate, and log learning rates, stage and time."""
+        cb_list.on_epoch_begin(epoch)
+        self.invalidate_if_changed()
+        if self.verbose:
+            logger.info("Epoch %d/%d (stage %d)", epoch + 1, epochs, self.stage)
+        start = time.time()
+        source = self._feature_ds if self._use_feature_cache else train_ds
+        logs = self.train_epoch(source, cb_list, epoch)
+        if val_ds is not None:
+            logs.update(self.evaluate(val_ds))
+        lrs = self.group_learning_rates()
+        logs["learning_rate"] = lrs["head"]
+        logs.update({f"lr_{group}": lr for group, lr in lrs.items()})
+        logs["stage"] = self.stage
+        logs["epoch_time_s"] = time.time() - start
+        if self.verbose:
+            logger.info("%s", _format_logs(logs))
+        cb_list.on_epoch_end(epoch, logs)
+        return logs
+
     @property
     def _use_feature_cache(self) -> bool:
-        return getattr(self, "_feature_ds", None) is not None and self.backbone_frozen()
+        return self._feature_ds is not None and self.backbone_frozen()
 
     def invalidate_if_changed(self) -> None:
         """Retrace the step if the trainable variable set changed since tracing."""
@@ -394,19 +462,6 @@ def _cardinality(ds: tf.data.Dataset) -> int | None:
 
 def _numpy(structure):
     return tf.nest.map_structure(lambda t: np.asarray(t), structure)
-
-
-def _floats(logs: dict) -> dict:
-    """JSON-safe log values: numpy scalars to Python, ints (stage) stay ints."""
-    out = {}
-    for k, v in logs.items():
-        if isinstance(v, (bool, int, np.integer)):
-            out[k] = int(v)
-        elif isinstance(v, (float, np.floating)):
-            out[k] = float(v)
-        else:
-            out[k] = v
-    return out
 
 
 def _format_logs(logs: dict) -> str:

@@ -43,11 +43,12 @@ def test_optimizer_covers_batchnorm_exactly_when_train_bn():
     model = keras.Model(inp, head(keras.layers.GlobalAveragePooling2D()(backbone(inp))))
     bn_gamma = backbone.get_layer("conv5_block3_3_bn").gamma
 
+    stages = backbone_stages(backbone, "resnet50")
     cfg = TrainConfig(unfreeze_from="conv5")
-    _, candidates = variable_groups(model, cfg)
+    _, candidates = variable_groups(model, cfg, stages=stages)
     assert all(v is not bn_gamma for v in candidates)
     cfg.train_bn = True
-    _, candidates = variable_groups(model, cfg)
+    _, candidates = variable_groups(model, cfg, stages=stages)
     assert any(v is bn_gamma for v in candidates)
     # ... and what the optimizer covers is what the unfreeze makes trainable
     set_backbone_trainable(backbone, "resnet50", "conv5", train_bn=True)

@@ -138,6 +138,41 @@ def test_mirrored_two_logical_cpus_matches_single_device(tmp_path):
     _same(single, mirrored, atol=1e-5)
 
 
+def test_group_adamw_under_mirrored_applies_the_summed_gradients_once():
+    """Two replicas, each with its own gradients: the update equals one
+    single-device step on their sum (clipped), not on twice the sum."""
+    import keras
+    import tensorflow as tf
+
+    from keras_art.training.optimizers import GroupAdamW
+    from tests.training.run_mirrored_apply import GRADS
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.training.run_mirrored_apply"],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    mirrored = json.loads(proc.stdout.strip().splitlines()[-1])
+
+    head = keras.Variable(np.ones(3, "float32"))
+    bb = keras.Variable(np.ones(3, "float32"))
+    opt = GroupAdamW({"head": 0.1, "backbone": 0.01}, global_clipnorm=1.0)
+    opt.build({"head": [head], "backbone": [bb]})
+    for per_replica in GRADS:
+        summed = np.sum(np.asarray(per_replica, "float32"), axis=0)
+        opt.apply([tf.constant(g) for g in summed], [head, bb])
+    assert mirrored["iterations"] == 2
+    for group, o in opt.optimizers.items():
+        (m,) = [v for v in o.variables if "momentum" in v.path]
+        np.testing.assert_allclose(mirrored["moments"][group], m.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(mirrored["head"], head.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(mirrored["backbone"], bb.numpy(), rtol=1e-5)
+
+
 def _free_ports(n):
     socks = [socket.socket() for _ in range(n)]
     for s in socks:

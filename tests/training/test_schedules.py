@@ -4,11 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_art.training.schedules import (
-    WarmupCosine,
-    make_plateau_callback,
-    make_schedule,
-)
+from keras_art.training.callbacks import make_plateau_callback
+from keras_art.training.optimizers import GroupAdamW
+from keras_art.training.schedules import WarmupCosine, make_schedule
 from tests.training import tiny
 
 
@@ -51,3 +49,40 @@ def test_plateau_and_constant():
     cfg.schedule = "constant"
     assert make_schedule(cfg, 10) == cfg.lr_head
     assert make_plateau_callback(cfg) is None
+
+
+def test_group_schedules_anneal_to_the_same_floor():
+    cfg = tiny.train_cfg(lr_head=8e-4, cosine_t_max_epochs=15, eta_min=1e-6)
+    head = make_schedule(cfg, 10)
+    backbone = make_schedule(cfg, 10, learning_rate=1.5e-4)
+    assert float(backbone(0)) == pytest.approx(1.5e-4)
+    assert float(backbone(75)) == pytest.approx(_torch_cosine(75, 1.5e-4, 150, 1e-6))
+    assert float(backbone(150)) == pytest.approx(float(head(150)), rel=1e-5)
+    assert float(backbone(400)) == pytest.approx(1e-6, rel=1e-5)
+
+
+class _Trainer:
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+
+
+def test_plateau_reduces_every_group_by_the_same_factor():
+    cfg = tiny.train_cfg(
+        schedule="plateau", plateau_patience=1, plateau_factor=0.1, eta_min=1e-6
+    )
+    opt = GroupAdamW(
+        {"head": make_schedule(cfg, 10), "backbone": make_schedule(cfg, 10, 1e-3)}
+    )
+    opt.build({})
+    cb = make_plateau_callback(cfg)
+    cb.set_trainer(_Trainer(opt))
+    for epoch, f1 in enumerate([0.5, 0.4, 0.3, 0.2, 0.1]):
+        cb.on_epoch_end(epoch, {"val_macro_f1": f1})
+        if epoch == 1:
+            lrs = opt.learning_rates()
+            assert lrs["head"] == pytest.approx(cfg.lr_head * 0.1)
+            assert lrs["backbone"] == pytest.approx(1e-3 * 0.1)
+    lrs = opt.learning_rates()  # the head stops at min_lr; ratios stay fixed
+    assert lrs["head"] == pytest.approx(1e-6)
+    assert lrs["backbone"] / lrs["head"] == pytest.approx(1e-3 / cfg.lr_head)
+    assert cb.get_state()["best"] == 0.5

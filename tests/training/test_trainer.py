@@ -10,7 +10,9 @@ from keras_art.training.callbacks import (
     StagedUnfreeze,
     default_callbacks,
 )
+from keras_art.training.checkpoints import EpochCheckpointer
 from keras_art.training.feature_cache import build_feature_cache
+from keras_art.training.schedules import make_schedule
 from keras_art.training.trainer import Trainer
 from tests.training import tiny
 
@@ -131,9 +133,12 @@ def test_callbacks_history_best_model_early_stopping(tmp_path):
         "val_artist_top5",
     ):
         assert key in rows[0], key
-    assert float(rows[0]["lr_backbone"]) == pytest.approx(
-        float(rows[0]["lr_head"]) * cfg.lr_backbone / cfg.lr_head
-    )
+    # Each group follows its own cosine from its own peak to the shared eta_min,
+    # at the shared step (6 steps after epoch 1).
+    for group, peak in (("head", cfg.lr_head), ("backbone", cfg.lr_backbone)):
+        assert float(rows[0][f"lr_{group}"]) == pytest.approx(
+            float(make_schedule(cfg, 6, peak)(6)), rel=1e-6
+        )
     best = keras.saving.load_model(tmp_path / "best.keras")
     np.testing.assert_allclose(
         best.predict(x, verbose=0)["style"],
@@ -202,3 +207,50 @@ def test_feature_cache_trains_head_only_in_stage_one():
     assert calls == [True, False]
     assert history.history["stage"] == [1, 2]
     assert not np.allclose(head_before, model.get_layer("head").get_weights()[0])
+
+
+def test_resume_restores_callback_states_by_name_not_position(tmp_path):
+    cfg = tiny.train_cfg(epochs=2, unfreeze_epoch=1)
+    ckpt = EpochCheckpointer(tmp_path / "checkpoints")
+
+    def callbacks():
+        return [
+            StagedUnfreeze(1, "conv3", set_trainable=tiny.set_trainable),
+            BestModelCheckpoint(tmp_path / "best.keras", monitor="val_loss"),
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=5),
+        ]
+
+    def fresh_trainer():
+        model = tiny.tiny_model()
+        tiny.set_trainable(model.get_layer("backbone"), None)
+        return _trainer(model, cfg)
+
+    unfreeze, best, early = callbacks()
+    fresh_trainer().fit(
+        tiny.dataset(),
+        tiny.dataset(n=8),
+        callbacks=[unfreeze, best, early],
+        checkpoints=ckpt,
+    )
+    assert unfreeze.stage == 2 and best.best is not None
+
+    # Resume with the callbacks in the opposite order: nothing is left to train,
+    # so what they hold is what the checkpoint gave them.
+    unfreeze2, best2, early2 = callbacks()
+    trainer = fresh_trainer()
+    history = trainer.fit(
+        tiny.dataset(),
+        tiny.dataset(n=8),
+        callbacks=[early2, best2, unfreeze2],
+        checkpoints=ckpt,
+        resume=True,
+    )
+    assert history.epoch == [0, 1]
+    assert (unfreeze2.stage, unfreeze2.unfrozen_at) == (2, 1)
+    assert trainer.stage == 2
+    assert (
+        trainer.model.get_layer("backbone").get_layer("conv3_block1_1_conv").trainable
+    )
+    assert (best2.best, best2.best_epoch) == (best.best, best.best_epoch)
+    assert early2.best == pytest.approx(early.best)
+    assert early2.wait == early.wait

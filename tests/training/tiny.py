@@ -1,24 +1,33 @@
-"""Tiny stand-ins following the model and dataset contracts (no models/ or data/)."""
+"""Tiny stand-ins following the model and dataset contracts.
+
+The backbone is a miniature "resnet50" for `keras_art.registry`: its first layer is
+``input_normalization`` and its layers carry ResNet50's stage prefixes, so the real
+`keras_art.models.backbones.backbone_stages` / `set_backbone_trainable` freeze it
+(a real ResNet50 would make every engine and resume test minutes slower).
+"""
 
 from __future__ import annotations
-
-import re
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_art.config import TrainConfig
+from keras_art.layers import ImageNormalization
+from keras_art.models.backbones import backbone_stages, set_backbone_trainable
+from keras_art.registry import NORMALIZATION_LAYER
 
 SIZE = 16
 CLASSES = {"artist": 3, "style": 4}
-_STAGE = re.compile(r"^(conv\d)_")
+BACKBONE = "resnet50"  # the registry entry whose stage names tiny_backbone uses
 
 
 def tiny_backbone() -> keras.Model:
     """ResNet-style names: conv1_conv/conv1_bn, conv2..conv5 block outputs."""
     inp = keras.Input((None, None, 3))
-    x = keras.layers.Conv2D(4, 3, padding="same", name="conv1_conv")(inp)
+    # Identity normalisation: the test images are already centred.
+    x = ImageNormalization(name=NORMALIZATION_LAYER)(inp)
+    x = keras.layers.Conv2D(4, 3, padding="same", name="conv1_conv")(x)
     x = keras.layers.BatchNormalization(name="conv1_bn")(x)
     x = keras.layers.ReLU(name="conv1_relu")(x)
     x = keras.layers.MaxPooling2D(2, name="pool1_pool")(x)
@@ -48,18 +57,9 @@ def tiny_model(tasks=("artist",), dropout: float = 0.0) -> keras.Model:
     return keras.Model(image, o, name="classifier")
 
 
-def set_trainable(backbone, from_stage):
-    """Test-only freezing helper with the set_backbone_trainable contract."""
-    order = ["conv1", "conv2", "conv3", "conv4", "conv5"]
-    open_stages = set() if from_stage is None else set(order[order.index(from_stage) :])
-    backbone.trainable = True
-    for layer in backbone.layers:
-        m = _STAGE.match(layer.name)
-        layer.trainable = bool(
-            m
-            and m.group(1) in open_stages
-            and not isinstance(layer, keras.layers.BatchNormalization)
-        )
+def set_trainable(backbone, from_stage, *, train_bn=False):
+    """The real `set_backbone_trainable` for the tiny backbone."""
+    set_backbone_trainable(backbone, BACKBONE, from_stage, train_bn=train_bn)
 
 
 def dataset(
@@ -97,9 +97,4 @@ def train_cfg(**overrides) -> TrainConfig:
 
 
 def stages(backbone) -> dict[str, list]:
-    out: dict[str, list] = {}
-    for layer in backbone.layers:
-        m = _STAGE.match(layer.name)
-        if m:
-            out.setdefault(m.group(1), []).append(layer)
-    return out
+    return backbone_stages(backbone, BACKBONE)
