@@ -50,10 +50,14 @@ def bench(argv: list[str] | None = None) -> dict[str, Any] | int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from keras_art.benchmarks import progress_on_stderr
+    from keras_art.io_utils import to_builtin
+
     def _run() -> int:
-        result = bench(argv)
+        with progress_on_stderr():
+            result = bench(argv)
         if isinstance(result, dict):
-            print(json.dumps(result, indent=2, default=str))
+            print(json.dumps(result, indent=2, default=to_builtin))
             return 0
         return int(result or 0)
 

@@ -9,22 +9,25 @@ command name becomes ``_``), that defines::
     def run(args) -> dict: ...               # the result, written as JSON
 
 `registry` discovers those modules, so adding a benchmark touches no other file.
-Modules must not import TensorFlow at import time. Shared helpers (peak-memory
-sampling, progress lines, the JSON writer) live here.
+Modules must not import TensorFlow at import time. Shared helpers (per-phase
+peak-memory sampling, progress lines) live here; the process-wide peak and the
+versions come from `keras_art.system`, the JSON writer from `keras_art.io_utils`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
 import os
 import pkgutil
-import resource
 import sys
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 BENCHMARKS: dict[str, tuple[Callable, Callable, str]] = {}
+
+logger = logging.getLogger(__name__)
 
 
 def registry() -> dict[str, tuple[Callable, Callable, str]]:
@@ -45,8 +48,33 @@ def registry() -> dict[str, tuple[Callable, Callable, str]]:
 
 
 def progress(message: str) -> None:
-    """One progress line on stderr (stdout stays clean for piping)."""
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    """One progress line, logged at INFO on ``keras_art.benchmarks``.
+
+    The bench CLI shows these on stderr (`progress_on_stderr`); library callers
+    see them wherever their logging configuration sends INFO records.
+    """
+    logger.info(message)
+
+
+@contextlib.contextmanager
+def progress_on_stderr() -> Iterator[None]:
+    """While inside, print `progress` lines as ``[bench HH:MM:SS] message`` on
+    stderr (stdout stays clean for piping the JSON)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter("[bench %(asctime)s] %(message)s", "%H:%M:%S")
+    )
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    # Not propagated: a root handler would print every line a second time.
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 def usable_cores() -> int:
@@ -61,7 +89,8 @@ class PeakRSS:
     """Samples this process's resident memory in a thread; ``with`` one phase.
 
     ``peak_mb`` is the highest RSS seen during the phase (sampling every
-    ``interval`` s); `lifetime_peak_mb` is the kernel's ``ru_maxrss``.
+    ``interval`` s). For the process's peak so far use
+    `keras_art.system.peak_rss_mb`.
     """
 
     def __init__(self, interval: float = 0.05):
@@ -88,8 +117,3 @@ class PeakRSS:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-
-    @staticmethod
-    def lifetime_peak_mb() -> float:
-        scale = 1 if sys.platform == "darwin" else 1024  # bytes vs KiB
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20

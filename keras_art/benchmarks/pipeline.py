@@ -2,12 +2,15 @@
 
 (a) ``pipeline``: `build_dataset` with seed 000's recipe (fused decode +
     RandomResizedCrop, flip, colour jitter, random erasing, class-balanced sampling,
-    MixUp/CutMix, ResNet50 normalisation).
+    MixUp/CutMix).
 (b) ``decode_ceiling``: the same files through read -> full decode -> resize ->
     batch only: what a pipeline that decodes every pixel cannot beat.
 (c) ``keras_baseline``: ``keras.utils.image_dataset_from_directory`` + Keras
     preprocessing layers doing the same augmentation (RandomZoom stands in for
     RandomResizedCrop; Keras has no balanced sampler, so none is applied).
+
+Every variant yields RGB float32 in [0, 255]: the model normalises for its backbone
+in its first layer (``input_normalization``), so no variant does that work.
 
 Same files, same process. Each variant is timed ``--rounds`` times, the variants
 taking turns (a, b, c, a, b, c, ...), so a slow spell of a shared machine hits all
@@ -20,8 +23,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -37,6 +42,63 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 MIN_TIMED_BATCHES = 60
 # Class shares of the generated set: imbalanced, so the sampler has work to do.
 GENERATED_SHARES = (0.4, 0.25, 0.15, 0.12, 0.08)
+NO_NORMALISATION_NOTE = (
+    "no backbone normalisation in any variant (the model's input_normalization layer "
+    "does it), so keras_baseline no longer calls resnet50.preprocess_input"
+)
+
+
+@dataclass(frozen=True)
+class PipelineBenchConfig:
+    """What `bench_pipeline` measures; one field per CLI flag (see `add_arguments`).
+
+    ``data_dir`` is a ``DIR/<class>/*.jpg`` tree; ``generate_large`` N > 0 times N
+    generated ``large_size`` (W, H) JPEGs instead, cached under ``cache_dir``.
+    ``min_images`` 0 times one pass over the files (at least `MIN_TIMED_BATCHES`
+    batches) per variant and round; ``threads`` 0 gives tf.data every usable core.
+    """
+
+    data_dir: str | None = None
+    generate_large: int = 0
+    large_size: tuple[int, int] = (1600, 1200)
+    image_size: int = 384
+    batch_size: int = 32
+    min_images: int = 0
+    rounds: int = 3
+    threads: int = 0
+    seed: int = 0
+    variants: tuple[str, ...] = VARIANTS
+    cache_dir: str | None = None
+
+    def validate(self) -> None:
+        bad = [v for v in self.variants if v not in VARIANTS]
+        if bad or not self.variants:
+            raise UserError(
+                f"--variants {','.join(self.variants)}: choose from "
+                f"{', '.join(VARIANTS)}."
+            )
+        if self.rounds < 1:
+            raise UserError(f"--rounds {self.rounds}: time each variant at least once.")
+        if not (self.data_dir or self.generate_large):
+            raise UserError("bench pipeline needs --data DIR or --generate-large N.")
+
+
+@dataclass(frozen=True)
+class ClassFolders:
+    """The images of a ``root/<class>/*`` tree, in sorted order."""
+
+    root: str
+    files: list[str]
+    labels: np.ndarray  # int64 index into ``classes``, one per file
+    classes: list[str]
+
+
+class Timing(NamedTuple):
+    """One timed window of one variant."""
+
+    images_per_s: float
+    seconds: float
+    cpu_ms_per_image: float
 
 
 def add_arguments(p) -> None:
@@ -79,14 +141,20 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> dict[str, Any]:
+    # keras_art.bench writes --json.
+    return bench_pipeline(config_from_args(args))
+
+
+def config_from_args(args) -> PipelineBenchConfig:
+    """The `PipelineBenchConfig` of parsed ``bench pipeline`` flags."""
     try:
         w, h = (int(v) for v in args.large_size.lower().split("x"))
     except ValueError:
         raise UserError(
             f"--large-size {args.large_size!r}: expected WxH, e.g. 1600x1200."
         ) from None
-    return bench_pipeline(
-        args.data,
+    return PipelineBenchConfig(
+        data_dir=args.data,
         generate_large=args.generate_large,
         large_size=(w, h),
         image_size=args.image_size,
@@ -95,117 +163,40 @@ def run(args) -> dict[str, Any]:
         rounds=args.rounds,
         threads=args.threads,
         seed=args.seed,
-        variants=[v.strip() for v in args.variants.split(",") if v.strip()],
+        variants=tuple(v.strip() for v in args.variants.split(",") if v.strip()),
         cache_dir=args.cache_dir,
-        json_out=None,  # keras_art.bench writes --json
     )
 
 
 def bench_pipeline(
-    data_dir: str | None = None,
-    *,
-    generate_large: int = 0,
-    large_size: tuple[int, int] = (1600, 1200),
-    image_size: int = 384,
-    batch_size: int = 32,
-    min_images: int = 0,
-    rounds: int = 3,
-    threads: int = 0,
-    seed: int = 0,
-    variants: list[str] | tuple[str, ...] = VARIANTS,
-    cache_dir: str | None = None,
-    json_out: str | None = None,
+    config: PipelineBenchConfig, json_out: str | None = None
 ) -> dict[str, Any]:
-    """Measure images/s of the three pipelines on one folder; see the module doc.
+    """Measure images/s of the variants on one folder; see the module doc.
 
     Returns (and writes to ``json_out`` when given) ``{"images_per_s": {...},
-    "ratios": {...}, "peak_rss_mb": ..., "images": N, "image_size": S,
+    "ratios": {...}, "cpu_ms_per_image": {...}, "cpu_ratios": {...},
+    "per_round": {...}, "peak_rss_mb": ..., "images": N, "image_size": S,
     "threads": T, ...}``.
     """
-    bad = [v for v in variants if v not in VARIANTS]
-    if bad or not variants:
-        raise UserError(
-            f"--variants {','.join(variants)}: choose from {', '.join(VARIANTS)}."
-        )
-    if rounds < 1:
-        raise UserError(f"--rounds {rounds}: time each variant at least once.")
-    if generate_large:
-        data_dir = str(
-            generate_large_jpegs(generate_large, large_size, cache_dir, seed)
-        )
-    if not data_dir:
-        raise UserError("bench pipeline needs --data DIR or --generate-large N.")
-    files, labels, classes = list_class_folders(data_dir)
-    if len(files) < batch_size:
-        raise UserError(
-            f"{data_dir}: {len(files)} images but --batch-size {batch_size}; "
-            f"lower the batch size or add images."
-        )
-    threads = threads or usable_cores()
-    timed = max(min_images or len(files), MIN_TIMED_BATCHES * batch_size)
-    timed = math.ceil(timed / batch_size) * batch_size
+    from keras_art.system import peak_rss_mb, versions
+
+    config.validate()
+    images = load_images(config)
+    threads = config.threads or usable_cores()
+    timed = _timed_images(config, len(images.files))
     progress(
-        f"{len(files)} images in {len(classes)} classes from {data_dir}; "
-        f"{timed} timed images per variant and round, {rounds} rounds, at "
-        f"{image_size}px, batch {batch_size}, {threads} threads"
+        f"{len(images.files)} images in {len(images.classes)} classes from "
+        f"{images.root}; {timed} timed images per variant and round, "
+        f"{config.rounds} rounds, at {config.image_size}px, batch "
+        f"{config.batch_size}, {threads} threads"
     )
-    builders = {
-        "pipeline": lambda: _keras_art_pipeline(
-            files, labels, classes, image_size, batch_size, seed
-        ),
-        "decode_ceiling": lambda: _decode_ceiling(files, image_size, batch_size),
-        "keras_baseline": lambda: _keras_baseline(
-            data_dir, image_size, batch_size, seed
-        ),
-    }
-    per_round: dict[str, list] = {name: [] for name in variants}
-    peaks = dict.fromkeys(variants, 0.0)
-    for r in range(rounds):
-        for name in variants:
-            tag = f"{name} [round {r + 1}/{rounds}]"
-            with PeakRSS() as mem:
-                ds = _with_threads(builders[name](), threads)
-                per_round[name].append(_time(tag, ds, timed, batch_size))
-            peaks[name] = round(max(peaks[name], mem.peak_mb), 1)
-    rates = {k: _median([t[0] for t in v]) for k, v in per_round.items()}
-    cpu = {k: round(_median([t[2] for t in v]), 3) for k, v in per_round.items()}
-    rounds_out = {
-        "images_per_s": {k: [round(t[0], 2) for t in v] for k, v in per_round.items()},
-        "cpu_ms_per_image": {k: [t[2] for t in v] for k, v in per_round.items()},
-        "ratios": [
-            _ratios({k: v[r][0] for k, v in per_round.items()}) for r in range(rounds)
-        ],
-        "cpu_ratios": [
-            _ratios({k: 1.0 / v[r][2] for k, v in per_round.items() if v[r][2]})
-            for r in range(rounds)
-        ],
-    }
+    timings, peaks = _time_in_turns(config, images, threads, timed)
     result = {
-        "images_per_s": {k: round(v, 2) for k, v in rates.items()},
-        "ratios": _median_ratios(rounds_out["ratios"]),
-        # CPU time per image over all threads: steadier than wall-clock when other
-        # jobs share the cores; its ratios are the work ratios.
-        "cpu_ms_per_image": cpu,
-        "cpu_ratios": _median_ratios(rounds_out["cpu_ratios"]),
-        "rounds": rounds,
-        "per_round": rounds_out,
-        "peak_rss_mb": round(max([PeakRSS.lifetime_peak_mb(), *peaks.values()]), 1),
+        **_summarise(timings),
+        "peak_rss_mb": round(max([peak_rss_mb(), *peaks.values()]), 1),
         "peak_rss_mb_by_variant": peaks,
-        "seconds": {k: round(sum(t[1] for t in v), 2) for k, v in per_round.items()},
-        "images": len(files),
-        "images_timed": timed,
-        "image_size": image_size,
-        "batch_size": batch_size,
-        "threads": threads,
-        "classes": len(classes),
-        "data": str(data_dir),
-        "mean_file_kb": round(
-            float(np.mean([Path(f).stat().st_size for f in files])) / 1024, 1
-        ),
-        "recipe": "seed000: RandomResizedCrop(0.35-1) + hflip + colour jitter 0.2/"
-        "hue 0.02 + random erasing 0.25 + balanced sampling + MixUp 0.35/CutMix 0.35",
-        "note": "wall-clock throughput on a machine shared with other jobs: noisy",
-        **_versions(),
+        **_setup(config, images, threads, timed),
+        **versions(),
     }
     if json_out:
         from keras_art.io_utils import atomic_write_json
@@ -215,57 +206,177 @@ def bench_pipeline(
     return result
 
 
+# ------------------------------------------------------------------------- steps
+def load_images(config: PipelineBenchConfig) -> ClassFolders:
+    """The benchmarked images: the generated set or ``config.data_dir``."""
+    data_dir = config.data_dir
+    if config.generate_large:
+        data_dir = str(
+            generate_large_jpegs(
+                config.generate_large, config.large_size, config.cache_dir, config.seed
+            )
+        )
+    images = list_class_folders(data_dir)
+    if len(images.files) < config.batch_size:
+        raise UserError(
+            f"{data_dir}: {len(images.files)} images but --batch-size "
+            f"{config.batch_size}; lower the batch size or add images."
+        )
+    return images
+
+
+def _timed_images(config: PipelineBenchConfig, n_files: int) -> int:
+    """Images per timed window: whole batches, at least `MIN_TIMED_BATCHES`."""
+    timed = max(config.min_images or n_files, MIN_TIMED_BATCHES * config.batch_size)
+    return math.ceil(timed / config.batch_size) * config.batch_size
+
+
+def _time_in_turns(
+    config: PipelineBenchConfig, images: ClassFolders, threads: int, timed: int
+) -> tuple[dict[str, list[Timing]], dict[str, float]]:
+    """Time each variant ``config.rounds`` times, the variants taking turns.
+
+    Returns the timings per variant and each variant's peak RSS (MiB) while it ran.
+    """
+    timings: dict[str, list[Timing]] = {name: [] for name in config.variants}
+    peaks = dict.fromkeys(config.variants, 0.0)
+    for r in range(config.rounds):
+        for name in config.variants:
+            tag = f"{name} [round {r + 1}/{config.rounds}]"
+            with PeakRSS() as mem:
+                ds = _with_threads(VARIANT_BUILDERS[name](images, config), threads)
+                timings[name].append(_time(tag, ds, timed, config.batch_size))
+            peaks[name] = round(max(peaks[name], mem.peak_mb), 1)
+    return timings, peaks
+
+
+def _summarise(timings: dict[str, list[Timing]]) -> dict[str, Any]:
+    """Headline medians, ratios and the per-round numbers behind them."""
+    rates = {k: [t.images_per_s for t in v] for k, v in timings.items()}
+    cpu = {k: [t.cpu_ms_per_image for t in v] for k, v in timings.items()}
+    # Images per CPU second, so that cpu_ratios read like the images/s ratios.
+    cpu_speed = {k: [1.0 / c if c else 0.0 for c in v] for k, v in cpu.items()}
+    per_round = {
+        "images_per_s": {k: [round(r, 2) for r in v] for k, v in rates.items()},
+        "cpu_ms_per_image": cpu,
+        "ratios": _ratios_by_round(rates),
+        "cpu_ratios": _ratios_by_round(cpu_speed),
+    }
+    return {
+        "images_per_s": {k: round(_median(v), 2) for k, v in rates.items()},
+        "ratios": _median_ratios(per_round["ratios"]),
+        # CPU time per image over all threads: steadier than wall-clock when other
+        # jobs share the cores; its ratios are the work ratios.
+        "cpu_ms_per_image": {k: round(_median(v), 3) for k, v in cpu.items()},
+        "cpu_ratios": _median_ratios(per_round["cpu_ratios"]),
+        "rounds": len(next(iter(timings.values()))),
+        "per_round": per_round,
+        "seconds": {k: round(sum(t.seconds for t in v), 2) for k, v in timings.items()},
+    }
+
+
+def _setup(
+    config: PipelineBenchConfig, images: ClassFolders, threads: int, timed: int
+) -> dict[str, Any]:
+    """What was measured, for the JSON."""
+    sizes = [Path(f).stat().st_size for f in images.files]
+    return {
+        "images": len(images.files),
+        "images_timed": timed,
+        "image_size": config.image_size,
+        "batch_size": config.batch_size,
+        "threads": threads,
+        "classes": len(images.classes),
+        "data": images.root,
+        "mean_file_kb": round(float(np.mean(sizes)) / 1024, 1),
+        "recipe": _recipe(),
+        "note": "wall-clock throughput on a machine shared with other jobs: noisy",
+    }
+
+
+def _recipe() -> str:
+    """Variant (a)'s recipe, read from the config defaults it runs with."""
+    from keras_art.config import AugmentConfig, InputConfig
+
+    a, i = AugmentConfig(), InputConfig()
+    return (
+        f"seed000 defaults: RandomResizedCrop({a.crop_scale[0]}-{a.crop_scale[1]}) + "
+        f"scale jitter {a.scale_jitter[0]}-{a.scale_jitter[1]} + hflip + colour "
+        f"jitter {a.color_jitter}/hue {a.hue_jitter} + random erasing "
+        f"{a.random_erasing} + balanced sampling + MixUp {i.mixup_p}/CutMix "
+        f"{i.cutmix_p}; {NO_NORMALISATION_NOTE}"
+    )
+
+
 # ------------------------------------------------------------------------ variants
-def _keras_art_pipeline(files, labels, classes, image_size, batch_size, seed):
+def _keras_art_pipeline(images: ClassFolders, config: PipelineBenchConfig):
     from keras_art.config import AugmentConfig, InputConfig
     from keras_art.data.pipeline.dataset import build_dataset
 
-    augment = AugmentConfig(image_size=image_size)  # seed 000 defaults
-    input_cfg = InputConfig(batch_size=batch_size)
     ds = build_dataset(
-        files,
-        {"style": labels},
-        {"style": len(classes)},
-        augment,
-        input_cfg,
+        images.files,
+        {"style": images.labels},
+        {"style": len(images.classes)},
+        AugmentConfig(image_size=config.image_size),  # seed 000 defaults
+        InputConfig(batch_size=config.batch_size),
         training=True,
-        seed=seed,
+        seed=config.seed,
     )
     return ds.repeat()
 
 
-def _decode_ceiling(files, image_size, batch_size):
+def _decode_ceiling(images: ClassFolders, config: PipelineBenchConfig):
     import tensorflow as tf
+
+    size = [config.image_size, config.image_size]
 
     def load(path):
         image = tf.io.decode_image(
             tf.io.read_file(path), channels=3, expand_animations=False
         )
-        return tf.image.resize(image, [image_size, image_size])
+        return tf.image.resize(image, size)
 
     return (
-        tf.data.Dataset.from_tensor_slices(files)
+        tf.data.Dataset.from_tensor_slices(images.files)
         .repeat()
         .map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
-        .batch(batch_size, drop_remainder=True)
+        .batch(config.batch_size, drop_remainder=True)
         .prefetch(tf.data.AUTOTUNE)
     )
 
 
-def _keras_baseline(data_dir, image_size, batch_size, seed):
+def _keras_baseline(images: ClassFolders, config: PipelineBenchConfig):
     import keras
     import tensorflow as tf
 
     ds = keras.utils.image_dataset_from_directory(
-        data_dir,
+        images.root,
         label_mode="categorical",
-        image_size=(image_size, image_size),
-        batch_size=batch_size,
+        image_size=(config.image_size, config.image_size),
+        batch_size=config.batch_size,
         shuffle=True,
-        seed=seed,
+        seed=config.seed,
         verbose=False,
     )
-    augment = keras.Sequential(
+    augment = _keras_augmentation(config.seed)
+    mix = _keras_mixup_or_cutmix(config.seed)
+
+    # No resnet50.preprocess_input: like (a), the batches stay RGB in [0, 255].
+    def batch_ops(x, y):
+        return mix(augment(x, training=True), y)
+
+    return (
+        ds.repeat()
+        .map(batch_ops, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def _keras_augmentation(seed: int):
+    """Keras layers standing in for seed 000's per-image augmentation."""
+    import keras
+
+    return keras.Sequential(
         [
             keras.layers.RandomZoom((-0.4, 0.0), seed=seed),  # ~ crop scale 0.36-1
             keras.layers.RandomFlip("horizontal", seed=seed),
@@ -280,11 +391,18 @@ def _keras_baseline(data_dir, image_size, batch_size, seed):
             keras.layers.RandomErasing(factor=0.25, value_range=(0, 255), seed=seed),
         ]
     )
+
+
+def _keras_mixup_or_cutmix(seed: int) -> Callable:
+    """``(images, labels) -> (images, labels)``: MixUp with p 0.35, else CutMix
+    with p 0.35 (of all batches), else unchanged, as seed 000 mixes."""
+    import keras
+    import tensorflow as tf
+
     mixup = keras.layers.MixUp(alpha=0.3, seed=seed)
     cutmix = keras.layers.CutMix(factor=1.0, seed=seed)
 
-    def batch_ops(images, labels):
-        images = augment(images, training=True)
+    def mix(images, labels):
         data = {"images": images, "labels": labels}
         u = tf.random.uniform([])
         data = tf.cond(
@@ -292,18 +410,21 @@ def _keras_baseline(data_dir, image_size, batch_size, seed):
             lambda: mixup(data, training=True),
             lambda: tf.cond(u < 0.7, lambda: cutmix(data, training=True), lambda: data),
         )
-        images = keras.applications.resnet50.preprocess_input(data["images"])
-        return images, data["labels"]
+        return data["images"], data["labels"]
 
-    return (
-        ds.repeat()
-        .map(batch_ops, num_parallel_calls=tf.data.AUTOTUNE)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    return mix
+
+
+# Builds one variant's infinite dataset of batches.
+VARIANT_BUILDERS: dict[str, Callable[[ClassFolders, PipelineBenchConfig], Any]] = {
+    "pipeline": _keras_art_pipeline,
+    "decode_ceiling": _decode_ceiling,
+    "keras_baseline": _keras_baseline,
+}
 
 
 # ------------------------------------------------------------------------- helpers
-def _with_threads(ds, threads):
+def _with_threads(ds, threads: int):
     import tensorflow as tf
 
     options = tf.data.Options()
@@ -311,7 +432,8 @@ def _with_threads(ds, threads):
     return ds.with_options(options)
 
 
-def _time(name, ds, timed, batch_size):
+def _time(name: str, ds, timed: int, batch_size: int) -> Timing:
+    """Time ``timed`` images out of ``ds`` after a warm-up (wall-clock and CPU)."""
     iterator = iter(ds)
     # Skip enough batches that the prefetch/parallel-map buffers filled while the
     # iterator started do not count as throughput.
@@ -335,20 +457,25 @@ def _time(name, ds, timed, batch_size):
         f"{name}: {seen / elapsed:.1f} images/s ({seen} in {elapsed:.1f} s), "
         f"{cpu_ms:.2f} CPU ms/image"
     )
-    return seen / elapsed, round(elapsed, 2), round(cpu_ms, 3)
+    return Timing(seen / elapsed, round(elapsed, 2), round(cpu_ms, 3))
 
 
-def _ratios(rates):
+def _ratios(rates: dict[str, float]) -> dict[str, float]:
+    """``pipeline`` over each reference measured alongside it."""
     out = {}
     a = rates.get("pipeline")
-    if a and rates.get("decode_ceiling"):
-        out["pipeline_vs_decode_ceiling"] = round(a / rates["decode_ceiling"], 3)
-    if a and rates.get("keras_baseline"):
-        out["pipeline_vs_keras_baseline"] = round(a / rates["keras_baseline"], 3)
+    for ref in ("decode_ceiling", "keras_baseline"):
+        if a and rates.get(ref):
+            out[f"pipeline_vs_{ref}"] = round(a / rates[ref], 3)
     return out
 
 
-def _median(values):
+def _ratios_by_round(values: dict[str, list[float]]) -> list[dict[str, float]]:
+    rounds = len(next(iter(values.values())))
+    return [_ratios({k: v[r] for k, v in values.items()}) for r in range(rounds)]
+
+
+def _median(values) -> float:
     return float(np.median(values))
 
 
@@ -359,15 +486,9 @@ def _median_ratios(per_round: list[dict]) -> dict:
     return {k: round(_median([r[k] for r in per_round if k in r]), 3) for k in keys}
 
 
-def _versions():
-    import keras
-    import tensorflow as tf
-
-    return {"tensorflow": tf.__version__, "keras": keras.__version__}
-
-
-def list_class_folders(data_dir: str) -> tuple[list[str], np.ndarray, list[str]]:
-    """Images of a ``DIR/<class>/*`` tree: (files, int labels, class names)."""
+# ------------------------------------------------------------------------- data
+def list_class_folders(data_dir: str) -> ClassFolders:
+    """Images of a ``DIR/<class>/*`` tree."""
     root = Path(data_dir).expanduser()
     if not root.is_dir():
         raise UserError(f"--data {data_dir}: no such folder. Pass DIR/<class>/*.jpg.")
@@ -382,7 +503,7 @@ def list_class_folders(data_dir: str) -> tuple[list[str], np.ndarray, list[str]]
         raise UserError(
             f"--data {data_dir}: no images in class folders (DIR/<class>/*.jpg)."
         )
-    return files, np.asarray(labels, np.int64), classes
+    return ClassFolders(str(root), files, np.asarray(labels, np.int64), classes)
 
 
 def generate_large_jpegs(

@@ -86,6 +86,10 @@ class Trainer:
                 "keras_art.models.backbones.backbone_stages(backbone, name)."
             )
         self.model = model
+        if getattr(model, "optimizer", None) is None:
+            # Keras callbacks (TensorBoard) read model.optimizer; the group
+            # optimizers are not one Keras optimizer, and their LRs are in the logs.
+            model.optimizer = None
         self.tasks = tuple(tasks)
         self.cfg = train_cfg
         self.strategy = strategy or tf.distribute.get_strategy()

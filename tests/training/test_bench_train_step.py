@@ -7,16 +7,20 @@ from tests.training import tiny
 
 
 def _build(head, num_classes, image_size):
-    return tiny.tiny_model(), tiny.set_trainable
+    model = tiny.tiny_model()
+    return model, tiny.set_trainable, tiny.stages(model.get_layer("backbone"))
 
 
 def test_bench_train_step_reports_every_head_and_mode():
-    result = train_step.bench_train_step(
-        ("cnn_rnn", "gap"),
+    config = train_step.TrainStepBenchConfig(
+        heads=("cnn_rnn", "gap"),
         image_size=tiny.SIZE,
         batch_size=2,
         steps=2,
         num_classes=3,
+    )
+    result = train_step.bench_train_step(
+        config,
         build_fn=_build,
         train_cfg=tiny.train_cfg(),
     )

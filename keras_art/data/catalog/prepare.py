@@ -69,92 +69,14 @@ def prepare_data(cfg) -> PreparedData:
         "tasks": list(tasks),
         "listed_rows": len(catalog),
     }
-
-    labelled = np.zeros(len(catalog), dtype=bool)
-    for t in tasks:
-        labelled |= catalog.labels[t] >= 0
-    report["rows_without_label"] = int(np.sum(~labelled))
-    catalog = catalog.take(labelled)
-
-    converted: list[tuple[str, str]] = []
-    if data.validate:
-        from keras_art.data.catalog.validate import scan_images
-
-        scan = scan_images(catalog.files, cache_dir=data.cache_dir)
-        keys = np.array(scan.hashes, dtype=object)
-        catalog.files = scan.files
-        ok = np.array(scan.ok, dtype=bool)
-        excluded = catalog.excluded + scan.excluded
-        catalog = catalog.take(ok)
-        catalog.excluded = excluded
-        keys = keys[ok]
-        converted = scan.converted
-        report["scan"] = {"checked": len(ok), "from_cache": scan.from_cache}
-    else:
-        keys = np.array(_hashes(catalog.files), dtype=object)
-
-    subset_asked = (
-        data.top_n
-        or data.classes
-        or data.min_per_class
-        or (data.max_per_class is not None)
-    )
-    if subset_asked:
-        if len(tasks) > 1:
-            raise UserError(
-                "data.top_n/classes/min_per_class/max_per_class select classes of one "
-                "task; use --task artist|genre|style, or drop the subset for multi."
-            )
-        from keras_art.data.catalog.subset import select_subset
-
-        # Paths are unique per row (converted copies too), so they re-align the keys.
-        key_of = dict(zip(catalog.files, keys, strict=False))
-        catalog, report["subset"] = select_subset(
-            catalog,
-            tasks[0],
-            top_n=data.top_n,
-            classes=data.classes,
-            min_per_class=data.min_per_class,
-            max_per_class=data.max_per_class,
-            seed=data.split_seed,
-        )
-        keys = np.array([key_of[f] for f in catalog.files], dtype=object)
-
-    official = catalog.official_split if data.use_official_split else None
-    if official is not None and not np.any(official != ""):
-        official = None
-    stratify = catalog.labels["style" if "style" in tasks else tasks[0]]
-    split, split_report = assign_splits(
-        list(keys),
-        stratify,
-        data.split,
-        data.split_seed,
-        official=official,
-        small_classes=data.small_classes,
-    )
-    keep = split != ""
-    catalog = catalog.take(keep)
-    split = split[keep]
+    catalog = _keep_labelled(catalog, tasks, report)
+    catalog, keys, converted = _scan(catalog, data, report)
+    catalog, keys = _subset(catalog, keys, tasks, data, report)
+    catalog, split, split_report = _split(catalog, keys, tasks, data)
     class_notes = _drop_empty_classes(catalog, tasks)
-
-    report.update(
-        {
-            "rows": len(catalog),
-            "seed": data.split_seed,
-            "split_fractions": list(data.split),
-            "split_mode": split_report["mode"],
-            "split_meaning": split_report["split_meaning"],
-            # One line for summary.json: which split every reported number is on.
-            "split_note": "; ".join(
-                f"{k}: {v}" for k, v in split_report["split_meaning"].items()
-            ),
-            "splits": split_report,
-            "counts": _counts(catalog, split, tasks),
-            "excluded": [{"file": f, "reason": r} for f, r in catalog.excluded],
-            "converted": [{"file": f, "converted": c} for f, c in converted],
-            "notes": catalog.notes + class_notes,
-        }
-    )
+    report.update(_report_after_split(catalog, split, split_report, tasks, data))
+    report["converted"] = [{"file": f, "converted": c} for f, c in converted]
+    report["notes"] = catalog.notes + class_notes
     if len(tasks) > 1:
         report["multi_task_moved_to_eval"] = _moved_to_eval(catalog.notes)
     if len(catalog) == 0 or not np.any(split == "train"):
@@ -171,6 +93,100 @@ def prepare_data(cfg) -> PreparedData:
         tasks=tasks,
         report=report,
     )
+
+
+def _keep_labelled(catalog: Catalog, tasks, report: dict) -> Catalog:
+    labelled = np.zeros(len(catalog), dtype=bool)
+    for t in tasks:
+        labelled |= catalog.labels[t] >= 0
+    report["rows_without_label"] = int(np.sum(~labelled))
+    return catalog.take(labelled)
+
+
+def _scan(catalog: Catalog, data, report: dict):
+    """With ``data.validate``, drop unreadable rows and point converted ones at
+    their copies. Returns ``(catalog, content keys, converted (file, copy) pairs)``.
+    """
+    if not data.validate:
+        return catalog, np.array(_hashes(catalog.files), dtype=object), []
+    from keras_art.data.catalog.validate import scan_images
+
+    scan = scan_images(catalog.files, cache_dir=data.cache_dir)
+    keys = np.array(scan.hashes, dtype=object)
+    catalog.files = scan.files
+    ok = np.array(scan.ok, dtype=bool)
+    excluded = catalog.excluded + scan.excluded
+    catalog = catalog.take(ok)
+    catalog.excluded = excluded
+    report["scan"] = {"checked": len(ok), "from_cache": scan.from_cache}
+    return catalog, keys[ok], scan.converted
+
+
+def _subset(catalog: Catalog, keys, tasks, data, report: dict):
+    asked = (
+        data.top_n
+        or data.classes
+        or data.min_per_class
+        or (data.max_per_class is not None)
+    )
+    if not asked:
+        return catalog, keys
+    if len(tasks) > 1:
+        raise UserError(
+            "data.top_n/classes/min_per_class/max_per_class select classes of one "
+            "task; use --task artist|genre|style, or drop the subset for multi."
+        )
+    from keras_art.data.catalog.subset import select_subset
+
+    # Paths are unique per row (converted copies too), so they re-align the keys.
+    key_of = dict(zip(catalog.files, keys, strict=False))
+    catalog, report["subset"] = select_subset(
+        catalog,
+        tasks[0],
+        top_n=data.top_n,
+        classes=data.classes,
+        min_per_class=data.min_per_class,
+        max_per_class=data.max_per_class,
+        seed=data.split_seed,
+    )
+    return catalog, np.array([key_of[f] for f in catalog.files], dtype=object)
+
+
+def _split(catalog: Catalog, keys, tasks, data):
+    """Assign every row a split; rows given none (``""``) leave the catalog."""
+    official = catalog.official_split if data.use_official_split else None
+    if official is not None and not np.any(official != ""):
+        official = None
+    stratify = catalog.labels["style" if "style" in tasks else tasks[0]]
+    split, split_report = assign_splits(
+        list(keys),
+        stratify,
+        data.split,
+        data.split_seed,
+        official=official,
+        small_classes=data.small_classes,
+    )
+    keep = split != ""
+    return catalog.take(keep), split[keep], split_report
+
+
+def _report_after_split(
+    catalog: Catalog, split, split_report: dict, tasks, data
+) -> dict:
+    return {
+        "rows": len(catalog),
+        "seed": data.split_seed,
+        "split_fractions": list(data.split),
+        "split_mode": split_report["mode"],
+        "split_meaning": split_report["split_meaning"],
+        # One line for summary.json: which split every reported number is on.
+        "split_note": "; ".join(
+            f"{k}: {v}" for k, v in split_report["split_meaning"].items()
+        ),
+        "splits": split_report,
+        "counts": _counts(catalog, split, tasks),
+        "excluded": [{"file": f, "reason": r} for f, r in catalog.excluded],
+    }
 
 
 def write_data_files(prepared: PreparedData, run_dir: str | os.PathLike) -> None:

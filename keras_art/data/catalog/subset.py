@@ -36,54 +36,21 @@ def select_subset(
     Returns:
         ``(catalog, report)``; the report lists kept and dropped classes with counts.
     """
-    if task not in catalog.labels:
-        raise UserError(
-            f"The {catalog.source} data has no {task!r} labels; it has: "
-            f"{', '.join(catalog.tasks)}."
-        )
-    if top_n is not None and top_n < 1:
-        raise UserError(f"data.top_n must be at least 1. Received: {top_n}")
-    if max_per_class is not None and max_per_class < 1:
-        raise UserError(
-            f"data.max_per_class must be at least 1. Received: {max_per_class}"
-        )
+    _check_request(catalog, task, top_n, max_per_class)
     names = catalog.class_names[task]
     labels = catalog.labels[task]
     counts = np.bincount(labels[labels >= 0], minlength=len(names))
-    keep = np.ones(len(names), dtype=bool)
-    dropped: dict[str, str] = {}
-
-    if classes:
-        wanted = {_resolve(name, names, task) for name in classes}
-        for i in range(len(names)):
-            if i not in wanted:
-                keep[i] = False
-    if min_per_class > 0:
-        for i in np.flatnonzero(keep & (counts < min_per_class)):
-            keep[i] = False
-            dropped[names[i]] = f"{counts[i]} image(s) < min_per_class {min_per_class}"
-    if top_n is not None:
-        order = sorted(np.flatnonzero(keep), key=lambda i: (-counts[i], i))
-        for i in order[top_n:]:
-            keep[i] = False
-            dropped[names[i]] = f"not in the top {top_n} by count"
+    keep, dropped = _select_classes(names, counts, task, classes, min_per_class, top_n)
     kept = np.flatnonzero(keep)
     if len(kept) == 0 or counts[kept].sum() == 0:
         raise UserError(
             f"The subset of {task} classes is empty (top_n={top_n}, classes="
             f"{list(classes)}, min_per_class={min_per_class}). Loosen the subset."
         )
-
     rows = np.flatnonzero((labels >= 0) & keep[np.maximum(labels, 0)])
     if max_per_class is not None:
         rows = _cap_per_class(catalog, labels, rows, max_per_class, seed)
-    remap = np.full(len(names), MISSING, dtype=np.int64)
-    remap[kept] = np.arange(len(kept))
-
-    out = catalog.take(rows)
-    out.labels[task] = remap[out.labels[task]]
-    out.class_names = dict(catalog.class_names)
-    out.class_names[task] = [names[i] for i in kept]
+    out = _reindex(catalog.take(rows), catalog.class_names, task, kept)
     after = np.bincount(out.labels[task], minlength=len(kept))
     report = {
         "task": task,
@@ -101,6 +68,51 @@ def select_subset(
         "dropped_classes": dropped,
     }
     return out, report
+
+
+def _check_request(catalog: Catalog, task: str, top_n, max_per_class) -> None:
+    if task not in catalog.labels:
+        raise UserError(
+            f"The {catalog.source} data has no {task!r} labels; it has: "
+            f"{', '.join(catalog.tasks)}."
+        )
+    if top_n is not None and top_n < 1:
+        raise UserError(f"data.top_n must be at least 1. Received: {top_n}")
+    if max_per_class is not None and max_per_class < 1:
+        raise UserError(
+            f"data.max_per_class must be at least 1. Received: {max_per_class}"
+        )
+
+
+def _select_classes(names, counts, task, classes, min_per_class, top_n):
+    """``(keep mask over classes, {dropped name: reason})``; classes left out of
+    ``classes`` were not asked for, so they get no reason."""
+    keep = np.ones(len(names), dtype=bool)
+    dropped: dict[str, str] = {}
+    if classes:
+        wanted = {_resolve(name, names, task) for name in classes}
+        keep = np.isin(np.arange(len(names)), sorted(wanted))
+    if min_per_class > 0:
+        for i in np.flatnonzero(keep & (counts < min_per_class)):
+            keep[i] = False
+            dropped[names[i]] = f"{counts[i]} image(s) < min_per_class {min_per_class}"
+    if top_n is not None:
+        order = sorted(np.flatnonzero(keep), key=lambda i: (-counts[i], i))
+        for i in order[top_n:]:
+            keep[i] = False
+            dropped[names[i]] = f"not in the top {top_n} by count"
+    return keep, dropped
+
+
+def _reindex(out: Catalog, class_names, task: str, kept) -> Catalog:
+    """Relabel ``task`` in ``out`` to 0..K-1 over the ``kept`` class indices."""
+    names = class_names[task]
+    remap = np.full(len(names), MISSING, dtype=np.int64)
+    remap[kept] = np.arange(len(kept))
+    out.labels[task] = remap[out.labels[task]]
+    out.class_names = dict(class_names)
+    out.class_names[task] = [names[i] for i in kept]
+    return out
 
 
 def _cap_per_class(catalog, labels, rows, cap, seed) -> np.ndarray:

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 _JPEG_RATIOS = (1, 2, 4, 8)
 
 
-def _split(seed, n: int):
+def split_seed(seed, n: int):
+    """``n`` independent stateless seeds (shape ``(2,)`` each) derived from ``seed``."""
     import tensorflow as tf
 
     return tf.unstack(tf.random.experimental.stateless_split(seed, num=n))
@@ -46,7 +47,7 @@ def sample_crop_window(
     """
     import tensorflow as tf
 
-    s_area, s_ratio, s_y, s_x = _split(seed, 4)
+    s_area, s_ratio, s_y, s_x = split_seed(seed, 4)
     h_img = tf.cast(height, tf.float32)
     w_img = tf.cast(width, tf.float32)
     target = h_img * w_img * _uniform(s_area, scale[0], scale[1], [attempts])
@@ -102,71 +103,79 @@ def decode_random_resized_crop(
     """
     import tensorflow as tf
 
-    s_win, s_flip = _split(seed, 2)
+    s_win, s_flip = split_seed(seed, 2)
     u = tf.random.stateless_uniform([2], s_flip)
-    flip_h = tf.logical_and(hflip, u[0] < 0.5)
-    flip_v = tf.logical_and(vflip, u[1] < 0.5)
-
-    def resample(crop):
-        # Plain bilinear (half-pixel centres): crop_and_resize would fold the flip
-        # in but costs ~3x more on CPU than resize + a conditional reverse.
-        # float32 first: ResizeBilinear's float kernel beats its uint8 one by
-        # more than the cast costs.
-        return flip(tf.image.resize(tf.cast(crop, tf.float32), [size, size]))
-
-    def flip(image):
-        # tf.cond: an image that is not flipped is not copied.
-        image = tf.cond(flip_h, lambda: tf.reverse(image, [1]), lambda: image)
-        return tf.cond(flip_v, lambda: tf.reverse(image, [0]), lambda: image)
+    flips = (tf.logical_and(hflip, u[0] < 0.5), tf.logical_and(vflip, u[1] < 0.5))
 
     def jpeg():
         shape = tf.io.extract_jpeg_shape(image_bytes, output_type=tf.int32)
         win = sample_crop_window(s_win, shape[0], shape[1], scale, ratio)
-        if not dct_downscale:
-            crop = tf.io.decode_and_crop_jpeg(image_bytes, win, channels=3)
-            crop.set_shape([None, None, 3])
-            out = tf.image.resize(crop, [size, size], antialias=True)
-            return flip(tf.clip_by_value(out, 0.0, 255.0))
-        short = tf.minimum(win[2], win[3])
-        index = tf.reduce_sum(
-            tf.cast(short >= tf.constant(_JPEG_RATIOS[1:]) * size, tf.int32)
-        )
-
-        def decode_at(r):
-            def fn():
-                # The window in the scaled image's pixels, rounded so each edge
-                # moves by at most r/2 source pixels (under half an output pixel).
-                limit = (shape[:2] + r - 1) // r
-                start = (win[:2] + r // 2) // r
-                end = tf.minimum((win[:2] + win[2:] + r // 2) // r, limit)
-                start = tf.minimum(start, end - 1)
-                scaled = tf.concat([start, end - start], 0)
-                # INTEGER_FAST: libjpeg's fast integer IDCT; its error is far
-                # below what the colour jitter adds anyway.
-                out = tf.io.decode_and_crop_jpeg(
-                    image_bytes,
-                    scaled,
-                    channels=3,
-                    ratio=r,
-                    dct_method="INTEGER_FAST",
-                )
-                out.set_shape([None, None, 3])
-                return out
-
-            return fn
-
-        # After the DCT step at most a 2x reduction is left: bilinear is enough.
-        return resample(tf.switch_case(index, [decode_at(r) for r in _JPEG_RATIOS]))
+        if dct_downscale:
+            crop = _decode_jpeg_window_scaled(image_bytes, shape, win, size)
+            # After the DCT step at most a 2x reduction is left: bilinear is enough.
+            # Plain bilinear (half-pixel centres): crop_and_resize would fold the
+            # flip in but costs ~3x more on CPU than resize + a conditional
+            # reverse. float32 first: ResizeBilinear's float kernel beats its
+            # uint8 one by more than the cast costs.
+            out = tf.image.resize(tf.cast(crop, tf.float32), [size, size])
+            return _maybe_flip(out, flips)
+        crop = tf.io.decode_and_crop_jpeg(image_bytes, win, channels=3)
+        crop.set_shape([None, None, 3])
+        out = tf.image.resize(crop, [size, size], antialias=True)
+        return _maybe_flip(tf.clip_by_value(out, 0.0, 255.0), flips)
 
     def other():
-        return flip(
-            random_resized_crop(decode_image(image_bytes), s_win, size, scale, ratio)
-        )
+        image = decode_image(image_bytes)
+        return _maybe_flip(random_resized_crop(image, s_win, size, scale, ratio), flips)
 
     # No clip: bilinear samples of uint8 stay in [0, 255]; `random_resized_crop`
     # clips its antialiased resize itself.
     out = tf.cond(tf.io.is_jpeg(image_bytes), jpeg, other)
     return tf.ensure_shape(out, [size, size, 3])
+
+
+def _maybe_flip(image, flips):
+    import tensorflow as tf
+
+    flip_h, flip_v = flips
+    # tf.cond: an image that is not flipped is not copied.
+    image = tf.cond(flip_h, lambda: tf.reverse(image, [1]), lambda: image)
+    return tf.cond(flip_v, lambda: tf.reverse(image, [0]), lambda: image)
+
+
+def _decode_jpeg_window_scaled(image_bytes, shape, win, size: int):
+    """The JPEG window ``win`` decoded at the largest DCT scale 1/r that keeps its
+    short side at least ``size`` pixels (uint8)."""
+    import tensorflow as tf
+
+    short = tf.minimum(win[2], win[3])
+    index = tf.reduce_sum(
+        tf.cast(short >= tf.constant(_JPEG_RATIOS[1:]) * size, tf.int32)
+    )
+    branches = [
+        lambda r=r: _decode_jpeg_window_at(image_bytes, shape, win, r)
+        for r in _JPEG_RATIOS
+    ]
+    return tf.switch_case(index, branches)
+
+
+def _decode_jpeg_window_at(image_bytes, shape, win, r: int):
+    import tensorflow as tf
+
+    # The window in the scaled image's pixels, rounded so each edge moves by at
+    # most r/2 source pixels (under half an output pixel).
+    limit = (shape[:2] + r - 1) // r
+    start = (win[:2] + r // 2) // r
+    end = tf.minimum((win[:2] + win[2:] + r // 2) // r, limit)
+    start = tf.minimum(start, end - 1)
+    scaled = tf.concat([start, end - start], 0)
+    # INTEGER_FAST: libjpeg's fast integer IDCT; its error is far below what the
+    # colour jitter adds anyway.
+    out = tf.io.decode_and_crop_jpeg(
+        image_bytes, scaled, channels=3, ratio=r, dct_method="INTEGER_FAST"
+    )
+    out.set_shape([None, None, 3])
+    return out
 
 
 def decode_image(image_bytes):
@@ -181,7 +190,7 @@ def scale_jitter(image, seed, scale_range: Sequence[float]):
     (s > 1) or pad with black at a random offset (s < 1) back to S."""
     import tensorflow as tf
 
-    s_scale, s_pad, s_crop = _split(seed, 3)
+    s_scale, s_pad, s_crop = split_seed(seed, 3)
     size = image.shape[0]
     s = _uniform(s_scale, scale_range[0], scale_range[1])
     n = tf.maximum(tf.cast(tf.round(size * s), tf.int32), 1)
@@ -201,7 +210,7 @@ def random_flip(image, seed, horizontal: bool = True, vertical: bool = False):
     """Flip left-right and/or up-down, each with probability 1/2."""
     import tensorflow as tf
 
-    s_h, s_v = _split(seed, 2)
+    s_h, s_v = split_seed(seed, 2)
     if horizontal:
         image = tf.image.stateless_random_flip_left_right(image, s_h)
     if vertical:
@@ -248,7 +257,7 @@ def random_rotate_zoom(
     (0.5, 1.5). ``fill_mode``: nearest | reflect | wrap | constant (black)."""
     import tensorflow as tf
 
-    s_angle, s_zoom = _split(seed, 2)
+    s_angle, s_zoom = split_seed(seed, 2)
     angle = _uniform(s_angle, -max_degrees, max_degrees) * (math.pi / 180.0)
     zoom = _uniform(s_zoom, zoom_range[0], zoom_range[1])
     shape = tf.shape(image)
@@ -284,7 +293,7 @@ def color_jitter(image, seed, strength: float = 0.2, hue: float = 0.0):
     """
     import tensorflow as tf
 
-    s_b, s_c, s_s, s_h = _split(seed, 4)
+    s_b, s_c, s_s, s_h = split_seed(seed, 4)
     lo, hi = max(0.0, 1.0 - strength), 1.0 + strength
     b = _uniform(s_b, lo, hi)
     c = _uniform(s_c, lo, hi)
@@ -355,7 +364,7 @@ def random_erasing(
     "pixel" mode). The rectangle always lies inside the image."""
     import tensorflow as tf
 
-    s_apply, s_win, s_noise = _split(seed, 3)
+    s_apply, s_win, s_noise = split_seed(seed, 3)
     shape = tf.shape(image)
 
     def erase():

@@ -35,13 +35,25 @@ def balanced_indices(labels: np.ndarray, num_classes: int, seed: int | None = No
     import tensorflow as tf
 
     groups, probs = group_indices(labels, num_classes)
-    streams = []
-    for k, g in enumerate(groups):
-        ds = tf.data.Dataset.from_tensor_slices(g.astype(np.int64))
+    streams = [tf.data.Dataset.from_tensor_slices(g.astype(np.int64)) for g in groups]
+    return sample_groups(streams, [len(g) for g in groups], probs, seed)
+
+
+def sample_groups(
+    streams: Sequence, buffers: Sequence[int], probs: np.ndarray, seed: int | None
+):
+    """Shuffle (buffer ``buffers[k]``) and repeat each group's dataset, then draw
+    from them with probabilities ``probs``: an infinite, seeded dataset."""
+    import tensorflow as tf
+
+    repeated = []
+    for k, (ds, buffer) in enumerate(zip(streams, buffers, strict=True)):
+        # Distinct per-group seeds: equal seeds would shuffle equal-sized groups
+        # in lockstep.
         gseed = None if seed is None else seed + 7919 * (k + 1)
-        streams.append(ds.shuffle(len(g), seed=gseed).repeat())
+        repeated.append(ds.shuffle(buffer, seed=gseed).repeat())
     return tf.data.Dataset.sample_from_datasets(
-        streams,
+        repeated,
         weights=probs.astype(np.float32).tolist(),
         seed=seed,
         rerandomize_each_iteration=True,

@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from keras_art.config import AugmentConfig, InputConfig
+from keras_art.data.pipeline import augment as aug
 from keras_art.errors import UserError
 
 
@@ -125,18 +127,8 @@ def build_dataset(
         raise UserError("build_dataset: no image files given. Check the split.")
     elements = {"image": tf.constant([str(f) for f in files])}
     elements.update({t: tf.constant(a, tf.int32) for t, a in label_arrays.items()})
-    return _build(
-        elements,
-        n,
-        label_arrays,
-        num_classes,
-        augment,
-        input_cfg,
-        training=training,
-        seed=seed,
-        primary=primary,
-        from_files=True,
-    )
+    spec = _BuildSpec(num_classes, augment, input_cfg, training, seed, primary, True)
+    return _build(elements, n, label_arrays, spec)
 
 
 def build_dataset_from_records(
@@ -162,11 +154,7 @@ def build_dataset_from_records(
     import tensorflow as tf
 
     tasks = list(num_classes)
-    primary = primary_task or tasks[0]
-    if primary not in num_classes:
-        raise UserError(
-            f"primary_task {primary!r} is not one of the tasks: {', '.join(tasks)}."
-        )
+    primary = _primary_task(tasks, primary_task)
     records = records.map(
         lambda r: {"image": r["image"], **{t: tf.cast(r[t], tf.int32) for t in tasks}}
     )
@@ -176,174 +164,215 @@ def build_dataset_from_records(
         n = int(records.reduce(np.int64(0), lambda c, _: c + 1).numpy())
     if n == 0:
         raise UserError("build_dataset: the TFRecord split holds no records.")
-    return _build(
-        records,
-        n,
-        labels,
-        num_classes,
-        augment,
-        input_cfg,
-        training=training,
-        seed=seed,
-        primary=primary,
-        from_files=False,
-    )
+    spec = _BuildSpec(num_classes, augment, input_cfg, training, seed, primary, False)
+    return _build(records, n, labels, spec)
 
 
 # ---------------------------------------------------------------------------- core
-def _build(
-    elements,
-    n,
-    labels,
-    num_classes,
-    augment,
-    input_cfg,
-    *,
-    training,
-    seed,
-    primary,
-    from_files,
-):
+@dataclass(frozen=True)
+class _BuildSpec:
+    """What one `build_dataset` call fixes for every stage of its pipeline."""
+
+    num_classes: Mapping[str, int]
+    augment: AugmentConfig
+    input_cfg: InputConfig
+    training: bool
+    seed: int | None
+    primary: str
+    from_files: bool  # elements hold paths (else encoded bytes from records)
+
+    @property
+    def deterministic(self) -> bool:
+        return bool(self.input_cfg.deterministic) or not self.training
+
+    @property
+    def decode_early(self) -> bool:
+        # Without a random per-image op the decoded, eval-resized image is the
+        # same every epoch, so it is what gets read (and cached).
+        return not self.training or not augment_is_random(self.augment)
+
+    @property
+    def mixing(self) -> bool:
+        cfg = self.input_cfg
+        return self.training and (cfg.mixup_p > 0 or cfg.cutmix_p > 0)
+
+    @property
+    def multi_size(self) -> bool:
+        return self.training and bool(self.augment.multi_size)
+
+
+def _build(elements, n, labels, spec: _BuildSpec):
+    """``elements``: a dict of tensors (from files) or a dataset of records."""
     import tensorflow as tf
 
     from keras_art.data.pipeline.decode import check_eval_mode
 
-    check_eval_mode(augment.eval_resize)
-    _check_input_cfg(input_cfg, augment, n, training)
-    tasks = list(num_classes)
-    autotune = tf.data.AUTOTUNE
-    batch = input_cfg.batch_size
-    size = augment.image_size
-    deterministic = bool(input_cfg.deterministic) or not training
-    det_images = training and not augment_is_random(augment)
-    decode_early = (not training) or det_images
-
-    def prepare(el):
-        data = tf.io.read_file(el["image"]) if from_files else el["image"]
-        if decode_early:
-            from keras_art.data.pipeline.decode import decode_and_resize_for_eval
-
-            image = decode_and_resize_for_eval(data, size, augment.eval_resize)
-            data = tf.cast(tf.round(image), tf.uint8) if input_cfg.cache else image
-        return {**el, "image": data}
-
-    def prepared(ds):
-        # Reading/decoding is deterministic per element, so a cache here (before
-        # any shuffle or sampling) is correct. Uncached, reading happens after the
-        # shuffle so the buffer holds paths, not image bytes.
-        if input_cfg.cache:
-            return ds.map(prepare, num_parallel_calls=autotune).cache()
-        return ds
-
+    check_eval_mode(spec.augment.eval_resize)
+    _check_input_cfg(spec.input_cfg, spec.augment, n, spec.training)
     if isinstance(elements, Mapping):
         base = tf.data.Dataset.from_tensor_slices(dict(elements))
     else:
         base = elements
-
-    if not training:
-        ds = prepared(base)
-        if not input_cfg.cache:
-            ds = ds.map(prepare, num_parallel_calls=autotune, deterministic=True)
-        ds = ds.map(lambda el: {**el, "image": tf.cast(el["image"], tf.float32)})
+    if spec.training:
+        ds = _augmented(_training_source(elements, base, n, labels, spec), spec)
     else:
-        if input_cfg.balanced_sampling:
-            ds = _balanced(
-                base,
-                prepared,
-                n,
-                labels,
-                num_classes,
-                primary,
-                input_cfg,
-                seed,
-                from_tensors=isinstance(elements, Mapping),
-                elements=elements,
-            )
-        else:
-            ds = prepared(base).shuffle(
-                max(1, min(input_cfg.shuffle_buffer, n)),
-                seed=seed,
-                reshuffle_each_iteration=True,
-            )
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        ds = tf.data.Dataset.zip((ds, seeds.batch(2)))
-        train_size = max(augment.multi_size) if augment.multi_size else size
-
-        def augment_element(el, s):
-            if not input_cfg.cache:
-                el = prepare(el)
-            image = augment_image(
-                el["image"],
-                s,
-                augment,
-                train_size,
-                decoded=decode_early,
-            )
-            return {**el, "image": image}
-
-        ds = ds.map(
-            augment_element, num_parallel_calls=autotune, deterministic=deterministic
-        )
-
-    weights_per_class = _class_weight_table(
-        labels, num_classes, input_cfg, training, primary
-    )
-
-    def to_targets(el):
-        targets, weights = {}, {}
-        for t in tasks:
-            lab = el[t]
-            targets[t] = tf.one_hot(lab, num_classes[t], dtype=tf.float32)
-            w = tf.cast(lab >= 0, tf.float32)
-            if t in weights_per_class:
-                w *= tf.gather(weights_per_class[t], tf.maximum(lab, 0))
-            weights[t] = w
-        return el["image"], targets, weights
-
-    ds = ds.batch(
-        batch,
-        drop_remainder=training,
-        num_parallel_calls=autotune,
-        deterministic=deterministic,
-    )
-    ds = ds.map(to_targets, num_parallel_calls=autotune, deterministic=deterministic)
-
-    mixing = training and (input_cfg.mixup_p > 0 or input_cfg.cutmix_p > 0)
-    multi = training and bool(augment.multi_size)
-    if mixing or multi:
-        from keras_art.data.pipeline import augment as aug
-        from keras_art.data.pipeline.mixing import mix_batch
-
-        bseed = None if seed is None else seed + 1
-        bseeds = tf.data.Dataset.random(seed=bseed, rerandomize_each_iteration=True)
-
-        def batch_ops(data, s):
-            images, targets, weights = data
-            s_mix, s_size = tf.unstack(tf.random.experimental.stateless_split(s, 2))
-            if mixing:
-                images, targets, weights = mix_batch(
-                    images,
-                    targets,
-                    weights,
-                    s_mix,
-                    mixup_p=input_cfg.mixup_p,
-                    mixup_alpha=input_cfg.mixup_alpha,
-                    cutmix_p=input_cfg.cutmix_p,
-                    cutmix_alpha=input_cfg.cutmix_alpha,
-                )
-            if multi:
-                images = aug.resize_batch_to_random_size(
-                    images, s_size, augment.multi_size
-                )
-            return images, targets, weights
-
-        ds = tf.data.Dataset.zip((ds, bseeds.batch(2))).map(
-            batch_ops, num_parallel_calls=autotune, deterministic=deterministic
-        )
-
+        ds = _evaluation_images(base, spec)
+    ds = _batch_level_ops(_batched_targets(ds, labels, spec), spec)
     options = tf.data.Options()
-    options.deterministic = deterministic
-    return ds.with_options(options).prefetch(autotune)
+    options.deterministic = spec.deterministic
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _read_element(el, spec: _BuildSpec):
+    """The element with its image read: encoded bytes, or the decoded eval-resized
+    image when ``spec.decode_early`` (uint8 when cached: a quarter of the memory)."""
+    import tensorflow as tf
+
+    from keras_art.data.pipeline.decode import decode_and_resize_for_eval
+
+    data = tf.io.read_file(el["image"]) if spec.from_files else el["image"]
+    if spec.decode_early:
+        augment = spec.augment
+        image = decode_and_resize_for_eval(
+            data, augment.image_size, augment.eval_resize
+        )
+        data = tf.cast(tf.round(image), tf.uint8) if spec.input_cfg.cache else image
+    return {**el, "image": data}
+
+
+def _cached(ds, spec: _BuildSpec):
+    # Reading/decoding is deterministic per element, so a cache here (before any
+    # shuffle or sampling) is correct. Uncached, reading happens after the shuffle
+    # so the buffer holds paths, not image bytes.
+    import tensorflow as tf
+
+    if spec.input_cfg.cache:
+        return ds.map(
+            lambda el: _read_element(el, spec), num_parallel_calls=tf.data.AUTOTUNE
+        ).cache()
+    return ds
+
+
+def _evaluation_images(base, spec: _BuildSpec):
+    import tensorflow as tf
+
+    ds = _cached(base, spec)
+    if not spec.input_cfg.cache:
+        ds = ds.map(
+            lambda el: _read_element(el, spec),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+    return ds.map(lambda el: {**el, "image": tf.cast(el["image"], tf.float32)})
+
+
+def _training_source(elements, base, n, labels, spec: _BuildSpec):
+    """N examples per epoch: a seeded shuffle, or class-balanced draws."""
+    if not spec.input_cfg.balanced_sampling:
+        return _cached(base, spec).shuffle(
+            _buffer_size(spec, n), seed=spec.seed, reshuffle_each_iteration=True
+        )
+    if isinstance(elements, Mapping):
+        return _balanced_from_tensors(elements, n, labels, spec)
+    return _balanced_from_records(base, n, labels, spec)
+
+
+def _buffer_size(spec: _BuildSpec, n: int) -> int:
+    return max(1, min(spec.input_cfg.shuffle_buffer, n))
+
+
+def _augmented(ds, spec: _BuildSpec):
+    """Each element's image augmented with its own seed from a seeded stream."""
+    import tensorflow as tf
+
+    seeds = tf.data.Dataset.random(seed=spec.seed, rerandomize_each_iteration=True)
+    ds = tf.data.Dataset.zip((ds, seeds.batch(2)))
+    return ds.map(
+        lambda el, seed: _augment_element(el, seed, spec),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=spec.deterministic,
+    )
+
+
+def _augment_element(el, seed, spec: _BuildSpec):
+    augment = spec.augment
+    if not spec.input_cfg.cache:
+        el = _read_element(el, spec)
+    # Multi-size training resizes whole batches later: augment at the largest size.
+    size = max(augment.multi_size) if augment.multi_size else augment.image_size
+    image = augment_image(el["image"], seed, augment, size, decoded=spec.decode_early)
+    return {**el, "image": image}
+
+
+def _batched_targets(ds, labels, spec: _BuildSpec):
+    """Batches of ``(images, one-hot targets, weights)``."""
+    import tensorflow as tf
+
+    weight_tables = _class_weight_table(labels, spec)
+    ds = ds.batch(
+        spec.input_cfg.batch_size,
+        drop_remainder=spec.training,
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=spec.deterministic,
+    )
+    return ds.map(
+        lambda el: _targets(el, spec.num_classes, weight_tables),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=spec.deterministic,
+    )
+
+
+def _targets(el, num_classes, weight_tables):
+    import tensorflow as tf
+
+    targets, weights = {}, {}
+    for task, c in num_classes.items():
+        lab = el[task]
+        targets[task] = tf.one_hot(lab, c, dtype=tf.float32)
+        w = tf.cast(lab >= 0, tf.float32)
+        if task in weight_tables:
+            w *= tf.gather(weight_tables[task], tf.maximum(lab, 0))
+        weights[task] = w
+    return el["image"], targets, weights
+
+
+def _batch_level_ops(ds, spec: _BuildSpec):
+    """MixUp/CutMix and the multi-size resize, each batch with its own seed."""
+    import tensorflow as tf
+
+    if not (spec.mixing or spec.multi_size):
+        return ds
+    bseed = None if spec.seed is None else spec.seed + 1
+    bseeds = tf.data.Dataset.random(seed=bseed, rerandomize_each_iteration=True)
+    return tf.data.Dataset.zip((ds, bseeds.batch(2))).map(
+        lambda batch, seed: _mix_and_resize(batch, seed, spec),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=spec.deterministic,
+    )
+
+
+def _mix_and_resize(batch, seed, spec: _BuildSpec):
+    from keras_art.data.pipeline.mixing import mix_batch
+
+    images, targets, weights = batch
+    s_mix, s_size = aug.split_seed(seed, 2)
+    if spec.mixing:
+        cfg = spec.input_cfg
+        images, targets, weights = mix_batch(
+            images,
+            targets,
+            weights,
+            s_mix,
+            mixup_p=cfg.mixup_p,
+            mixup_alpha=cfg.mixup_alpha,
+            cutmix_p=cfg.cutmix_p,
+            cutmix_alpha=cfg.cutmix_alpha,
+        )
+    if spec.multi_size:
+        images = aug.resize_batch_to_random_size(
+            images, s_size, spec.augment.multi_size
+        )
+    return images, targets, weights
 
 
 def augment_is_random(augment: AugmentConfig) -> bool:
@@ -371,31 +400,8 @@ def augment_image(data, seed, augment: AugmentConfig, size: int, decoded=False):
     after it, on normalised tensors); the erased box is noise either way."""
     import tensorflow as tf
 
-    from keras_art.data.pipeline import augment as aug
-    from keras_art.data.pipeline.decode import decode_and_resize_for_eval
-
-    s_crop, s_jit, s_flip, s_rot, s_col, s_erase = tf.unstack(
-        tf.random.experimental.stateless_split(seed, 6)
-    )
-    flipped = False
-    if decoded:
-        image = tf.cast(data, tf.float32)
-        if image.shape[0] != size:
-            image = tf.image.resize(image, [size, size])
-    elif augment.random_resized_crop:
-        # The fused crop also flips (decided from its seed): no separate pass.
-        image = aug.decode_random_resized_crop(
-            data,
-            s_crop,
-            size,
-            augment.crop_scale,
-            augment.crop_ratio,
-            hflip=augment.hflip,
-            vflip=augment.vflip,
-        )
-        flipped = True
-    else:
-        image = decode_and_resize_for_eval(data, size, augment.eval_resize)
+    s_crop, s_jit, s_flip, s_rot, s_col, s_erase = aug.split_seed(seed, 6)
+    image, flipped = _training_crop(data, s_crop, augment, size, decoded)
     if list(augment.scale_jitter) != [1.0, 1.0]:
         image = aug.scale_jitter(image, s_jit, augment.scale_jitter)
     if (augment.hflip or augment.vflip) and not flipped:
@@ -409,75 +415,94 @@ def augment_image(data, seed, augment: AugmentConfig, size: int, decoded=False):
     return tf.ensure_shape(image, [size, size, 3])
 
 
-def _balanced(
-    base,
-    prepared,
-    n,
-    labels,
-    num_classes,
-    primary,
-    input_cfg,
-    seed,
-    *,
-    from_tensors,
-    elements,
-):
-    """N draws per epoch, uniform over the primary task's classes (see sampling)."""
+def _training_crop(data, seed, augment: AugmentConfig, size: int, decoded: bool):
+    """The image at ``size`` before the other ops, and whether it is flipped."""
     import tensorflow as tf
 
-    from keras_art.data.pipeline.class_balance import group_indices
+    from keras_art.data.pipeline.decode import decode_and_resize_for_eval
 
-    c = num_classes[primary]
-    if from_tensors:
-        groups, probs = group_indices(labels[primary], c)
-        streams = []
-        for k, idx in enumerate(groups):
-            sub = {key: tf.gather(v, idx) for key, v in elements.items()}
-            ds = prepared(tf.data.Dataset.from_tensor_slices(sub))
-            gseed = None if seed is None else seed + 7919 * (k + 1)
-            buf = max(1, min(input_cfg.shuffle_buffer, len(idx)))
-            streams.append(ds.shuffle(buf, seed=gseed).repeat())
-        ds = tf.data.Dataset.sample_from_datasets(
-            streams,
-            weights=probs.astype(np.float32).tolist(),
-            seed=seed,
-            rerandomize_each_iteration=True,
+    if decoded:
+        image = tf.cast(data, tf.float32)
+        if image.shape[0] != size:
+            image = tf.image.resize(image, [size, size])
+        return image, False
+    if augment.random_resized_crop:
+        # The fused crop also flips (decided from its seed): no separate pass.
+        image = aug.decode_random_resized_crop(
+            data,
+            seed,
+            size,
+            augment.crop_scale,
+            augment.crop_ratio,
+            hflip=augment.hflip,
+            vflip=augment.vflip,
         )
-        return ds.take(n)
-    # Records: one stream, so reject/accept towards the balanced distribution.
-    bins = c + 1  # the last bin holds records without a primary label
-    if labels is not None:
-        lab = np.asarray(labels[primary])
-        counts = np.bincount(np.where(lab < 0, c, lab), minlength=bins).astype(float)
-        initial = counts / counts.sum()
-        present = counts[:c] > 0
-        target = np.where(present, (1 - initial[c]) / max(present.sum(), 1), 0.0)
-        target = np.append(target, initial[c])
-    else:
-        initial = None
-        target = np.full(bins, 1.0 / bins)
-    ds = (
-        prepared(base)
-        .shuffle(max(1, min(input_cfg.shuffle_buffer, n)), seed=seed)
-        .repeat()
-    )
+        return image, True
+    return decode_and_resize_for_eval(data, size, augment.eval_resize), False
+
+
+def _balanced_from_tensors(elements, n, labels, spec: _BuildSpec):
+    """N draws per epoch, uniform over the primary task's classes (see sampling):
+    one shuffled, repeated stream per class."""
+    import tensorflow as tf
+
+    from keras_art.data.pipeline.class_balance import group_indices, sample_groups
+
+    groups, probs = group_indices(labels[spec.primary], spec.num_classes[spec.primary])
+    streams = [
+        _cached(
+            tf.data.Dataset.from_tensor_slices(
+                {key: tf.gather(v, idx) for key, v in elements.items()}
+            ),
+            spec,
+        )
+        for idx in groups
+    ]
+    buffers = [_buffer_size(spec, len(idx)) for idx in groups]
+    return sample_groups(streams, buffers, probs, spec.seed).take(n)
+
+
+def _balanced_from_records(base, n, labels, spec: _BuildSpec):
+    """Records come as one stream, so reject/accept towards the balanced
+    distribution instead."""
+    import tensorflow as tf
+
+    primary = spec.primary
+    c = spec.num_classes[primary]
+    initial, target = _rejection_distributions(labels, primary, c)
+    ds = _cached(base, spec).shuffle(_buffer_size(spec, n), seed=spec.seed).repeat()
     ds = ds.rejection_resample(
         lambda el: tf.where(el[primary] < 0, c, el[primary]),
         target_dist=target.astype(np.float32),
         initial_dist=None if initial is None else initial.astype(np.float32),
-        seed=seed,
+        seed=spec.seed,
     ).map(lambda _, el: el)
     return ds.take(n)
 
 
-def _class_weight_table(labels, num_classes, input_cfg, training, primary):
+def _rejection_distributions(labels, primary: str, c: int):
+    """``(initial, target)`` over c + 1 bins, the last for records without a
+    primary label (they keep their share); ``initial`` is None without labels."""
+    bins = c + 1
+    if labels is None:
+        return None, np.full(bins, 1.0 / bins)
+    lab = np.asarray(labels[primary])
+    counts = np.bincount(np.where(lab < 0, c, lab), minlength=bins).astype(float)
+    initial = counts / counts.sum()
+    present = counts[:c] > 0
+    target = np.where(present, (1 - initial[c]) / max(present.sum(), 1), 0.0)
+    return initial, np.append(target, initial[c])
+
+
+def _class_weight_table(labels, spec: _BuildSpec):
     """Per-task inverse-frequency tables; the balanced primary task is skipped (the
     sampler already equalises it, weighting too would correct twice)."""
     import tensorflow as tf
 
     from keras_art.data.pipeline.class_balance import class_weights
 
-    if not (training and input_cfg.class_weights):
+    input_cfg = spec.input_cfg
+    if not (spec.training and input_cfg.class_weights):
         return {}
     if labels is None:
         raise UserError(
@@ -485,8 +510,8 @@ def _class_weight_table(labels, num_classes, input_cfg, training, primary):
             "labels= (e.g. from the manifest) or set input.class_weights=false."
         )
     out = {}
-    for task, c in num_classes.items():
-        if task == primary and input_cfg.balanced_sampling:
+    for task, c in spec.num_classes.items():
+        if task == spec.primary and input_cfg.balanced_sampling:
             continue
         out[task] = tf.constant(class_weights(labels[task], c))
     return out
@@ -503,12 +528,16 @@ def _check_tasks(labels, num_classes, primary_task):
             f"build_dataset: no labels for task(s) {', '.join(missing)}. Pass "
             f"labels[task] for every task in num_classes."
         )
+    return tasks, _primary_task(tasks, primary_task)
+
+
+def _primary_task(tasks: list[str], primary_task: str | None) -> str:
     primary = primary_task or tasks[0]
-    if primary not in num_classes:
+    if primary not in tasks:
         raise UserError(
             f"primary_task {primary!r} is not one of the tasks: {', '.join(tasks)}."
         )
-    return tasks, primary
+    return primary
 
 
 def _check_labels(values, n, c, task):

@@ -17,13 +17,15 @@ unknown. Class weights carried in ``w`` mix linearly.
 
 from __future__ import annotations
 
+from keras_art.data.pipeline.augment import split_seed
+
 
 def _beta(seed, alpha: float):
     import tensorflow as tf
 
     if alpha <= 0:
         return tf.constant(1.0)
-    s1, s2 = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    s1, s2 = split_seed(seed, 2)
     g1 = tf.random.stateless_gamma([], s1, alpha=alpha)
     g2 = tf.random.stateless_gamma([], s2, alpha=alpha)
     return g1 / tf.maximum(g1 + g2, 1e-12)
@@ -34,7 +36,7 @@ def cutmix_box(seed, height, width, lam):
     ``(1 - lam) * H * W`` and random centre (Yun et al. 2019)."""
     import tensorflow as tf
 
-    s_y, s_x = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    s_y, s_x = split_seed(seed, 2)
     h = tf.cast(height, tf.float32)
     w = tf.cast(width, tf.float32)
     cut = tf.sqrt(1.0 - lam)
@@ -73,10 +75,17 @@ def _mixup_fn(images, perm, lam):
 def _cutmix_fn(images, perm, box):
     import tensorflow as tf
 
-    rows = tf.range(tf.shape(images)[1])[:, None]
-    cols = tf.range(tf.shape(images)[2])[None, :]
-    in_box = (rows >= box[0]) & (rows < box[2]) & (cols >= box[1]) & (cols < box[3])
+    in_box = _box_mask(tf.shape(images)[1], tf.shape(images)[2], box)
     return tf.where(in_box[None, :, :, None], tf.gather(images, perm), images)
+
+
+def _box_mask(height, width, box):
+    """(H, W) bool, True inside ``box = [y0, x0, y1, x1]`` (ends exclusive)."""
+    import tensorflow as tf
+
+    rows = tf.range(height)[:, None]
+    cols = tf.range(width)[None, :]
+    return (rows >= box[0]) & (rows < box[2]) & (cols >= box[1]) & (cols < box[3])
 
 
 _COMPILED: dict = {}
@@ -117,9 +126,7 @@ def mix_batch(
     """
     import tensorflow as tf
 
-    s_mode, s_perm, s_mix, s_cut, s_box = tf.unstack(
-        tf.random.experimental.stateless_split(seed, 5)
-    )
+    s_mode, s_perm, s_mix, s_cut, s_box = split_seed(seed, 5)
     shape = tf.shape(images)
     batch, height, width = shape[0], shape[1], shape[2]
     u = tf.random.stateless_uniform([], s_mode)
@@ -129,9 +136,7 @@ def mix_batch(
 
     lam_mix = _beta(s_mix, mixup_alpha)
     box = cutmix_box(s_box, height, width, _beta(s_cut, cutmix_alpha))
-    rows = tf.range(height)[:, None]
-    cols = tf.range(width)[None, :]
-    in_box = (rows >= box[0]) & (rows < box[2]) & (cols >= box[1]) & (cols < box[3])
+    in_box = _box_mask(height, width, box)
     lam_cut = 1.0 - tf.reduce_mean(tf.cast(in_box, tf.float32))
 
     lam = tf.where(do_mixup, lam_mix, tf.where(do_cutmix, lam_cut, 1.0))

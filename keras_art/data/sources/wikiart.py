@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -61,26 +62,37 @@ def read_wikiart_dirs(
     """Join the three tasks' lists into one catalog (one row per unique image path)."""
     images_dir, labels_dir = Path(images_dir), Path(labels_dir)
     notes: list[str] = []
+    class_names, lists = _read_all_lists(labels_dir, notes)
+    joined = _JoinedLists.of(lists)
+    notes.extend(_overlap_notes(lists, joined.in_train, joined.in_val))
+    official = _official_split(joined, task, notes)
+    keep, excluded = _present_on_disk(joined.paths, images_dir, notes)
+    return Catalog(
+        files=[str(images_dir / joined.paths[i]) for i in keep],
+        labels={t: a[keep] for t, a in joined.labels.items()},
+        class_names=class_names,
+        source="wikiart",
+        official_split=official[keep],
+        notes=notes,
+        excluded=excluded,
+    )
+
+
+def _read_all_lists(labels_dir: Path, notes: list[str]):
+    """``(class_names, lists)``: task -> names, and task -> split -> {path: label}
+    for every task folder present; an image in both lists of a task stays in val."""
     class_names: dict[str, list[str]] = {}
-    # task -> split -> {path: label}
     lists: dict[str, dict[str, dict[str, int]]] = {}
     for t in TASKS:
         folder = _find_child(labels_dir, t.capitalize())
         if folder is None:
             notes.append(f"wikiart: no {t.capitalize()}/ folder in {labels_dir}")
             continue
-        names = _read_classes(_find_file(folder, f"{t}_class", (".txt", "")))
-        class_names[t] = names
-        lists[t] = {}
-        for split in LIST_SPLITS:
-            path = _find_file(folder, f"{t}_{split}", (".csv", ""))
-            rows, dups = _read_list(path, len(names))
-            if dups:
-                notes.append(
-                    f"wikiart: {path.name} lists {dups} row(s) twice; duplicates "
-                    f"ignored"
-                )
-            lists[t][split] = rows
+        class_names[t] = _read_classes(_find_file(folder, f"{t}_class", (".txt", "")))
+        lists[t] = {
+            split: _read_split_list(folder, t, split, len(class_names[t]), notes)
+            for split in LIST_SPLITS
+        }
         both = lists[t]["train"].keys() & lists[t]["val"].keys()
         if both:
             notes.append(
@@ -94,38 +106,69 @@ def read_wikiart_dirs(
             f"wikiart: {labels_dir} holds none of Style/, Genre/, Artist/. Point "
             f"data.labels_dir (or --data) at the wikiart_csv folder."
         )
+    return class_names, lists
 
-    order: dict[str, int] = {}
-    for t in lists:
-        for split in LIST_SPLITS:
-            for p in lists[t][split]:
-                order.setdefault(p, len(order))
-    paths = list(order)
-    n = len(paths)
-    label_arrays = {t: np.full(n, MISSING, dtype=np.int64) for t in lists}
-    in_val = {t: np.zeros(n, dtype=bool) for t in lists}
-    in_train = {t: np.zeros(n, dtype=bool) for t in lists}
-    for t in lists:
-        for split, flags in (("train", in_train[t]), ("val", in_val[t])):
-            for p, lab in lists[t][split].items():
-                label_arrays[t][order[p]] = lab
-                flags[order[p]] = True
-    notes.extend(_overlap_notes(lists, in_train, in_val))
-    any_val = np.logical_or.reduce(list(in_val.values()))
-    any_train = np.logical_or.reduce(list(in_train.values()))
-    if task in lists:
-        official = np.where(
-            in_val[task], "val", np.where(in_train[task], "train", "")
-        ).astype(object)
-    else:
-        official = np.where(any_val, "val", "train").astype(object)
-        moved = int(np.sum(any_val & any_train))
-        if moved:
-            notes.append(
-                f"wikiart: multi-task: {moved} image(s) in one task's train list and "
-                f"another's val list are given split 'val' (never trained on)"
-            )
 
+def _read_split_list(folder: Path, task: str, split: str, num_classes, notes):
+    path = _find_file(folder, f"{task}_{split}", (".csv", ""))
+    rows, dups = _read_list(path, num_classes)
+    if dups:
+        notes.append(
+            f"wikiart: {path.name} lists {dups} row(s) twice; duplicates ignored"
+        )
+    return rows
+
+
+@dataclass
+class _JoinedLists:
+    """Every listed path once (first-listed order) with per-task labels and
+    train/val membership flags, all aligned with ``paths``."""
+
+    paths: list[str]
+    labels: dict[str, np.ndarray]
+    in_train: dict[str, np.ndarray]
+    in_val: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, lists) -> _JoinedLists:
+        order: dict[str, int] = {}
+        for t in lists:
+            for split in LIST_SPLITS:
+                for p in lists[t][split]:
+                    order.setdefault(p, len(order))
+        n = len(order)
+        joined = cls(
+            paths=list(order),
+            labels={t: np.full(n, MISSING, dtype=np.int64) for t in lists},
+            in_train={t: np.zeros(n, dtype=bool) for t in lists},
+            in_val={t: np.zeros(n, dtype=bool) for t in lists},
+        )
+        for t in lists:
+            for split, flags in (("train", joined.in_train), ("val", joined.in_val)):
+                for p, lab in lists[t][split].items():
+                    joined.labels[t][order[p]] = lab
+                    flags[t][order[p]] = True
+        return joined
+
+
+def _official_split(joined: _JoinedLists, task: str | None, notes) -> np.ndarray:
+    """Per row "train", "val" or "" (see `read_wikiart`)."""
+    if task in joined.labels:
+        val, train = joined.in_val[task], joined.in_train[task]
+        return np.where(val, "val", np.where(train, "train", "")).astype(object)
+    any_val = np.logical_or.reduce(list(joined.in_val.values()))
+    any_train = np.logical_or.reduce(list(joined.in_train.values()))
+    moved = int(np.sum(any_val & any_train))
+    if moved:
+        notes.append(
+            f"wikiart: multi-task: {moved} image(s) in one task's train list and "
+            f"another's val list are given split 'val' (never trained on)"
+        )
+    return np.where(any_val, "val", "train").astype(object)
+
+
+def _present_on_disk(paths: list[str], images_dir: Path, notes: list[str]):
+    """``(indices of the paths found under images_dir, excluded (file, reason))``."""
     on_disk = _existing_files(images_dir)
     present = np.array([p in on_disk for p in paths], dtype=bool)
     excluded = [
@@ -141,18 +184,10 @@ def read_wikiart_dirs(
     keep = np.flatnonzero(present)
     if len(keep) == 0:
         raise UserError(
-            f"wikiart: none of the {n} listed images exist under {images_dir}. Check "
-            f"data.images_dir (it should hold the style folders)."
+            f"wikiart: none of the {len(paths)} listed images exist under "
+            f"{images_dir}. Check data.images_dir (it should hold the style folders)."
         )
-    return Catalog(
-        files=[str(images_dir / paths[i]) for i in keep],
-        labels={t: a[keep] for t, a in label_arrays.items()},
-        class_names=class_names,
-        source="wikiart",
-        official_split=official[keep],
-        notes=notes,
-        excluded=excluded,
-    )
+    return keep, excluded
 
 
 def _overlap_notes(lists, in_train, in_val) -> list[str]:
