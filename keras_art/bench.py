@@ -11,6 +11,7 @@ each returns a dict that is printed as a summary and written to ``--json``.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from keras_art.cli import ArgumentParser, quiet_tensorflow, run_command
@@ -50,18 +51,17 @@ def bench(argv: list[str] | None = None) -> dict[str, Any] | int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from keras_art.benchmarks import progress_on_stderr
     from keras_art.io_utils import to_builtin
 
     def _run() -> int:
-        with progress_on_stderr():
-            result = bench(argv)
+        result = bench(argv)
         if isinstance(result, dict):
             print(json.dumps(result, indent=2, default=to_builtin))
             return 0
         return int(result or 0)
 
-    return run_command(_run)
+    # Progress on stderr: stdout is the JSON, for piping.
+    return run_command(_run, info_stream=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -58,13 +58,14 @@ def quiet_tensorflow() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
-def show_library_logs() -> None:
-    """Print keras_art's log records as plain lines: INFO on stdout (progress),
-    WARNING and above on stderr. Library modules only log; commands decide this."""
+def show_library_logs(info_stream=None) -> None:
+    """Print keras_art's log records as plain lines: INFO on ``info_stream``
+    (default stdout: progress), WARNING and above on stderr. Library modules only
+    log; commands decide where it shows."""
     root = logging.getLogger("keras_art")
     if getattr(root, "_keras_art_cli", False):
         return
-    out = logging.StreamHandler(sys.stdout)
+    out = logging.StreamHandler(info_stream or sys.stdout)
     out.addFilter(lambda record: record.levelno < logging.WARNING)
     err = logging.StreamHandler(sys.stderr)
     err.setLevel(logging.WARNING)
@@ -75,9 +76,11 @@ def show_library_logs() -> None:
     root._keras_art_cli = True
 
 
-def run_command(fn: Callable[[], int | None]) -> int:
-    """Run ``fn``; map `UserError` to exit 2 and a single line on stderr."""
-    show_library_logs()
+def run_command(fn: Callable[[], int | None], info_stream=None) -> int:
+    """Run ``fn``; map `UserError` to exit 2 and a single line on stderr.
+
+    Library INFO logs (progress) show on ``info_stream`` (default stdout)."""
+    show_library_logs(info_stream)
     try:
         code = fn()
     except UserError as exc:

@@ -16,14 +16,13 @@ versions come from `keras_art.system`, the JSON writer from `keras_art.io_utils`
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import logging
 import os
 import pkgutil
-import sys
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable
 
 BENCHMARKS: dict[str, tuple[Callable, Callable, str]] = {}
 
@@ -48,33 +47,11 @@ def registry() -> dict[str, tuple[Callable, Callable, str]]:
 
 
 def progress(message: str) -> None:
-    """One progress line, logged at INFO on ``keras_art.benchmarks``.
+    """One ``[bench HH:MM:SS] message`` progress line, logged at INFO.
 
-    The bench CLI shows these on stderr (`progress_on_stderr`); library callers
-    see them wherever their logging configuration sends INFO records.
+    The bench CLI shows INFO lines on stderr, so stdout stays clean for the JSON.
     """
-    logger.info(message)
-
-
-@contextlib.contextmanager
-def progress_on_stderr() -> Iterator[None]:
-    """While inside, print `progress` lines as ``[bench HH:MM:SS] message`` on
-    stderr (stdout stays clean for piping the JSON)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        logging.Formatter("[bench %(asctime)s] %(message)s", "%H:%M:%S")
-    )
-    level, propagate = logger.level, logger.propagate
-    logger.addHandler(handler)
-    # Not propagated: a root handler would print every line a second time.
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-        logger.propagate = propagate
+    logger.info("[bench %s] %s", time.strftime("%H:%M:%S"), message)
 
 
 def usable_cores() -> int:
