@@ -6,8 +6,11 @@
 
 The images are prepared exactly as a training run prepares them (validation, subsets,
 splits), then each split is written as ``<split>-NNNNN-of-NNNNN.tfrecord`` with the
-original encoded bytes, plus ``manifest.json``. Train from them with
-``--set input.tfrecords=OUT``.
+original encoded bytes, plus ``manifest.json``. Records are written in a seeded
+shuffled order (``data.split_seed``): readers list files sorted by class, and a
+TFRecord split is read as one stream through a shuffle buffer far smaller than the
+split. Train from them with ``--set input.tfrecords=OUT`` and the same data
+settings (the run checks the manifest's classes and splits against its own).
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ def build_parser() -> ArgumentParser:
 def make_tfrecords(cfg: Config, out: str, shard_size: int = 1024) -> dict[str, Any]:
     """Prepare ``cfg``'s data and write one set of shards per split; return the
     manifest."""
+    import numpy as np
+
     from keras_art.data.catalog.prepare import prepare_data
     from keras_art.data.pipeline.tfrecord import read_manifest, write_shards
 
@@ -46,6 +51,7 @@ def make_tfrecords(cfg: Config, out: str, shard_size: int = 1024) -> dict[str, A
         idx = prepared.indices(split)
         if len(idx) == 0:
             continue
+        idx = np.random.default_rng(cfg.data.split_seed % 2**32).permutation(idx)
         write_shards(
             [prepared.files[i] for i in idx],
             {t: prepared.labels[t][idx] for t in prepared.tasks},

@@ -100,8 +100,11 @@ class InputConfig:
     """Batching, mixing, balancing and tf.data behaviour."""
 
     batch_size: int = 32
+    # Training from files draws a full seeded permutation per epoch; the buffer is
+    # only for TFRecord streams, which cannot be read in random order.
     shuffle_buffer: int = 2048
-    cache: bool = False
+    cache: bool = False  # evaluation (and TFRecord training): decoded images in RAM
+    # Exact order even with parallel maps (needed for a bit-identical resume).
     deterministic: bool = False
     tfrecords: str | None = None  # folder of shards from data_scripts/make_tfrecords.py
     mixup_p: float = 0.35

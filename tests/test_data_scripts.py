@@ -60,3 +60,40 @@ def test_bad_flags_exit_2_with_one_line(module, argv, message, tmp_path, capsys)
     assert module.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
+
+
+def _tiny_cfg(**data):
+    from keras_art.config import Config
+
+    cfg = Config(task="artist")
+    cfg.data.sample_images, cfg.data.validate = 48, False
+    for key, value in data.items():
+        setattr(cfg.data, key, value)
+    return cfg
+
+
+def test_tfrecords_are_checked_against_the_run_that_reads_them(tmp_path):
+    """Shards from make_tfrecords pass the run's check for the same data settings;
+    a run with another split seed stops with exit-2 UserError naming the fix.
+    Records are written in a shuffled order, not the readers' class order."""
+    from keras_art.data.catalog.prepare import prepare_data
+    from keras_art.data.pipeline.dataset import make_split_datasets
+    from keras_art.errors import UserError
+
+    out = tmp_path / "shards"
+    make_tfrecords.make_tfrecords(_tiny_cfg(), str(out), shard_size=64)
+    cfg = _tiny_cfg()
+    cfg.input.tfrecords = str(out)
+    prepared = prepare_data(cfg)
+    datasets = make_split_datasets(cfg, prepared)  # checks, then builds
+    assert datasets["val"] is not None
+    train = [prepared.files[i] for i in prepared.indices("train")]
+    records = read_shards(out, "train", cycle_length=1)
+    written = [r["path"].numpy().decode() for r in records]
+    assert sorted(written) == sorted(train) and written != train
+
+    other = _tiny_cfg(split_seed=7)
+    other.input.tfrecords = str(out)
+    with pytest.raises(UserError, match="different (train|val|test) split.*"
+                       "make_tfrecords"):  # fmt: skip
+        make_split_datasets(other, prepare_data(other))

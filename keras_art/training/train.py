@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_art.config import Config
+from keras_art.data.catalog.run_data_check import check_same_data
 from keras_art.errors import UserError
 from keras_art.io_utils import atomic_write_json, atomic_write_text
 from keras_art.models.model_record import ModelRecord
@@ -118,6 +118,7 @@ def train(cfg: Config, *, resume: bool = False) -> RunResult:
     # Imported here: building a Config and parsing flags must stay cheap.
     from keras_art.data.catalog.prepare import prepare_data, write_data_files
     from keras_art.data.pipeline.class_balance import sampler_report
+    from keras_art.data.pipeline.tfrecord import check_shards_match
 
     start = time.time()
     _check_weights_early(cfg)
@@ -125,31 +126,28 @@ def train(cfg: Config, *, resume: bool = False) -> RunResult:
     # before any other op runs in the process ("Collective ops must be configured
     # at program startup"), and data preparation runs ops.
     strategy = make_strategy(cfg.train.strategy)
-    if not is_chief_process(cfg.train.strategy):
-        # Multi-worker: every worker runs this function, only the chief owns the run
-        # directory; the others keep their (identical) artifacts in a private folder.
-        run_dir = Path(tempfile.mkdtemp(prefix="keras_art-worker-"))
-        atomic_write_text(run_dir / "config.json", cfg.to_json() + "\n")
-    elif resume:
-        run_dir = Path(cfg.workdir) / cfg.run_name
-    else:
-        run_dir = make_run_dir(cfg)
-        atomic_write_text(run_dir / "config.json", cfg.to_json() + "\n")
+    chief = is_chief_process(cfg.train.strategy)
+    run_dir = _open_run_dir(cfg, chief=chief, resume=resume)
     logger.info("run directory: %s", run_dir)
 
     try:
         prepared = prepare_data(cfg)
-        if cfg.input.balanced_sampling:
-            prepared.report["sampler"] = sampler_report(prepared)
-        if not resume:
+        if cfg.input.tfrecords:  # before the model is built: fail fast
+            check_shards_match(prepared, cfg.input.tfrecords)
+        elif cfg.input.balanced_sampling:
+            # TFRecords balance by rejection resampling over the record stream.
+            prepared.report["sampler"] = sampler_report(prepared, seed=cfg.train.seed)
+        if resume:
+            check_same_data(prepared, run_dir)
+        elif chief:
             write_data_files(prepared, run_dir)
             ModelRecord.from_config(cfg, prepared.class_names).write(run_dir)
         _log_data_summary(prepared)
-        fit_result = _fit(cfg, prepared, run_dir, strategy, resume=resume)
+        fit_result = _fit(cfg, prepared, run_dir, strategy, resume=resume, chief=chief)
     except UserError:
         # A run stopped by bad input before its first checkpoint leaves nothing
         # behind (not even a folder that --resume would pick up).
-        if not resume and not (run_dir / "checkpoints").exists():
+        if chief and not resume and not (run_dir / "checkpoints").exists():
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
 
@@ -172,13 +170,34 @@ def train(cfg: Config, *, resume: bool = False) -> RunResult:
         "peak_rss_mb": peak_rss_mb(),
         "versions": versions(),
     }
-    atomic_write_json(run_dir / SUMMARY, summary)
+    if chief:
+        atomic_write_json(run_dir / SUMMARY, summary)
     _log_result_table(summary)
     return RunResult(run_dir=run_dir, summary=summary)
 
 
+def _open_run_dir(cfg: Config, *, chief: bool, resume: bool) -> Path:
+    """The run directory; a new one (with config.json) for the chief of a new run.
+
+    Multi-worker: every worker runs `train` on the same ``--run-name``; only the
+    chief writes, the others read the chief's checkpoints on resume (the run
+    directory must be on a path every worker sees, as TensorFlow's own
+    multi-worker checkpointing assumes).
+    """
+    if cfg.train.strategy == "multi_worker" and not cfg.run_name:
+        raise UserError(
+            "--strategy multi_worker needs --run-name NAME: every worker must name "
+            "the same run directory."
+        )
+    if resume or not chief:
+        return Path(cfg.workdir).expanduser() / cfg.run_name
+    run_dir = make_run_dir(cfg)
+    atomic_write_text(run_dir / "config.json", cfg.to_json() + "\n")
+    return run_dir
+
+
 def _fit(
-    cfg: Config, prepared, run_dir: Path, strategy, *, resume: bool
+    cfg: Config, prepared, run_dir: Path, strategy, *, resume: bool, chief: bool
 ) -> dict[str, Any]:
     import keras
 
@@ -195,7 +214,8 @@ def _fit(
         )
     if cfg.train.train_bn is None:
         cfg.train.train_bn = weights_source.startswith("random")
-        atomic_write_text(run_dir / "config.json", cfg.to_json() + "\n")
+        if chief:
+            atomic_write_text(run_dir / "config.json", cfg.to_json() + "\n")
     logger.info(
         "model: %s + %s head, weights: %s, %s parameters%s",
         cfg.model.backbone,
@@ -225,7 +245,9 @@ def _fit(
         strategy,
         stages=backbone_stages(model.get_layer("backbone"), cfg.model.backbone),
     )
-    callbacks = default_callbacks(cfg.train, run_dir, backbone=cfg.model.backbone)
+    callbacks = default_callbacks(
+        cfg.train, run_dir, backbone=cfg.model.backbone, tensorboard=chief
+    )
     fit_start = time.time()
     history = trainer.fit(
         datasets["train_for_epoch"],

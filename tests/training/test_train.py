@@ -214,3 +214,19 @@ def test_real_data_offline_stops_before_work_and_leaves_no_run_dir(
     assert main([*argv, "--weights", str(tmp_path / "missing.h5")]) == 2
     assert "missing.h5: no such file" in capsys.readouterr().err
     assert not workdir.exists() or not any(workdir.iterdir())
+
+
+def test_resume_with_different_data_exits_2_and_names_it(tmp_path, capsys):
+    from keras_art.data.catalog.prepare import prepare_data, write_data_files
+    from keras_art.train import main
+
+    cfg = _smoke(tmp_path, "model.weights=none")
+    run = make_run_dir(cfg)
+    (run / "config.json").write_text(cfg.to_json())
+    prepared = prepare_data(cfg)
+    prepared.class_names["artist"][0] = "Someone_Else"  # as if a class was renamed
+    write_data_files(prepared, run)
+    assert main(["--resume", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "artist classes" in err and "Someone_Else" in err
+    assert not (run / "checkpoints").exists()  # nothing trained on shifted labels

@@ -12,17 +12,25 @@ yields ``(images, targets, weights)``:
 - ``weights``: ``{task: (B,)}`` float32, 0 where the label is -1 (times the class
   weight when ``input.class_weights``).
 
-Training: seeded shuffle (or class-balanced sampling), per-image augmentation,
-``drop_remainder=True``, MixUp/CutMix, prefetch; no ``repeat`` (the trainer decides
-epochs). With ``input.balanced_sampling`` the sampler is infinite and one epoch is
-defined as N draws (N = number of training examples), i.e. ``N // B`` batches.
+Training: one epoch per pipeline (``epoch``), N examples (N = number of training
+examples, i.e. ``N // B`` batches) in the order
+`keras_art.data.pipeline.class_balance.epoch_order` gives for ``(seed, epoch)``: a
+full seeded permutation, or with ``input.balanced_sampling`` class-balanced draws
+that walk through a permutation of every whole class. The pipeline is a dataset of
+those paths and labels; files are read and decoded only after that (no shuffle
+buffer of images). Then per-image augmentation, ``drop_remainder=True``,
+MixUp/CutMix, prefetch; no ``repeat`` (the trainer decides epochs).
+TFRecord input is one sequential stream: shard order shuffled per epoch, then a
+``input.shuffle_buffer`` shuffle (or rejection resampling when balanced); the
+manifest's record count gives the epoch size.
 Evaluation: file order, eval resize, no mixing, the last partial batch kept.
 
 Caching (``input.cache``): evaluation caches decoded, eval-resized images (as uint8,
-at most 0.5 grey level from the uncached float values). Training caches what stays
-the same across epochs: the decoded eval-resized image when no random per-image op
-is enabled, otherwise the encoded file bytes (so augmentation stays random and disk
-reads happen once). The cache always sits before shuffling and sampling.
+at most 0.5 grey level from the uncached float values), before any shuffling.
+Training from files reads after the order is fixed and does not cache: each epoch
+is a fresh pipeline whose cache would be dropped with it. Training from TFRecords
+caches the decoded image when no random per-image op is enabled, otherwise the
+encoded bytes.
 """
 
 from __future__ import annotations
@@ -46,8 +54,12 @@ def make_split_datasets(cfg, prepared) -> dict:
         raise UserError(
             "The train split is empty. Lower data.min_per_class or check data.split."
         )
+    if cfg.input.tfrecords:
+        from keras_art.data.pipeline.tfrecord import check_shards_match
 
-    def make(split: str, training: bool, seed_offset: int = 0):
+        check_shards_match(prepared, cfg.input.tfrecords)
+
+    def make(split: str, training: bool, epoch: int = 0):
         idx = prepared.indices(split)
         if len(idx) == 0:
             return None
@@ -58,14 +70,15 @@ def make_split_datasets(cfg, prepared) -> dict:
             cfg.augment,
             cfg.input,
             training=training,
-            seed=cfg.train.seed + seed_offset,
+            seed=cfg.train.seed,
+            epoch=epoch,
             split=split,
         )
 
     datasets = {
-        # A fresh pipeline per epoch, seeded by the epoch: a resumed run sees
-        # exactly the batches the uninterrupted run would have seen.
-        "train_for_epoch": lambda epoch: make("train", True, seed_offset=epoch),
+        # A fresh pipeline per epoch, a function of (seed, epoch) only: a resumed
+        # run sees exactly the batches the uninterrupted run would have seen.
+        "train_for_epoch": lambda epoch: make("train", True, epoch=epoch),
         "val": make("val", training=False),
         "test": make("test", training=False),
     }
@@ -83,6 +96,7 @@ def build_dataset(
     *,
     training: bool,
     seed: int | None = None,
+    epoch: int = 0,
     primary_task: str | None = None,
     split: str | None = None,
 ):
@@ -95,6 +109,9 @@ def build_dataset(
         augment, input_cfg: the run's `AugmentConfig` / `InputConfig`.
         training: training pipeline (augment, shuffle, mix) or evaluation.
         seed: makes shuffling, sampling and augmentation reproducible.
+        epoch: the training epoch this pipeline yields (0-based): the order is
+            ``epoch_order(..., seed=seed, epoch=epoch)``, augmentation is seeded
+            by ``seed + epoch``.
         primary_task: the task balanced sampling balances (default: first task).
         split: with ``input_cfg.tfrecords`` set, the shard split to read
             (default ``train`` / ``val``); ``files``/``labels`` then only supply the
@@ -112,6 +129,8 @@ def build_dataset(
             input_cfg.tfrecords,
             split or ("train" if training else "val"),
             deterministic=input_cfg.deterministic or not training,
+            shuffle_seed=_epoch_seed(seed, epoch) if training else None,
+            shuffle_files=training,
         )
         return build_dataset_from_records(
             records,
@@ -119,7 +138,7 @@ def build_dataset(
             augment,
             input_cfg,
             training=training,
-            seed=seed,
+            seed=_epoch_seed(seed, epoch),
             primary_task=primary,
             labels=label_arrays if n else None,
         )
@@ -127,8 +146,22 @@ def build_dataset(
         raise UserError("build_dataset: no image files given. Check the split.")
     elements = {"image": tf.constant([str(f) for f in files])}
     elements.update({t: tf.constant(a, tf.int32) for t, a in label_arrays.items()})
-    spec = _BuildSpec(num_classes, augment, input_cfg, training, seed, primary, True)
+    spec = _BuildSpec(
+        num_classes,
+        augment,
+        input_cfg,
+        training,
+        _epoch_seed(seed, epoch),
+        primary,
+        True,
+        order_seed=seed,
+        epoch=epoch,
+    )
     return _build(elements, n, label_arrays, spec)
+
+
+def _epoch_seed(seed: int | None, epoch: int) -> int | None:
+    return None if seed is None else seed + epoch
 
 
 def build_dataset_from_records(
@@ -164,6 +197,9 @@ def build_dataset_from_records(
         n = int(records.reduce(np.int64(0), lambda c, _: c + 1).numpy())
     if n == 0:
         raise UserError("build_dataset: the TFRecord split holds no records.")
+    # Interleaved TFRecord files have unknown cardinality; the epoch size must be
+    # known (the trainer sizes the LR schedule from it). Checked while iterating.
+    records = records.apply(tf.data.experimental.assert_cardinality(n))
     spec = _BuildSpec(num_classes, augment, input_cfg, training, seed, primary, False)
     return _build(records, n, labels, spec)
 
@@ -177,13 +213,21 @@ class _BuildSpec:
     augment: AugmentConfig
     input_cfg: InputConfig
     training: bool
-    seed: int | None
+    seed: int | None  # augmentation, mixing and record shuffling: seed + epoch
     primary: str
     from_files: bool  # elements hold paths (else encoded bytes from records)
+    order_seed: int | None = None  # `epoch_order`'s seed (files only)
+    epoch: int = 0
 
     @property
     def deterministic(self) -> bool:
         return bool(self.input_cfg.deterministic) or not self.training
+
+    @property
+    def cached(self) -> bool:
+        # Training from files reads after `epoch_order` picks the examples, and
+        # each epoch builds a fresh pipeline, whose cache would die with it.
+        return bool(self.input_cfg.cache) and not (self.training and self.from_files)
 
     @property
     def decode_early(self) -> bool:
@@ -236,7 +280,7 @@ def _read_element(el, spec: _BuildSpec):
         image = decode_and_resize_for_eval(
             data, augment.image_size, augment.eval_resize
         )
-        data = tf.cast(tf.round(image), tf.uint8) if spec.input_cfg.cache else image
+        data = tf.cast(tf.round(image), tf.uint8) if spec.cached else image
     return {**el, "image": data}
 
 
@@ -246,7 +290,7 @@ def _cached(ds, spec: _BuildSpec):
     # so the buffer holds paths, not image bytes.
     import tensorflow as tf
 
-    if spec.input_cfg.cache:
+    if spec.cached:
         return ds.map(
             lambda el: _read_element(el, spec), num_parallel_calls=tf.data.AUTOTUNE
         ).cache()
@@ -257,7 +301,7 @@ def _evaluation_images(base, spec: _BuildSpec):
     import tensorflow as tf
 
     ds = _cached(base, spec)
-    if not spec.input_cfg.cache:
+    if not spec.cached:
         ds = ds.map(
             lambda el: _read_element(el, spec),
             num_parallel_calls=tf.data.AUTOTUNE,
@@ -267,14 +311,34 @@ def _evaluation_images(base, spec: _BuildSpec):
 
 
 def _training_source(elements, base, n, labels, spec: _BuildSpec):
-    """N examples per epoch: a seeded shuffle, or class-balanced draws."""
+    """N examples per epoch: `epoch_order` for files; for records, a shuffle
+    buffer or rejection resampling."""
+    if isinstance(elements, Mapping):
+        return _ordered_from_tensors(elements, labels, spec)
     if not spec.input_cfg.balanced_sampling:
         return _cached(base, spec).shuffle(
             _buffer_size(spec, n), seed=spec.seed, reshuffle_each_iteration=True
         )
-    if isinstance(elements, Mapping):
-        return _balanced_from_tensors(elements, n, labels, spec)
     return _balanced_from_records(base, n, labels, spec)
+
+
+def _ordered_from_tensors(elements, labels, spec: _BuildSpec):
+    """The epoch's examples (paths and labels, nothing read yet) in the order
+    `epoch_order` gives: the function the data report and the tests describe."""
+    import tensorflow as tf
+
+    from keras_art.data.pipeline.class_balance import epoch_order
+
+    order = epoch_order(
+        labels[spec.primary],
+        spec.num_classes[spec.primary],
+        seed=spec.order_seed,
+        balanced=spec.input_cfg.balanced_sampling,
+        epoch=spec.epoch,
+    )
+    return tf.data.Dataset.from_tensor_slices(
+        {key: tf.gather(v, order) for key, v in elements.items()}
+    )
 
 
 def _buffer_size(spec: _BuildSpec, n: int) -> int:
@@ -296,7 +360,7 @@ def _augmented(ds, spec: _BuildSpec):
 
 def _augment_element(el, seed, spec: _BuildSpec):
     augment = spec.augment
-    if not spec.input_cfg.cache:
+    if not spec.cached:
         el = _read_element(el, spec)
     # Multi-size training resizes whole batches later: augment at the largest size.
     size = max(augment.multi_size) if augment.multi_size else augment.image_size
@@ -439,27 +503,6 @@ def _training_crop(data, seed, augment: AugmentConfig, size: int, decoded: bool)
         )
         return image, True
     return decode_and_resize_for_eval(data, size, augment.eval_resize), False
-
-
-def _balanced_from_tensors(elements, n, labels, spec: _BuildSpec):
-    """N draws per epoch, uniform over the primary task's classes (see sampling):
-    one shuffled, repeated stream per class."""
-    import tensorflow as tf
-
-    from keras_art.data.pipeline.class_balance import group_indices, sample_groups
-
-    groups, probs = group_indices(labels[spec.primary], spec.num_classes[spec.primary])
-    streams = [
-        _cached(
-            tf.data.Dataset.from_tensor_slices(
-                {key: tf.gather(v, idx) for key, v in elements.items()}
-            ),
-            spec,
-        )
-        for idx in groups
-    ]
-    buffers = [_buffer_size(spec, len(idx)) for idx in groups]
-    return sample_groups(streams, buffers, probs, spec.seed).take(n)
 
 
 def _balanced_from_records(base, n, labels, spec: _BuildSpec):

@@ -1,7 +1,10 @@
 """TFRecord shards: the images' encoded bytes (never re-encoded) plus their labels.
 
 A shard folder holds ``<split>-00000-of-00004.tfrecord`` files and a ``manifest.json``
-(shards and counts per split, class names, tasks, source). Each record has:
+(shards, counts, class counts and a membership digest per split, class names, tasks,
+source). `check_shards_match` compares it with a run's prepared data: shards written
+for other classes or other splits are a `UserError`, not a silent mismatch. Each
+record has:
 
     image/encoded   bytes   the file's bytes, exactly as read
     image/path      bytes   the source path (UTF-8, as the catalog wrote it)
@@ -14,6 +17,7 @@ Every task key is always present, so one parse spec reads every shard.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -107,6 +111,7 @@ def write_shards(
     manifest["splits"][split_name] = {
         "shards": [p.name for p in paths],
         "count": n,
+        "members": members_digest(files),
         "class_counts": {
             t: np.bincount(a[a >= 0], minlength=len((class_names or {}).get(t, [])))
             .astype(int)
@@ -124,6 +129,92 @@ def write_shards(
     for stale in old - {p.name for p in paths}:
         (out / stale).unlink(missing_ok=True)
     return paths
+
+
+def members_digest(files: Sequence[str]) -> str:
+    """A digest of which images a split holds, in any order.
+
+    File names only: the data folder may move between writing the shards and
+    training (the labels are compared through the class counts)."""
+    names = sorted(os.path.basename(os.fsdecode(f)) for f in files)
+    text = "\n".join(names).encode("utf-8", "surrogateescape")
+    return hashlib.sha256(text).hexdigest()
+
+
+def check_shards_match(prepared, shard_dir: str | os.PathLike) -> None:
+    """Raise `UserError` unless the shards in ``shard_dir`` hold this run's data.
+
+    ``prepared`` is the run's `keras_art.data.catalog.prepare.PreparedData`. For
+    every task of the run the manifest's class names must be the run's (same
+    order: labels are stored as indices), and every non-empty split of the run
+    must match the manifest's split: same count, same class counts, and (for
+    manifests that record it) the same image files.
+    """
+    manifest = read_manifest(shard_dir)
+    fix = (
+        f"re-run python -m data_scripts.make_tfrecords --out {shard_dir} with this "
+        f"run's --data, --task and --set data.* settings, or point "
+        f"input.tfrecords at the shards written for them."
+    )
+    for task in prepared.tasks:
+        written = manifest.get("class_names", {}).get(task)
+        wanted = list(prepared.class_names[task])
+        if written is None:
+            raise UserError(
+                f"TFRecord shards in {shard_dir} have no {task} labels (tasks: "
+                f"{', '.join(manifest.get('tasks', [])) or 'none'}) but this run "
+                f"trains {task}: {fix}"
+            )
+        if list(written) != wanted:
+            raise UserError(
+                f"TFRecord shards in {shard_dir} were written for {task} classes "
+                f"{_short(written)} but this run has {_short(wanted)}: {fix}"
+            )
+    splits = manifest.get("splits", {})
+    run_splits = {s: prepared.indices(s) for s in ("train", "val", "test")}
+    run_splits = {s: idx for s, idx in run_splits.items() if len(idx)}
+    for split, idx in run_splits.items():
+        if split not in splits:
+            raise UserError(
+                f"TFRecord shards in {shard_dir} have no {split} split (they have "
+                f"{', '.join(sorted(splits)) or 'none'}) but this run has "
+                f"{len(idx)} {split} images: {fix}"
+            )
+    for split, idx in run_splits.items():
+        problem = _split_mismatch(splits[split], prepared, idx)
+        if problem:
+            raise UserError(
+                f"TFRecord shards in {shard_dir} hold a different {split} split "
+                f"than this run ({problem}): {fix}"
+            )
+
+
+def _split_mismatch(entry: Mapping[str, Any], prepared, idx) -> str | None:
+    if entry.get("count") != len(idx):
+        return f"{entry.get('count')} records, this run has {len(idx)} images"
+    for task in prepared.tasks:
+        written = entry.get("class_counts", {}).get(task)
+        lab = prepared.labels[task][idx]
+        wanted = np.bincount(lab[lab >= 0], minlength=prepared.num_classes[task])
+        if written is not None and list(written) != wanted.tolist():
+            names = prepared.class_names[task]
+            diff = [
+                f"{names[c]}: {w} vs {int(wanted[c])}"
+                for c, w in enumerate(written)
+                if c < len(wanted) and w != wanted[c]
+            ]
+            return f"{task} class counts differ, shards vs run: {_short(diff)}"
+    digest = entry.get("members")
+    if digest and digest != members_digest([prepared.files[i] for i in idx]):
+        return "the same counts but other image files"
+    return None
+
+
+def _short(items: Sequence[Any], limit: int = 8) -> str:
+    items = list(items)
+    shown = ", ".join(str(x) for x in items[:limit])
+    more = f", ... ({len(items)} in all)" if len(items) > limit else ""
+    return f"[{shown}{more}]"
 
 
 def _new_manifest() -> dict[str, Any]:
@@ -230,6 +321,8 @@ def read_shards(
     *,
     cycle_length: int | None = None,
     deterministic: bool = True,
+    shuffle_files: bool = False,
+    shuffle_seed: int | None = None,
 ):
     """Records as a `tf.data.Dataset` of dicts: ``image`` (encoded bytes), ``path``,
     ``artist``, ``genre``, ``style`` (int64, -1 = unknown).
@@ -240,6 +333,8 @@ def read_shards(
         split_name: the split to read from a folder; ignored for a pattern.
         cycle_length: shards read in parallel (default: all, up to 8).
         deterministic: keep the record order fixed; ``False`` is a little faster.
+        shuffle_files: read the shards in a shuffled order (``shuffle_seed``), so
+            training does not see the same shard sequence every epoch.
     """
     import tensorflow as tf
 
@@ -253,14 +348,13 @@ def read_shards(
         out.update({task: ex[label_key(task)] for task in TASKS})
         return out
 
-    return (
-        tf.data.Dataset.from_tensor_slices(files)
-        .interleave(
-            tf.data.TFRecordDataset,
-            cycle_length=cycle,
-            block_length=1,
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=deterministic,
-        )
-        .map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    )
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    if shuffle_files:
+        ds = ds.shuffle(len(files), seed=shuffle_seed)
+    return ds.interleave(
+        tf.data.TFRecordDataset,
+        cycle_length=cycle,
+        block_length=1,
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    ).map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)

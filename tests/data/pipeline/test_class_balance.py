@@ -42,3 +42,39 @@ def test_class_weights_inverse_frequency_normalised():
     assert w[3] == 0  # absent class
     np.testing.assert_allclose(w[labelled].mean(), 1.0, rtol=1e-5)
     np.testing.assert_allclose(w[0] * 810, w[2] * 9, rtol=1e-5)
+
+
+def test_sampler_report_describes_the_order_that_trains():
+    """data_report.json's sampler section is `epoch_order` (the pipeline's order)
+    over whole epochs of the train split, with the run's seed."""
+    from keras_art.data.catalog.prepare import PreparedData
+    from keras_art.data.pipeline.class_balance import epoch_order, sampler_report
+
+    split = np.where(np.arange(len(IMBALANCED)) % 10 == 0, "val", "train")
+    prepared = PreparedData(
+        files=[f"f{i}.jpg" for i in range(len(IMBALANCED))],
+        labels={"style": IMBALANCED},
+        class_names={"style": ["a", "b", "c"]},
+        split=split,
+        tasks=("style",),
+    )
+    report = sampler_report(prepared, draws=2000, seed=5)
+    train = IMBALANCED[split == "train"]
+    assert report["epochs"] == 3 and report["draws"] == 3 * len(train)
+    drawn = train[
+        np.concatenate(
+            [epoch_order(train, 3, seed=5, balanced=True, epoch=e) for e in range(3)]
+        )
+    ]
+    want = np.bincount(drawn[drawn >= 0], minlength=3) / len(drawn)
+    np.testing.assert_allclose(
+        list(report["sampled_fraction"].values()), want, atol=1e-4
+    )
+    assert report["unlabelled_draws"] == int((drawn < 0).sum())
+    assert (
+        list(report["train_counts"].values()) == np.bincount(train[train >= 0]).tolist()
+    )
+    first = epoch_order(train, 3, seed=5, balanced=True)
+    assert report["largest_class"]["distinct_in_epoch_1"] == len(
+        np.unique(first[train[first] == 0])
+    )

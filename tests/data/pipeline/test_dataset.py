@@ -207,3 +207,94 @@ def test_bad_inputs_are_user_errors(files):
             training=True,
             primary_task="artist",
         )
+
+
+def _plain(**input_kw):
+    """No random per-image op and no mixing: a training image is its eval image."""
+    augment, inp = cfgs(mixup_p=0.0, cutmix_p=0.0, **input_kw)
+    augment.random_resized_crop = augment.hflip = False
+    augment.color_jitter = augment.hue_jitter = augment.random_erasing = 0.0
+    augment.scale_jitter = [1.0, 1.0]
+    return augment, inp
+
+
+@pytest.mark.parametrize("balanced", [True, False])
+def test_training_pipeline_yields_epoch_order(files, balanced):
+    """The tf.data pipeline trains on exactly `epoch_order`'s sequence (the function
+    the order tests check): images and labels, batch by batch, for two epochs."""
+    from keras_art.data.pipeline.class_balance import epoch_order
+
+    augment, inp = _plain(balanced_sampling=balanced)
+    want_images = np.stack(
+        [
+            decode_and_resize_for_eval(tf.io.read_file(f), S, augment.eval_resize)
+            for f in files
+        ]
+    )
+    for epoch in (0, 2):
+        ds = build_dataset(
+            files, labels(), NUM_CLASSES, augment, inp, training=True, seed=9,
+            epoch=epoch,
+        )  # fmt: skip
+        images, y = flatten(take_all(ds))
+        order = epoch_order(
+            labels()["style"], 3, seed=9, balanced=balanced, epoch=epoch
+        )[: len(images)]
+        np.testing.assert_allclose(images, want_images[order], atol=1e-3)
+        want_y = np.concatenate(
+            [np.eye(c)[labels()[t][order]] * (labels()[t][order] >= 0)[:, None]
+             for t, c in NUM_CLASSES.items()], 1,
+        )  # fmt: skip
+        np.testing.assert_array_equal(y, want_y)
+
+
+def test_run_datasets_follow_epoch_order_and_resume(files):
+    """`make_split_datasets` (what the run trains on): epoch k is
+    ``epoch_order(seed=train.seed, epoch=k)``, and a fresh set of pipelines (a
+    resumed run) gives epoch k + 1 exactly as the uninterrupted one."""
+    from keras_art.config import Config
+    from keras_art.data.catalog.prepare import PreparedData
+    from keras_art.data.pipeline.class_balance import epoch_order
+    from keras_art.data.pipeline.dataset import make_split_datasets
+
+    cfg = Config(task="style")
+    cfg.augment, cfg.input = _plain()
+    cfg.train.seed = 4
+    style = labels()["style"]
+    prepared = PreparedData(
+        files=list(files),
+        labels={"style": style},
+        class_names={"style": ["a", "b", "c"]},
+        split=np.array(["train"] * N),
+        tasks=("style",),
+    )
+
+    def epoch_labels(datasets, epoch):
+        batches = take_all(datasets["train_for_epoch"](epoch))
+        y = np.concatenate([b[1]["style"].argmax(1) for b in batches])
+        w = np.concatenate([b[2]["style"] for b in batches])
+        return np.where(w > 0, y, -1)
+
+    run = make_split_datasets(cfg, prepared)
+    uninterrupted = [epoch_labels(run, e) for e in range(3)]
+    for e, got in enumerate(uninterrupted):
+        order = epoch_order(style, 3, seed=4, balanced=True, epoch=e)
+        np.testing.assert_array_equal(got, style[order][: len(got)])
+    resumed = make_split_datasets(cfg, prepared)
+    np.testing.assert_array_equal(epoch_labels(resumed, 2), uninterrupted[2])
+
+
+def test_tfrecords_train_without_balanced_sampling(files, tmp_path):
+    """Interleaved TFRecord files have unknown cardinality: without balanced
+    sampling the training dataset used to have no length, and the trainer stopped
+    with a traceback (it sizes the schedule from it). The record count sizes it."""
+    from keras_art.data.pipeline.tfrecord import write_shards
+
+    write_shards(files, labels(), tmp_path, "train", shard_size=5)
+    augment, inp = cfgs(tfrecords=str(tmp_path), balanced_sampling=False)
+    ds = build_dataset(
+        files, labels(), NUM_CLASSES, augment, inp, training=True, seed=0
+    )
+    assert int(ds.cardinality()) == N // B
+    batches = take_all(ds)
+    assert len(batches) == N // B and batches[0][0].shape == (B, S, S, 3)

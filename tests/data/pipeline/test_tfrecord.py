@@ -110,3 +110,66 @@ def test_errors_are_user_errors(images, tmp_path):
         read_shards(tmp_path, "test")
     with pytest.raises(UserError, match="Unknown label task"):
         write_shards(files, {"colour": labels["style"]}, tmp_path, "train")
+
+
+def _prepared(files, labels, split, names):
+    from keras_art.data.catalog.prepare import PreparedData
+
+    return PreparedData(
+        files=list(files),
+        labels={t: np.asarray(v) for t, v in labels.items()},
+        class_names={t: list(v) for t, v in names.items()},
+        split=np.asarray(split),
+        tasks=tuple(labels),
+    )
+
+
+def _write_run_shards(prepared, out):
+    """What data_scripts.make_tfrecords writes for a run: one shard set a split."""
+    for split in ("train", "val", "test"):
+        idx = prepared.indices(split)
+        if len(idx):
+            write_shards(
+                [prepared.files[i] for i in idx],
+                {t: prepared.labels[t][idx] for t in prepared.tasks},
+                out,
+                split,
+                shard_size=2,
+                class_names=prepared.class_names,
+            )
+
+
+def test_shards_are_checked_against_the_run(images, tmp_path):
+    """Shards written for other classes or other splits are a UserError naming
+    the mismatch and the command that rewrites them, not silently wrong labels."""
+    from keras_art.data.pipeline.tfrecord import check_shards_match
+
+    files, labels = images
+    labels = {"artist": labels["artist"]}
+    names = {"artist": ["a", "b", "c"]}
+    split = ["train"] * 5 + ["val"] * 2
+    out = tmp_path / "shards"
+    _write_run_shards(_prepared(files, labels, split, names), out)
+    check_shards_match(_prepared(files, labels, split, names), out)  # matches
+
+    renamed = {"artist": ["a", "b", "z"]}
+    with pytest.raises(UserError, match=r"written for artist classes \[a, b, c\] but "
+                       r"this run has \[a, b, z\].*make_tfrecords"):  # fmt: skip
+        check_shards_match(_prepared(files, labels, split, renamed), out)
+    with pytest.raises(UserError, match="no style labels.*make_tfrecords"):
+        check_shards_match(
+            _prepared(files, {"style": labels["artist"]}, split, {"style": ["x"] * 3}),
+            out,
+        )
+    moved = ["train"] * 4 + ["val"] * 3  # file 4 went to val
+    with pytest.raises(UserError, match="different train split.*5 records.*4 images"):
+        check_shards_match(_prepared(files, labels, moved, names), out)
+    # Files 0 and 5 (both artist 0) swap splits: counts agree, files do not.
+    swap_labels = {"artist": np.array([0, 1, 2, 0, 1, 0, 2])}
+    _write_run_shards(_prepared(files, swap_labels, split, names), out)
+    swapped = ["val"] + ["train"] * 5 + ["val"]
+    with pytest.raises(UserError, match="different train split.*other image files"):
+        check_shards_match(_prepared(files, swap_labels, swapped, names), out)
+    with_test = ["train"] * 5 + ["val", "test"]
+    with pytest.raises(UserError, match="no test split"):
+        check_shards_match(_prepared(files, swap_labels, with_test, names), out)
