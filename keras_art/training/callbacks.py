@@ -359,7 +359,9 @@ class BestModelCheckpoint(TrainerAwareCallback):
 
     Written to a temp file beside it and renamed, so ``best.keras`` is always
     complete. The optimizer is left out (it is in the epoch checkpoints); the file
-    loads with ``keras.saving.load_model`` for evaluation and export.
+    loads with ``keras.saving.load_model`` for evaluation and export. An epoch with
+    a non-finite loss or weights is never a candidate: a model with NaN weights
+    still gets a finite macro-F1 (argmax of NaN rows is class 0).
     """
 
     def __init__(self, path: str | os.PathLike, monitor: str = "val_macro_f1"):
@@ -386,9 +388,29 @@ class BestModelCheckpoint(TrainerAwareCallback):
             value <= self.best if self.mode == "max" else value >= self.best
         ):
             return
+        if not _finite_epoch(logs, self.model):
+            logger.warning(
+                "BestModelCheckpoint: epoch %d has a non-finite loss or weights; "
+                "%s is not updated.",
+                epoch + 1,
+                self.path.name,
+            )
+            return
         self.best, self.best_epoch = value, epoch
         if self._is_chief():
             save_model_atomic(self.model, self.path)
+
+
+def _finite_epoch(logs: dict, model: keras.Model) -> bool:
+    """True when every logged loss and every float weight of ``model`` is finite."""
+    losses = [v for k, v in logs.items() if k == "loss" or k.endswith("_loss")]
+    if not np.isfinite(np.asarray(losses, dtype=np.float64)).all():
+        return False
+    for w in model.weights:
+        value = keras.ops.convert_to_numpy(w)
+        if np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all():
+            return False
+    return True
 
 
 def save_model_atomic(model: keras.Model, path: str | os.PathLike) -> Path:

@@ -1,7 +1,11 @@
 """Subprocess driver for the resume / distribution tests (fresh TF per process).
 
 python -m tests.training.run_tiny --dir D --epochs 4 [--resume] [--strategy S]
-    [--logical-cpus 2] [--slow-epoch 2] --out result.npz
+    [--logical-cpus 2] [--slow-epoch 2] [--optimizer sgd] --out result.npz
+
+``--optimizer sgd`` swaps every group's AdamW for plain SGD (and turns clipping off):
+SGD's step is proportional to the gradient while Adam's is not, so a loss averaged
+over the per-replica batch instead of the global one shows in the weights.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ def main(argv=None) -> int:
     p.add_argument("--logical-cpus", type=int, default=0)
     p.add_argument("--slow-epoch", type=int, default=-1)
     p.add_argument("--dropout", type=float, default=0.3)
+    p.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
 
@@ -45,17 +50,24 @@ def main(argv=None) -> int:
     from tests.training import tiny
 
     cfg = tiny.train_cfg(epochs=args.epochs, unfreeze_epoch=1, cosine_t_max_epochs=4)
+    if args.optimizer == "sgd":
+        cfg.clipnorm = 0.0  # a clip to a fixed norm would hide the gradient's scale
     with strategy.scope():
         model = tiny.tiny_model(dropout=args.dropout)
         tiny.set_trainable(model.get_layer("backbone"), None)
+        stages = tiny.stages(model.get_layer("backbone"))
+        optimizer = None
+        if args.optimizer == "sgd":
+            optimizer = _group_sgd(model, cfg, stages)
         trainer = Trainer(
             model,
             ("artist",),
             cfg,
             strategy,
+            optimizer,
             steps_per_epoch=4,
             verbose=0,
-            stages=tiny.stages(model.get_layer("backbone")),
+            stages=stages,
         )
 
     def train_ds(epoch):
@@ -96,6 +108,20 @@ def main(argv=None) -> int:
         replicas=strategy.num_replicas_in_sync,
     )
     return 0
+
+
+def _group_sgd(model, cfg, stages):
+    """`make_optimizer`'s groups, each stepped by SGD at the group's constant LR."""
+    import keras
+
+    from keras_art.training.optimizers import group_learning_rates, make_optimizer
+
+    optimizer, candidates = make_optimizer(model, cfg, lambda lr: lr, stages=stages)
+    for group, lr in group_learning_rates(cfg).items():
+        sgd = keras.optimizers.SGD(learning_rate=lr, name=f"sgd_{group}")
+        sgd.build([v for v in candidates if optimizer.group_of(v) == group])
+        optimizer.optimizers[group] = sgd
+    return optimizer
 
 
 if __name__ == "__main__":

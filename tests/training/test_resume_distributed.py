@@ -120,21 +120,21 @@ def test_sigkill_mid_epoch_resumes_from_last_completed_epoch(tmp_path, uninterru
     assert not junk.exists()
 
 
-def test_mirrored_two_logical_cpus_matches_single_device(tmp_path):
-    single = _run(tmp_path, "single", "--epochs", "2", "--dropout", "0")
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_mirrored_two_logical_cpus_matches_single_device(tmp_path, optimizer):
+    """Two replicas on half batches train exactly like one device on whole batches.
+
+    With ``sgd`` the update is proportional to the gradient, so a loss averaged
+    over each replica's half batch instead of the global batch (gradients x2)
+    fails; Adam's step hides that scale, ``adamw`` checks the real optimizer.
+    """
+    common = ("--epochs", "2", "--dropout", "0", "--optimizer", optimizer)
+    single = _run(tmp_path, "single", *common)
     mirrored = _run(
-        tmp_path,
-        "mirrored",
-        "--epochs",
-        "2",
-        "--dropout",
-        "0",
-        "--strategy",
-        "mirrored",
-        "--logical-cpus",
-        "2",
+        tmp_path, "mirrored", *common, "--strategy", "mirrored", "--logical-cpus", "2"
     )
     assert mirrored["replicas"] == 2
+    assert [r["stage"] for r in mirrored["history"]] == [1, 2]
     _same(single, mirrored, atol=1e-5)
 
 

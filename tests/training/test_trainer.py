@@ -3,7 +3,11 @@ import csv
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from keras_art.config import ModelConfig
+from keras_art.models.backbones import backbone_stages, build_backbone
+from keras_art.models.classifier import build_classifier
 from keras_art.training.callbacks import (
     BestModelCheckpoint,
     HistoryLogger,
@@ -163,20 +167,65 @@ def test_best_checkpoint_only_on_improvement(tmp_path):
     assert (tmp_path / "h.csv").read_text().startswith("epoch,loss,stage")
 
 
-def test_terminate_on_nan_stops():
+def test_best_checkpoint_skips_non_finite_losses_and_weights(tmp_path):
+    model = tiny.tiny_model()
+    cb = BestModelCheckpoint(tmp_path / "best.keras")
+    cb.set_model(model)
+    cb.on_epoch_end(0, {"val_macro_f1": 0.5, "loss": 1.0, "val_loss": float("nan")})
+    cb.on_epoch_end(1, {"val_macro_f1": 0.5, "loss": float("inf"), "val_loss": 1.0})
+    assert cb.best is None and not (tmp_path / "best.keras").exists()
+    # NaN weights with finite losses (a later op, e.g. max pooling, can hide NaN).
+    kernel = model.get_layer("backbone").get_layer("conv3_block1_1_conv").kernel
+    kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+    cb.on_epoch_end(2, {"val_macro_f1": 0.5, "loss": 1.0, "val_loss": 1.0})
+    assert cb.best is None and not (tmp_path / "best.keras").exists()
+    kernel.assign(np.zeros(kernel.shape, "float32"))
+    cb.on_epoch_end(3, {"val_macro_f1": 0.5, "loss": 1.0, "val_loss": 1.0})
+    assert (cb.best, cb.best_epoch) == (0.5, 3)
+    assert (tmp_path / "best.keras").exists()
+
+
+def test_nan_loss_stops_the_run_and_writes_no_best_model(tmp_path):
+    """A NaN weight makes the forward pass and the loss NaN (NaN pixels would not
+    do: inside a tf.function on CPU, max pooling turns them finite): TerminateOnNaN
+    ends the run after that batch, the history keeps the NaN epoch, and no
+    ``best.keras`` is written from the NaN weights, although val macro-F1 of a
+    NaN model is a finite number."""
     model = tiny.tiny_model()
     tiny.set_trainable(model.get_layer("backbone"), None)
     cfg = tiny.train_cfg(epochs=3)
     trainer = _trainer(model, cfg)
+    bias = model.get_layer("head").get_layer("head_artist").bias
 
     class Poison(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
-            logs["loss"] = float("nan")
+            if batch == 1:
+                bias.assign(np.full(bias.shape, np.nan, "float32"))
 
-    history = trainer.fit(
-        tiny.dataset(), callbacks=[Poison(), keras.callbacks.TerminateOnNaN()]
+    batch_losses = []
+
+    class Losses(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            batch_losses.append(logs["loss"])
+
+    cbs = default_callbacks(
+        cfg, tmp_path, tensorboard=False, set_trainable=tiny.set_trainable
     )
-    assert len(history.epoch) == 1
+    (best,) = [cb for cb in cbs if isinstance(cb, BestModelCheckpoint)]
+    history = trainer.fit(
+        tiny.dataset(), tiny.dataset(n=8), callbacks=[Poison(), *cbs, Losses()]
+    )
+    assert np.isfinite(batch_losses[:2]).all() and np.isnan(batch_losses[2])
+    assert len(batch_losses) == 3  # stopped right after the NaN batch
+    assert history.epoch == [0]
+    assert np.isnan(history.history["loss"][0])
+    assert np.isfinite(history.history["val_macro_f1"][0])
+    rows = list(csv.DictReader((tmp_path / "history.csv").read_text().splitlines()))
+    assert len(rows) == 1 and np.isnan(float(rows[0]["loss"]))
+    assert not np.isfinite(model.get_layer("head").get_weights()[0]).all()
+    assert not (tmp_path / "best.keras").exists()
+    assert not list(tmp_path.glob(".*.keras"))
+    assert best.best is None and best.best_epoch is None
 
 
 def test_feature_cache_trains_head_only_in_stage_one():
@@ -254,3 +303,75 @@ def test_resume_restores_callback_states_by_name_not_position(tmp_path):
     assert (best2.best, best2.best_epoch) == (best.best, best.best_epoch)
     assert early2.best == pytest.approx(early.best)
     assert early2.wait == early.wait
+
+
+def _is_bn(layer):
+    return isinstance(layer, keras.layers.BatchNormalization)
+
+
+def test_pretrained_resnet50_keeps_batchnorm_and_stem_frozen_through_unfreeze(
+    tmp_path,
+):
+    """The ImageNet path: weights from a file (train_bn resolves False), stage 1 then
+    stage 2 from conv4 through `Trainer.fit` on a real ResNet50 at 32 px. No BN
+    variable (moving statistics included) and nothing before conv4 ever moves; the
+    unfrozen convolutions and the head's own BN do."""
+    source, _ = build_backbone("resnet50", None, image_size=32)
+    rng = np.random.default_rng(0)
+    for layer in source.layers:  # "pretrained" statistics, far from the 0/1 init
+        if _is_bn(layer):
+            shape = layer.moving_mean.shape
+            layer.moving_mean.assign(rng.normal(0.0, 0.5, shape).astype("float32"))
+            layer.moving_variance.assign(rng.uniform(0.5, 2.0, shape).astype("float32"))
+    path = tmp_path / "pretrained.weights.h5"
+    source.save_weights(path)
+
+    model_cfg = ModelConfig(
+        backbone="resnet50", weights=str(path), head="gap", dense_units=[8]
+    )
+    model, weights_source = build_classifier(model_cfg, {"artist": 3}, image_size=32)
+    assert weights_source.startswith("file ")
+    backbone = model.get_layer("backbone")
+    for w, src in zip(backbone.weights, source.weights, strict=True):
+        np.testing.assert_array_equal(w.numpy(), src.numpy(), err_msg=w.path)
+    cfg = tiny.train_cfg(epochs=2, unfreeze_epoch=1, unfreeze_from="conv4")
+    cfg.train_bn = weights_source.startswith("random")  # as keras_art.train resolves
+    assert cfg.train_bn is False
+    trainer = Trainer(
+        model,
+        ("artist",),
+        cfg,
+        steps_per_epoch=2,
+        verbose=0,
+        stages=backbone_stages(backbone, "resnet50"),
+    )
+    unfreeze = StagedUnfreeze.from_config_values(cfg, backbone="resnet50")
+    snaps = _Snapshots(backbone)
+    head_bn = model.get_layer("head").get_layer("head_dense_0_bn")
+    head_mean = head_bn.moving_mean.numpy().copy()
+    images = rng.uniform(0, 255, (8, 32, 32, 3)).astype("float32")
+    labels = np.eye(3, dtype="float32")[rng.integers(0, 3, 8)]
+    ds = tf.data.Dataset.from_tensor_slices(
+        (images, {"artist": labels}, {"artist": np.ones(8, "float32")})
+    ).batch(4, drop_remainder=True)
+    history = trainer.fit(ds, callbacks=[unfreeze, snaps])
+
+    assert history.history["stage"] == [1, 2]
+    assert np.isfinite(history.history["loss"]).all()
+    start, stage1, stage2 = snaps.initial, *snaps.at_epoch_end
+    assert stage1.keys() == start.keys()
+    for path_, value in start.items():  # stage 1: the whole backbone is frozen
+        np.testing.assert_array_equal(value, stage1[path_], err_msg=path_)
+    moved = {p for p in start if not np.array_equal(start[p], stage2[p])}
+    bn_paths = {
+        w.path for layer in backbone.layers if _is_bn(layer) for w in layer.weights
+    }
+    assert any(p.endswith("moving_mean") for p in bn_paths)
+    assert any(p.endswith("moving_variance") for p in bn_paths)
+    assert not moved & bn_paths, sorted(moved & bn_paths)[:5]
+    early = {p for p in start if p.startswith(("conv1_", "conv2_", "conv3_"))}
+    assert "conv1_conv/kernel" in early
+    assert not moved & early, sorted(moved & early)[:5]
+    assert {"conv4_block1_1_conv/kernel", "conv5_block3_3_conv/kernel"} <= moved
+    # A BN layer that does learn (the head's) moves its statistics in this same run.
+    assert not np.array_equal(head_mean, head_bn.moving_mean.numpy())
