@@ -61,10 +61,11 @@ def quiet_tensorflow() -> None:
 def show_library_logs(info_stream=None) -> None:
     """Print keras_art's log records as plain lines: INFO on ``info_stream``
     (default stdout: progress), WARNING and above on stderr. Library modules only
-    log; commands decide where it shows."""
+    log; commands decide where it shows. Calling it again (a second command in
+    the same process) replaces the handlers, bound to the current streams."""
     root = logging.getLogger("keras_art")
-    if getattr(root, "_keras_art_cli", False):
-        return
+    for handler in getattr(root, "_keras_art_cli_handlers", ()):
+        root.removeHandler(handler)
     out = logging.StreamHandler(info_stream or sys.stdout)
     out.addFilter(lambda record: record.levelno < logging.WARNING)
     err = logging.StreamHandler(sys.stderr)
@@ -73,7 +74,7 @@ def show_library_logs(info_stream=None) -> None:
         handler.setFormatter(logging.Formatter("%(message)s"))
         root.addHandler(handler)
     root.setLevel(logging.INFO)
-    root._keras_art_cli = True
+    root._keras_art_cli_handlers = (out, err)
 
 
 def run_command(fn: Callable[[], int | None], info_stream=None) -> int:

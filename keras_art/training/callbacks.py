@@ -362,6 +362,10 @@ class BestModelCheckpoint(TrainerAwareCallback):
     loads with ``keras.saving.load_model`` for evaluation and export. An epoch with
     a non-finite loss or weights is never a candidate: a model with NaN weights
     still gets a finite macro-F1 (argmax of NaN rows is class 0).
+
+    Every worker also keeps the best weights in memory (`restore_best_weights`), so
+    after a multi-worker run each one evaluates the same weights without reading a
+    file the chief may still be writing.
     """
 
     def __init__(self, path: str | os.PathLike, monitor: str = "val_macro_f1"):
@@ -371,6 +375,22 @@ class BestModelCheckpoint(TrainerAwareCallback):
         self.mode = monitor_mode(monitor)
         self.best: float | None = None
         self.best_epoch: int | None = None
+        self.best_weights: list | None = None
+
+    def restore_best_weights(self) -> bool:
+        """Put the best weights back into the model; False when there are none.
+
+        From memory when the best epoch ran in this process, else from ``path``
+        (a resumed run whose best epoch came before the interruption).
+        """
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+            return True
+        if self.best is None or not self.path.exists():
+            return False
+        best = keras.saving.load_model(self.path, compile=False)
+        self.model.set_weights(best.get_weights())
+        return True
 
     def get_state(self) -> dict[str, Any]:
         return {"best": self.best, "best_epoch": self.best_epoch}
@@ -397,6 +417,7 @@ class BestModelCheckpoint(TrainerAwareCallback):
             )
             return
         self.best, self.best_epoch = value, epoch
+        self.best_weights = self.model.get_weights()
         if self._is_chief():
             save_model_atomic(self.model, self.path)
 

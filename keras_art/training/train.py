@@ -199,12 +199,11 @@ def _open_run_dir(cfg: Config, *, chief: bool, resume: bool) -> Path:
 def _fit(
     cfg: Config, prepared, run_dir: Path, strategy, *, resume: bool, chief: bool
 ) -> dict[str, Any]:
-    import keras
 
     from keras_art.data.pipeline.dataset import make_split_datasets
     from keras_art.models.backbones import backbone_stages
     from keras_art.models.classifier import build_classifier
-    from keras_art.training.callbacks import default_callbacks
+    from keras_art.training.callbacks import BestModelCheckpoint, default_callbacks
     from keras_art.training.checkpoints import EpochCheckpointer
     from keras_art.training.trainer import Trainer
 
@@ -260,13 +259,10 @@ def _fit(
     )
     fit_s = time.time() - fit_start
 
-    # Final numbers come from the best checkpoint (by val macro-F1), not the last epoch.
-    best_path = run_dir / "best.keras"
-    best_epoch = None
-    if best_path.exists():
-        best = keras.saving.load_model(best_path, compile=False)
-        model.set_weights(best.get_weights())
-        best_epoch = _best_epoch(history, cfg.train.monitor)
+    # Final numbers come from the best epoch (by val macro-F1), not the last one;
+    # every worker restores the same weights.
+    best_cb = next(cb for cb in callbacks if isinstance(cb, BestModelCheckpoint))
+    best_epoch = best_cb.best_epoch if best_cb.restore_best_weights() else None
     metrics = {}
     for split in ("val", "test"):
         if datasets.get(split) is not None:
@@ -282,15 +278,6 @@ def _fit(
         ),
         "timings": {"fit_s": round(fit_s, 1)},
     }
-
-
-def _best_epoch(history, monitor: str) -> int | None:
-    values = history.history.get(monitor)
-    if not values:
-        return None
-    import numpy as np
-
-    return int(history.epoch[int(np.nanargmax(values))])
 
 
 def _per_task(logs: dict[str, float], tasks) -> dict[str, dict[str, float]]:

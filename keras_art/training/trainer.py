@@ -400,7 +400,9 @@ class Trainer:
             self.history_records.append(
                 {"epoch": epoch, **{k: to_builtin(v) for k, v in logs.items()}}
             )
-            if checkpoints is not None:
+            # A NaN epoch is recorded but never checkpointed: --resume must not
+            # continue from NaN weights.
+            if checkpoints is not None and np.isfinite(logs.get("loss", 0.0)):
                 checkpoints.save(self, epoch + 1, callbacks)
         cb_list.on_train_end()
         return history
