@@ -76,3 +76,17 @@ def test_registry_and_bad_usage(class_tree, capsys):
         bench.bench(["pipeline", "--data", str(class_tree), "--rounds", "0"])
     with pytest.raises(UserError, match="variants"):
         bench.bench(["pipeline", "--data", str(class_tree), "--variants", "x"])
+
+
+def test_pipeline_recipe_overrides(class_tree, tmp_path):
+    from keras_art.benchmarks.pipeline import PipelineBenchConfig
+
+    config = PipelineBenchConfig(
+        data_dir=str(class_tree),
+        overrides=("augment.scale_jitter=[1, 1]", "input.balanced_sampling=false"),
+    )
+    augment, input_cfg = config.recipe()
+    assert augment.scale_jitter == [1.0, 1.0] and not input_cfg.balanced_sampling
+    assert augment.image_size == 384 and input_cfg.batch_size == 32
+    with pytest.raises(UserError, match="augment.. and input.."):
+        PipelineBenchConfig(overrides=("train.epochs=3",)).recipe()

@@ -69,6 +69,24 @@ class PipelineBenchConfig:
     seed: int = 0
     variants: tuple[str, ...] = VARIANTS
     cache_dir: str | None = None
+    # ``augment.*`` / ``input.*`` overrides of the recipe, as `train --set` takes.
+    overrides: tuple[str, ...] = ()
+
+    def recipe(self):
+        """``(AugmentConfig, InputConfig)`` variant (a) runs: seed 000's defaults,
+        the bench's size and batch, then ``overrides``."""
+        from keras_art.config import Config, apply_overrides
+
+        cfg = Config()
+        cfg.augment.image_size = self.image_size
+        cfg.input.batch_size = self.batch_size
+        bad = [o for o in self.overrides if not o.startswith(("augment.", "input."))]
+        if bad:
+            raise UserError(
+                f"--set {bad[0]}: bench pipeline takes augment.* and input.* keys."
+            )
+        apply_overrides(cfg, list(self.overrides))
+        return cfg.augment, cfg.input
 
     def validate(self) -> None:
         bad = [v for v in self.variants if v not in VARIANTS]
@@ -138,6 +156,14 @@ def add_arguments(p) -> None:
         help="comma list of " + "/".join(VARIANTS),
     )
     p.add_argument("--cache-dir", help="where --generate-large writes its images")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change variant (a)'s recipe, e.g. augment.scale_jitter=[1,1]",
+    )
 
 
 def run(args) -> dict[str, Any]:
@@ -165,6 +191,7 @@ def config_from_args(args) -> PipelineBenchConfig:
         seed=args.seed,
         variants=tuple(v.strip() for v in args.variants.split(",") if v.strip()),
         cache_dir=args.cache_dir,
+        overrides=tuple(args.overrides),
     )
 
 
@@ -289,36 +316,37 @@ def _setup(
         "classes": len(images.classes),
         "data": images.root,
         "mean_file_kb": round(float(np.mean(sizes)) / 1024, 1),
-        "recipe": _recipe(),
+        "recipe": _recipe(config),
         "note": "wall-clock throughput on a machine shared with other jobs: noisy",
     }
 
 
-def _recipe() -> str:
-    """Variant (a)'s recipe, read from the config defaults it runs with."""
-    from keras_art.config import AugmentConfig, InputConfig
-
-    a, i = AugmentConfig(), InputConfig()
+def _recipe(config: PipelineBenchConfig) -> str:
+    """Variant (a)'s recipe, read from the configs it runs with."""
+    a, i = config.recipe()
+    sampling = "balanced sampling" if i.balanced_sampling else "shuffled"
+    changed = f" with {', '.join(config.overrides)}" if config.overrides else ""
     return (
-        f"seed000 defaults: RandomResizedCrop({a.crop_scale[0]}-{a.crop_scale[1]}) + "
+        f"seed000 defaults{changed}: "
+        f"RandomResizedCrop({a.crop_scale[0]}-{a.crop_scale[1]}) + "
         f"scale jitter {a.scale_jitter[0]}-{a.scale_jitter[1]} + hflip + colour "
         f"jitter {a.color_jitter}/hue {a.hue_jitter} + random erasing "
-        f"{a.random_erasing} + balanced sampling + MixUp {i.mixup_p}/CutMix "
+        f"{a.random_erasing} + {sampling} + MixUp {i.mixup_p}/CutMix "
         f"{i.cutmix_p}; {NO_NORMALISATION_NOTE}"
     )
 
 
 # ------------------------------------------------------------------------ variants
 def _keras_art_pipeline(images: ClassFolders, config: PipelineBenchConfig):
-    from keras_art.config import AugmentConfig, InputConfig
     from keras_art.data.pipeline.dataset import build_dataset
 
+    augment, input_cfg = config.recipe()
     ds = build_dataset(
         images.files,
         {"style": images.labels},
         {"style": len(images.classes)},
-        AugmentConfig(image_size=config.image_size),  # seed 000 defaults
-        InputConfig(batch_size=config.batch_size),
+        augment,
+        input_cfg,
         training=True,
         seed=config.seed,
     )
