@@ -115,11 +115,6 @@ def _on_missing(cfg: Config) -> str:
 
 def train(cfg: Config, *, resume: bool = False) -> RunResult:
     """Prepare data, build the model, run staged fine-tuning, write the run dir."""
-    # Imported here: building a Config and parsing flags must stay cheap.
-    from keras_art.data.catalog.prepare import prepare_data, write_data_files
-    from keras_art.data.pipeline.class_balance import sampler_report
-    from keras_art.data.pipeline.tfrecord import check_shards_match
-
     start = time.time()
     _check_weights_early(cfg)
     # First TensorFlow work of the run: MultiWorkerMirroredStrategy must exist
@@ -129,20 +124,8 @@ def train(cfg: Config, *, resume: bool = False) -> RunResult:
     chief = is_chief_process(cfg.train.strategy)
     run_dir = _open_run_dir(cfg, chief=chief, resume=resume)
     logger.info("run directory: %s", run_dir)
-
     try:
-        prepared = prepare_data(cfg)
-        if cfg.input.tfrecords:  # before the model is built: fail fast
-            check_shards_match(prepared, cfg.input.tfrecords)
-        elif cfg.input.balanced_sampling:
-            # TFRecords balance by rejection resampling over the record stream.
-            prepared.report["sampler"] = sampler_report(prepared, seed=cfg.train.seed)
-        if resume:
-            check_same_data(prepared, run_dir)
-        elif chief:
-            write_data_files(prepared, run_dir)
-            ModelRecord.from_config(cfg, prepared.class_names).write(run_dir)
-        _log_data_summary(prepared)
+        prepared = _prepare(cfg, run_dir, chief=chief, resume=resume)
         fit_result = _fit(cfg, prepared, run_dir, strategy, resume=resume, chief=chief)
     except UserError:
         # A run stopped by bad input before its first checkpoint leaves nothing
@@ -150,8 +133,37 @@ def train(cfg: Config, *, resume: bool = False) -> RunResult:
         if chief and not resume and not (run_dir / "checkpoints").exists():
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
+    summary = _summary(cfg, prepared, fit_result, wall_s=time.time() - start)
+    if chief:
+        atomic_write_json(run_dir / SUMMARY, summary)
+    _log_result_table(summary)
+    return RunResult(run_dir=run_dir, summary=summary)
 
-    summary = {
+
+def _prepare(cfg: Config, run_dir: Path, *, chief: bool, resume: bool):
+    """The run's rows, checked against the run (resume) or written into it."""
+    # Imported here: building a Config and parsing flags must stay cheap.
+    from keras_art.data.catalog.prepare import prepare_data, write_data_files
+    from keras_art.data.pipeline.class_balance import sampler_report
+    from keras_art.data.pipeline.tfrecord import check_shards_match
+
+    prepared = prepare_data(cfg)
+    if cfg.input.tfrecords:  # before the model is built: fail fast
+        check_shards_match(prepared, cfg.input.tfrecords)
+    elif cfg.input.balanced_sampling:
+        # TFRecords balance by rejection resampling over the record stream.
+        prepared.report["sampler"] = sampler_report(prepared, seed=cfg.train.seed)
+    if resume:
+        check_same_data(prepared, run_dir)
+    elif chief:
+        write_data_files(prepared, run_dir)
+        ModelRecord.from_config(cfg, prepared.class_names).write(run_dir)
+    _log_data_summary(prepared)
+    return prepared
+
+
+def _summary(cfg: Config, prepared, fit_result: dict, *, wall_s: float) -> dict:
+    return {
         "status": "complete",
         "task": cfg.task,
         "tasks": list(prepared.tasks),
@@ -162,18 +174,13 @@ def train(cfg: Config, *, resume: bool = False) -> RunResult:
         "epochs_run": fit_result["epochs_run"],
         "best_epoch": fit_result["best_epoch"],
         "metrics": fit_result["metrics"],
-        "metrics_split_note": fit_result["split_note"],
-        "timings": {
-            "wall_s": round(time.time() - start, 1),
-            **fit_result["timings"],
-        },
+        "metrics_split_note": prepared.report.get(
+            "split_note", "val is used for model selection; test is held out"
+        ),
+        "timings": {"wall_s": round(wall_s, 1), "fit_s": fit_result["fit_s"]},
         "peak_rss_mb": peak_rss_mb(),
         "versions": versions(),
     }
-    if chief:
-        atomic_write_json(run_dir / SUMMARY, summary)
-    _log_result_table(summary)
-    return RunResult(run_dir=run_dir, summary=summary)
 
 
 def _open_run_dir(cfg: Config, *, chief: bool, resume: bool) -> Path:
@@ -199,13 +206,48 @@ def _open_run_dir(cfg: Config, *, chief: bool, resume: bool) -> Path:
 def _fit(
     cfg: Config, prepared, run_dir: Path, strategy, *, resume: bool, chief: bool
 ) -> dict[str, Any]:
-
+    """Build, train, and evaluate the best weights on val and test."""
     from keras_art.data.pipeline.dataset import make_split_datasets
     from keras_art.models.backbones import backbone_stages
-    from keras_art.models.classifier import build_classifier
-    from keras_art.training.callbacks import BestModelCheckpoint, default_callbacks
+    from keras_art.training.callbacks import default_callbacks
     from keras_art.training.checkpoints import EpochCheckpointer
     from keras_art.training.trainer import Trainer
+
+    model, weights_source = _build_model(cfg, prepared, strategy, run_dir, chief)
+    datasets = make_split_datasets(cfg, prepared)
+    trainer = Trainer(
+        model,
+        prepared.tasks,
+        cfg.train,
+        strategy,
+        stages=backbone_stages(model.get_layer("backbone"), cfg.model.backbone),
+    )
+    callbacks = default_callbacks(
+        cfg.train, run_dir, backbone=cfg.model.backbone, tensorboard=chief
+    )
+    fit_start = time.time()
+    history = trainer.fit(
+        datasets["train_for_epoch"],
+        datasets["val"],
+        epochs=cfg.train.epochs,
+        callbacks=callbacks,
+        feature_train_ds=_feature_dataset(cfg, model, datasets),
+        checkpoints=EpochCheckpointer(run_dir / "checkpoints"),
+        resume=resume,
+    )
+    fit_s = time.time() - fit_start
+    best_epoch = _restore_best(callbacks)
+    return {
+        "weights_source": weights_source,
+        "epochs_run": len(history.epoch),
+        "best_epoch": None if best_epoch is None else best_epoch + 1,
+        "metrics": _final_metrics(trainer, datasets, prepared.tasks),
+        "fit_s": round(fit_s, 1),
+    }
+
+
+def _build_model(cfg: Config, prepared, strategy, run_dir: Path, chief: bool):
+    from keras_art.models.classifier import build_classifier
 
     with strategy.scope():
         model, weights_source = build_classifier(
@@ -223,61 +265,41 @@ def _fit(
         f"{model.count_params():,}",
         ", BatchNorm learns after the unfreeze" if cfg.train.train_bn else "",
     )
+    return model, weights_source
 
-    datasets = make_split_datasets(cfg, prepared)
-    feature_ds = None
-    if cfg.train.feature_cache and cfg.train.unfreeze_epoch != 0:
-        from keras_art.training.feature_cache import build_feature_cache
 
-        logger.info("feature cache: the frozen backbone runs once over the train split")
-        feature_ds = build_feature_cache(
-            model.get_layer("backbone"),
-            datasets["train_eval"],
-            batch_size=cfg.input.batch_size,
-            flips=cfg.augment.hflip,
-            seed=cfg.train.seed,
-        )
-    trainer = Trainer(
-        model,
-        prepared.tasks,
-        cfg.train,
-        strategy,
-        stages=backbone_stages(model.get_layer("backbone"), cfg.model.backbone),
-    )
-    callbacks = default_callbacks(
-        cfg.train, run_dir, backbone=cfg.model.backbone, tensorboard=chief
-    )
-    fit_start = time.time()
-    history = trainer.fit(
-        datasets["train_for_epoch"],
-        datasets["val"],
-        epochs=cfg.train.epochs,
-        callbacks=callbacks,
-        feature_train_ds=feature_ds,
-        checkpoints=EpochCheckpointer(run_dir / "checkpoints"),
-        resume=resume,
-    )
-    fit_s = time.time() - fit_start
+def _feature_dataset(cfg: Config, model, datasets):
+    """The frozen backbone's features of the train split, when train.feature_cache."""
+    if not cfg.train.feature_cache or cfg.train.unfreeze_epoch == 0:
+        return None
+    from keras_art.training.feature_cache import build_feature_cache
 
-    # Final numbers come from the best epoch (by val macro-F1), not the last one;
-    # every worker restores the same weights.
-    best_cb = next(cb for cb in callbacks if isinstance(cb, BestModelCheckpoint))
-    best_epoch = best_cb.best_epoch if best_cb.restore_best_weights() else None
+    logger.info("feature cache: the frozen backbone runs once over the train split")
+    return build_feature_cache(
+        model.get_layer("backbone"),
+        datasets["train_eval"],
+        batch_size=cfg.input.batch_size,
+        flips=cfg.augment.hflip,
+        seed=cfg.train.seed,
+    )
+
+
+def _restore_best(callbacks) -> int | None:
+    """Best epoch (0-based) after putting its weights back; every worker alike."""
+    from keras_art.training.callbacks import BestModelCheckpoint
+
+    best = next(cb for cb in callbacks if isinstance(cb, BestModelCheckpoint))
+    return best.best_epoch if best.restore_best_weights() else None
+
+
+def _final_metrics(trainer, datasets, tasks) -> dict:
+    """Val and test numbers of the restored (best) weights."""
     metrics = {}
     for split in ("val", "test"):
         if datasets.get(split) is not None:
             logs = trainer.evaluate(datasets[split], prefix="")
-            metrics[split] = _per_task(logs, prepared.tasks)
-    return {
-        "weights_source": weights_source,
-        "epochs_run": len(history.epoch),
-        "best_epoch": None if best_epoch is None else best_epoch + 1,
-        "metrics": metrics,
-        "split_note": prepared.report.get(
-            "split_note", "val is used for model selection; test is held out"
-        ),
-        "timings": {"fit_s": round(fit_s, 1)},
-    }
+            metrics[split] = _per_task(logs, tasks)
+    return metrics
 
 
 def _per_task(logs: dict[str, float], tasks) -> dict[str, dict[str, float]]:
