@@ -35,13 +35,18 @@ def add_config_flags(p: argparse.ArgumentParser, default_preset: str | None) -> 
         + ("" if default_preset else " (default: demo without --data, else default)"),
     )
     p.add_argument("--config", help="JSON or YAML file merged over the preset")
+    add_set_flag(p, "override any config value, e.g. train.epochs=3")
+
+
+def add_set_flag(p: argparse.ArgumentParser, help_text: str) -> None:
+    """``--set KEY=VALUE`` (repeatable) into ``args.overrides``."""
     p.add_argument(
         "--set",
         dest="overrides",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override any config value, e.g. train.epochs=3",
+        help=help_text,
     )
 
 

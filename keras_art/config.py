@@ -162,6 +162,9 @@ class TrainConfig:
     seed: int = 42
     steps_per_epoch: int | None = None  # cap, for smoke runs
     feature_cache: bool = False  # frozen stage trains the head on cached features
+    # Write the test split's report (python -m keras_art.evaluate, no TTA, Grad-CAM
+    # or audit) into <run>/eval/test/ when training ends.
+    report: bool = True
     # BatchNorm of unfrozen stages learns: None = only when the backbone starts from
     # random init (pretrained BN statistics are kept frozen, in inference mode).
     train_bn: bool | None = None
@@ -359,11 +362,9 @@ def preset_seed001() -> Config:
     cfg.train.epochs = 50
     cfg.train.unfreeze_epoch = 0
     cfg.train.unfreeze_from = "conv1"
+    _plain_train(cfg.train)
     cfg.train.lr_head = cfg.train.lr_backbone = 8e-4
     cfg.train.weight_decay = 0.01
-    cfg.train.schedule = "constant"
-    cfg.train.label_smoothing = 0.0
-    cfg.train.early_stopping_patience = 0
     return cfg
 
 
@@ -399,13 +400,10 @@ def preset_seed003() -> Config:
     cfg.model.dense_units = [256]
     cfg.model.dense_dropout = 0.3
     cfg.model.dense_batchnorm = False
+    _plain_train(cfg.train)
     cfg.train.epochs = 7
     cfg.train.unfreeze_epoch = -1  # only the new layers train (525,572 params)
     cfg.train.lr_head = 1e-5
-    cfg.train.weight_decay = 0.0
-    cfg.train.schedule = "constant"
-    cfg.train.label_smoothing = 0.0
-    cfg.train.early_stopping_patience = 0
     return cfg
 
 
@@ -431,15 +429,13 @@ def preset_seed004() -> Config:
     _plain_input(cfg.input)
     cfg.model.head = "gap"
     cfg.model.dense_units = []
+    _plain_train(cfg.train)
     cfg.train.epochs = 20
     cfg.train.unfreeze_epoch = 0
     cfg.train.unfreeze_from = "conv1"
     cfg.train.lr_head = 1e-3
     cfg.train.lr_backbone = 1e-5
     cfg.train.lr_groups = {"conv1": 1e-6, "conv2": 1e-6}
-    cfg.train.weight_decay = 0.0
-    cfg.train.schedule = "constant"
-    cfg.train.label_smoothing = 0.0
     cfg.train.early_stopping_patience = 5
     return cfg
 
@@ -452,6 +448,14 @@ def _plain_augment(augment: AugmentConfig, image_size: int) -> None:
     augment.hflip = True
     augment.color_jitter = augment.hue_jitter = 0.0
     augment.random_erasing = 0.0
+
+
+def _plain_train(train: TrainConfig) -> None:
+    """A constant LR with no weight decay, label smoothing or early stopping."""
+    train.schedule = "constant"
+    train.weight_decay = 0.0
+    train.label_smoothing = 0.0
+    train.early_stopping_patience = 0
 
 
 def _plain_input(input_cfg: InputConfig) -> None:

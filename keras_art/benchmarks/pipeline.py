@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from keras_art.benchmarks import PeakRSS, progress, usable_cores
+from keras_art.cli import add_set_flag
 from keras_art.errors import UserError
 
 NAME = "pipeline"
@@ -156,14 +157,7 @@ def add_arguments(p) -> None:
         help="comma list of " + "/".join(VARIANTS),
     )
     p.add_argument("--cache-dir", help="where --generate-large writes its images")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="change variant (a)'s recipe, e.g. augment.scale_jitter=[1,1]",
-    )
+    add_set_flag(p, "change variant (a)'s recipe, e.g. augment.scale_jitter=[1,1]")
 
 
 def run(args) -> dict[str, Any]:

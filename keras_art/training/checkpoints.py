@@ -176,6 +176,13 @@ def _callback_states(callbacks) -> dict[str, dict[str, Any]]:
     return out
 
 
+def load_model_weights(model, folder: str | os.PathLike) -> None:
+    """Put the model weights of checkpoint ``folder`` (an ``epoch_NNNN`` folder)
+    into ``model``, built like the run's (e.g. loaded from its ``best.keras``)."""
+    folder = Path(folder)
+    _assign_all(model.variables, folder / "model.npz", "model", folder)
+
+
 def _assign_all(variables, npz_path: Path, what: str, folder: Path) -> None:
     with np.load(npz_path) as data:
         arrays = [data[f"a{i}"] for i in range(len(data.files))]

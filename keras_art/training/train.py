@@ -34,6 +34,7 @@ SUMMARY = "summary.json"
 class RunResult:
     run_dir: Path
     summary: dict[str, Any]
+    chief: bool = True  # False on the other workers of a multi-worker run
 
 
 def make_run_dir(cfg: Config) -> Path:
@@ -137,7 +138,7 @@ def train(cfg: Config, *, resume: bool = False) -> RunResult:
     if chief:
         atomic_write_json(run_dir / SUMMARY, summary)
     _log_result_table(summary)
-    return RunResult(run_dir=run_dir, summary=summary)
+    return RunResult(run_dir=run_dir, summary=summary, chief=chief)
 
 
 def _prepare(cfg: Config, run_dir: Path, *, chief: bool, resume: bool):

@@ -193,16 +193,8 @@ def test_float16_loss_scaling_steps_with_finite_loss():
         model.get_layer("backbone").get_layer("conv1_conv").compute_dtype == "float16"
     )
     cfg = tiny.train_cfg(mixed_precision="float16")
-    from keras_art.training.trainer import Trainer
 
-    trainer = Trainer(
-        model,
-        ("artist",),
-        cfg,
-        steps_per_epoch=2,
-        verbose=0,
-        stages=tiny.stages(model.get_layer("backbone")),
-    )
+    trainer = tiny.trainer(model, cfg, steps_per_epoch=2)
     assert trainer.loss_scale is not None
     scale = float(trainer.loss_scale.scale.numpy())
     tiny.set_trainable(model.get_layer("backbone"), "conv3")
@@ -222,16 +214,8 @@ def test_float16_non_finite_gradients_skip_the_step_and_halve_the_scale():
     finally:
         keras.config.set_dtype_policy("float32")
     cfg = tiny.train_cfg(mixed_precision="float16")
-    from keras_art.training.trainer import Trainer
 
-    trainer = Trainer(
-        model,
-        ("artist",),
-        cfg,
-        steps_per_epoch=1,
-        verbose=0,
-        stages=tiny.stages(model.get_layer("backbone")),
-    )
+    trainer = tiny.trainer(model, cfg, steps_per_epoch=1)
     tiny.set_trainable(model.get_layer("backbone"), "conv3")
     trainer.loss_scale.scale.assign(1e30)  # float16 gradients overflow
     weights = [w.copy() for w in model.get_weights()]

@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import pytest
 
 from keras_art.errors import UserError
 from keras_art.training.strategies import validate_tf_config
+from tests.training import tiny
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 180
@@ -173,19 +173,9 @@ def test_group_adamw_under_mirrored_applies_the_summed_gradients_once():
     np.testing.assert_allclose(mirrored["backbone"], bb.numpy(), rtol=1e-5)
 
 
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 @pytest.mark.slow
 def test_multi_worker_two_processes_agree(tmp_path):
-    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    workers = [f"127.0.0.1:{p}" for p in tiny.free_ports(2)]
     procs = []
     for i in range(2):
         tf_config = {

@@ -9,7 +9,6 @@ from keras_art.config import get_preset
 from keras_art.training.callbacks import default_callbacks, make_plateau_callback
 from keras_art.training.optimizers import GroupAdamW
 from keras_art.training.schedules import WarmupCosine, make_schedule
-from keras_art.training.trainer import Trainer
 from tests.training import tiny
 
 
@@ -103,14 +102,7 @@ def test_seed002_plateau_drops_every_group_lr_before_early_stopping(tmp_path):
     cfg.epochs, cfg.unfreeze_epoch = 14, 1  # stage 2 (every group learning) early
     model = tiny.tiny_model()
     tiny.set_trainable(model.get_layer("backbone"), None)
-    trainer = Trainer(
-        model,
-        ("artist",),
-        cfg,
-        steps_per_epoch=6,
-        verbose=0,
-        stages=tiny.stages(model.get_layer("backbone")),
-    )
+    trainer = tiny.trainer(model, cfg, steps_per_epoch=6)
     cbs = default_callbacks(cfg, tmp_path, tensorboard=False, backbone=tiny.BACKBONE)
     (early,) = [cb for cb in cbs if isinstance(cb, keras.callbacks.EarlyStopping)]
     labels = np.arange(6) % 3

@@ -98,3 +98,30 @@ def train_cfg(**overrides) -> TrainConfig:
 
 def stages(backbone) -> dict[str, list]:
     return backbone_stages(backbone, BACKBONE)
+
+
+def trainer(model, cfg, *, steps_per_epoch: int, tasks=("artist",)):
+    """A silent `Trainer` over ``model`` (built by `tiny_model`)."""
+    from keras_art.training.trainer import Trainer
+
+    return Trainer(
+        model,
+        tasks,
+        cfg,
+        steps_per_epoch=steps_per_epoch,
+        verbose=0,
+        stages=stages(model.get_layer("backbone")),
+    )
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` TCP ports on 127.0.0.1 that were free a moment ago (for TF_CONFIG)."""
+    import socket
+
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
