@@ -25,7 +25,9 @@ class AttentionPooling(keras.layers.Layer):
             marks steps to ignore.
 
     Returns:
-        Tensor of shape ``(batch, features)``.
+        Tensor of shape ``(batch, features)``. The weights themselves, e.g. to
+        show where the layer looks, come from ``attention_weights(inputs,
+        mask=None)``: float32 ``(batch, steps)``.
 
     Example:
 
@@ -76,6 +78,19 @@ class AttentionPooling(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, mask=None):
+        weights = self.attention_weights(inputs, mask=mask)
+        pooled = ops.sum(
+            ops.expand_dims(weights, -1) * ops.cast(inputs, "float32"), axis=1
+        )
+        return ops.cast(pooled, self.compute_dtype)
+
+    def attention_weights(self, inputs, mask=None):
+        """The float32 ``(batch, steps)`` weights `call` pools ``inputs`` with.
+
+        Each row sums to 1 (0 for an all-masked row); masked steps get 0.
+        """
+        if not self.built:
+            self.build(tuple(inputs.shape))
         hidden = inputs
         if self.score_hidden is not None:
             hidden = self.score_hidden(hidden)
@@ -90,10 +105,7 @@ class AttentionPooling(keras.layers.Layer):
         if mask is not None:
             # All-masked rows: softmax of equal -1e9 is uniform; zero them instead.
             weights = weights * ops.cast(mask, "float32")
-        pooled = ops.sum(
-            ops.expand_dims(weights, -1) * ops.cast(inputs, "float32"), axis=1
-        )
-        return ops.cast(pooled, self.compute_dtype)
+        return weights
 
     def compute_mask(self, inputs, mask=None):
         return None

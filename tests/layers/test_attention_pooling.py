@@ -80,3 +80,27 @@ def test_mixed_float16_is_finite_and_close_to_float32():
 def test_bad_hidden_units(bad):
     with pytest.raises(ValueError, match=f"Received: hidden_units={bad}"):
         AttentionPooling(hidden_units=bad)
+
+
+def test_attention_weights_are_the_pooling_weights():
+    x = np.random.rand(3, 5, 4).astype("float32")
+    layer = AttentionPooling(hidden_units=8)
+    weights = keras.ops.convert_to_numpy(layer.attention_weights(x))
+    assert weights.shape == (3, 5) and weights.dtype == np.float32
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-5)
+    assert np.all(weights > 0)
+    pooled = (weights[..., None] * x).sum(axis=1)
+    np.testing.assert_allclose(layer(x), pooled, rtol=1e-5, atol=1e-6)
+
+
+def test_attention_weights_follow_scores_and_mask():
+    x = np.zeros((2, 3, 2), "float32")
+    x[:, 1] = [30.0, 7.0]
+    layer = AttentionPooling(hidden_units=None)
+    layer.build(x.shape)
+    layer.score.kernel.assign(np.array([[1.0], [0.0]], "float32"))
+    mask = np.array([[True, True, True], [True, False, True]])
+    weights = keras.ops.convert_to_numpy(layer.attention_weights(x, mask=mask))
+    # Row 0 puts (almost) all weight on step 1; row 1 masks it: the rest share.
+    np.testing.assert_allclose(weights[0], [0.0, 1.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(weights[1], [0.5, 0.0, 0.5], atol=1e-6)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import difflib
-import unicodedata
 from collections.abc import Sequence
 
 import numpy as np
 
 from keras_art.data.catalog.catalog import MISSING, Catalog
+from keras_art.data.catalog.class_names import normalise_class_name
 from keras_art.data.catalog.splits import hash_unit
 from keras_art.errors import UserError
 
@@ -126,18 +126,11 @@ def _cap_per_class(catalog, labels, rows, cap, seed) -> np.ndarray:
     return np.sort(np.concatenate(keep))
 
 
-def fold_name(name: str) -> str:
-    """Compare class names ignoring case, accents, Unicode form and ``_``/space/-."""
-    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFC", name))
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return "".join(c if c.isalnum() else " " for c in text.casefold()).strip()
-
-
 def _resolve(name: str, names: list[str], task: str) -> int:
     if name in names:
         return names.index(name)
-    folded = [fold_name(n) for n in names]
-    key = fold_name(name)
+    folded = [normalise_class_name(n) for n in names]
+    key = normalise_class_name(name)
     hits = [
         i for i, f in enumerate(folded) if " ".join(f.split()) == " ".join(key.split())
     ]
