@@ -54,6 +54,13 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--strategy", choices=STRATEGIES)
     p.add_argument("--seed", type=int)
     p.add_argument(
+        "--no-report",
+        dest="report",
+        action="store_false",
+        default=None,
+        help="skip the test report written to RUN/eval/test/ at the end",
+    )
+    p.add_argument(
         "--resume",
         nargs="?",
         const="latest",
@@ -79,6 +86,7 @@ FLAG_KEYS = {
     "mixed_precision": "train.mixed_precision",
     "strategy": "train.strategy",
     "seed": "train.seed",
+    "report": "train.report",
 }
 
 
@@ -121,6 +129,11 @@ def main(argv: list[str] | None = None) -> int:
 
         set_global_policies(cfg)
         result = train(cfg, resume=bool(args.resume))
+        if result.chief and cfg.train.report and "test" in result.summary["metrics"]:
+            # Every finished run has its test report (python -m keras_art.evaluate).
+            from keras_art.evaluation import evaluate
+
+            evaluate(result.run_dir, split="test")
         print(f"run directory: {Path(result.run_dir)}")
         return 0
 

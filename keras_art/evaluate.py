@@ -1,0 +1,84 @@
+"""``python -m keras_art.evaluate``: a finished run's report (metrics, plots, audit).
+
+    python -m keras_art.evaluate --run runs/artist-cnn_rnn-20261122-101500
+    python -m keras_art.evaluate --run RUN --split val --tta --audit --gradcam 8
+    python -m keras_art.evaluate --run RUN --data /data/best-artworks
+
+A thin wrapper over `keras_art.evaluation.evaluate`; the report lands in
+``RUN/eval/<split>/`` (``report.html`` is the page to open).
+"""
+
+from __future__ import annotations
+
+from keras_art.cli import ArgumentParser, quiet_tensorflow, run_command
+from keras_art.registry import FORMATS
+
+
+def build_parser() -> ArgumentParser:
+    from keras_art.evaluation.evaluate_run import CHECKPOINTS, SPLITS
+
+    p = ArgumentParser(
+        prog="python -m keras_art.evaluate",
+        description="Evaluate a finished run: metrics, plots, label audit, Grad-CAM.",
+    )
+    p.add_argument("--run", required=True, help="the run directory to evaluate")
+    p.add_argument("--split", choices=SPLITS, default="test")
+    p.add_argument("--checkpoint", choices=CHECKPOINTS, default="best")
+    p.add_argument(
+        "--tta", action="store_true", help="also horizontal flip + multi-scale views"
+    )
+    p.add_argument(
+        "--gradcam", type=int, default=0, metavar="N", help="Grad-CAM of N images"
+    )
+    p.add_argument("--audit", action="store_true", help="flag suspicious labels")
+    p.add_argument("--data", help="evaluate on another collection instead")
+    p.add_argument("--format", choices=[f for f in FORMATS if f != "sample"])
+    p.add_argument("--top-k", type=int, default=5, help="top-k accuracy besides top-1")
+    p.add_argument(
+        "--bootstrap", type=int, default=1000, help="resamples for 95%% intervals"
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    def _run() -> int:
+        args = build_parser().parse_args(argv)
+        if args.format and not args.data:
+            from keras_art.errors import UserError
+
+            raise UserError("--format needs --data (the collection it describes).")
+        quiet_tensorflow()
+        from keras_art.evaluation import evaluate
+
+        result = evaluate(
+            args.run,
+            split=args.split,
+            checkpoint=args.checkpoint,
+            tta=args.tta,
+            gradcam=args.gradcam,
+            audit=args.audit,
+            data=args.data,
+            data_format=args.format,
+            top_k=args.top_k,
+            bootstrap=args.bootstrap,
+        )
+        _print_headline(result)
+        return 0
+
+    return run_command(_run)
+
+
+def _print_headline(result: dict) -> None:
+    print(f"{result['split']}: {result['split_note']}")
+    print(f"{'task':<10}{'top1':>8}{'top-k':>8}{'macroF1':>9}{'wF1':>8}   top1 95% CI")
+    for task, m in result["per_task"].items():
+        topk = next((v for k, v in m.items() if k.startswith("top") and k != "top1"), 0)
+        lo, hi = m["bootstrap"]["top1"]
+        print(
+            f"{task:<10}{m['top1']:>8.3f}{topk:>8.3f}{m['macro_f1']:>9.3f}"
+            f"{m['weighted_f1']:>8.3f}   [{lo:.3f}, {hi:.3f}]"
+        )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,446 @@
+"""`evaluate`: a finished run's report, the way art-classification papers show one.
+
+    python -m keras_art.evaluate --run runs/artist-cnn_rnn-20261122-101500 --tta --audit
+
+Reads only the run directory (``model.json``, ``splits.csv``, ``best.keras`` or the
+last checkpoint, ``history.csv``, ``summary.json``) and writes ``<run>/eval/<split>/``
+(``metrics.json``, ``classification_report.txt``, ``per_class.csv``, confusion
+matrices, ``curves.png``, galleries, ``label_audit.csv``, ``gradcam/``, ``report.md``,
+``report.html``). The folder is built beside its final place and renamed into it, so a
+reader never sees half a report and a second call replaces the first.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from keras_art.errors import UserError
+from keras_art.io_utils import atomic_write_json
+from keras_art.models.model_record import ModelRecord, read_model_record
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("val", "test", "train")
+CHECKPOINTS = ("best", "last")
+GALLERY_SIZE = 16
+
+
+@dataclass
+class EvalRows:
+    """The images evaluated and their labels (indices into the model's classes)."""
+
+    name: str  # "test", or the other collection's name
+    files: list[str]
+    labels: dict[str, np.ndarray]
+    note: str
+    class_matching: dict | None = None
+
+
+def evaluate(
+    run_dir: str | os.PathLike,
+    *,
+    split: str = "test",
+    checkpoint: str = "best",
+    tta: bool = False,
+    gradcam: int = 0,
+    audit: bool = False,
+    data: str | None = None,
+    data_format: str | None = None,
+    top_k: int = 5,
+    bootstrap: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Evaluate run ``run_dir`` on ``split`` (or another collection) and write the
+    report to ``<run_dir>/eval/<split>/``; returns the ``metrics.json`` dict."""
+    start = time.time()
+    run = open_finished_run(run_dir)
+    record = read_model_record(run)
+    if checkpoint not in CHECKPOINTS:
+        raise UserError(
+            f"--checkpoint {checkpoint}: choose one of {', '.join(CHECKPOINTS)}."
+        )
+    rows = (
+        collection_rows(record, data, data_format)
+        if data
+        else split_rows(run, record, split)
+    )
+    model = load_run_model(run, checkpoint)
+    from keras_art.evaluation.predictions import predict, tta_sizes_for
+
+    sizes = tta_sizes_for(record.image_size, _multi_size(run)) if tta else ()
+    logger.info(
+        "evaluate: %s, %d images, checkpoint %s%s",
+        rows.name,
+        len(rows.files),
+        checkpoint,
+        ", TTA" if tta else "",
+    )
+    preds = predict(
+        model,
+        rows.files,
+        image_size=record.image_size,
+        resize_mode=record.eval_resize,
+        tasks=record.tasks,
+        tta_sizes=sizes,
+        tta_flip=tta,
+    )
+    final = Path(run) / "eval" / _safe_name(rows.name)
+    final.parent.mkdir(exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        result = _write_report(
+            staging, run, record, rows, preds, model,
+            checkpoint=checkpoint, tta_sizes=sizes, gradcam=gradcam, audit=audit,
+            top_k=top_k, bootstrap=bootstrap, seed=seed, start=start,
+        )  # fmt: skip
+        _replace_dir(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    logger.info("evaluate: report in %s (%.0f s)", final, time.time() - start)
+    return result
+
+
+# ------------------------------------------------------------------- the run
+def open_finished_run(run_dir: str | os.PathLike) -> Path:
+    """``run_dir`` as a Path, or one clear `UserError` when it is not a finished run."""
+    run = Path(run_dir).expanduser()
+    if not run.is_dir():
+        raise UserError(
+            f"--run {run_dir}: no such folder. Pass a run directory that "
+            f"python -m keras_art.train printed."
+        )
+    if not (run / "config.json").is_file():
+        raise UserError(f"--run {run_dir}: not a run directory (no config.json).")
+    if not (run / "summary.json").is_file():
+        raise UserError(
+            f"--run {run_dir}: the run is unfinished (no summary.json). Finish it "
+            f"with python -m keras_art.train --resume {run_dir}, or pass a finished "
+            f"run."
+        )
+    return run
+
+
+def load_run_model(run: Path, checkpoint: str = "best"):
+    """The run's model: ``best.keras``, or the last epoch checkpoint's weights."""
+    import keras
+
+    best = run / "best.keras"
+    if not best.is_file():
+        raise UserError(
+            f"{run}: no best.keras (no epoch had a finite validation score). "
+            f"Retrain, or check the run's history.csv."
+        )
+    model = keras.saving.load_model(best, compile=False)
+    if checkpoint == "last":
+        from keras_art.training.checkpoints import EpochCheckpointer, load_model_weights
+
+        folder = EpochCheckpointer(run / "checkpoints").latest()
+        if folder is None:
+            raise UserError(f"{run}: no epoch checkpoint; use --checkpoint best.")
+        load_model_weights(model, folder)
+    return model
+
+
+def split_rows(run: Path, record: ModelRecord, split: str) -> EvalRows:
+    """The rows of ``split`` from the run's own ``splits.csv``."""
+    if split not in SPLITS:
+        raise UserError(f"--split {split}: choose one of {', '.join(SPLITS)}.")
+    text = (run / "splits.csv").read_bytes().decode("utf-8", "surrogateescape")
+    rows = [r for r in csv.DictReader(io.StringIO(text)) if r["split"] == split]
+    if not rows:
+        raise UserError(
+            f"--run {run}: the {split} split is empty. Pass --split val (or train)."
+        )
+    labels = {}
+    for task in record.tasks:
+        index = {name: i for i, name in enumerate(record.class_names[task])}
+        labels[task] = np.array([index.get(r[task], -1) for r in rows], np.int64)
+    summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+    note = summary.get("metrics_split_note", "")
+    if split == "val":
+        note = f"val was used for model selection (best epoch): optimistic. {note}"
+    return EvalRows(split, [r["file"] for r in rows], labels, note.strip())
+
+
+def collection_rows(
+    record: ModelRecord, path: str, data_format: str | None
+) -> EvalRows:
+    """Every labelled image of another collection whose class the model knows."""
+    from keras_art.config import DataConfig
+    from keras_art.data.catalog.validate import scan_images
+    from keras_art.data.sources import load_catalog
+    from keras_art.data.sources.infer_format import infer_format
+    from keras_art.evaluation.name_matching import match_classes
+
+    fmt = data_format or infer_format(path)
+    task = record.tasks[0] if len(record.tasks) == 1 else None
+    catalog = load_catalog(DataConfig(format=fmt, path=path), task=task)
+    scan = scan_images(catalog.files)
+    for bad, reason in scan.excluded:
+        logger.warning("evaluate: skipped %s (%s)", bad, reason)
+    keep = np.asarray(scan.ok, bool)
+    labels, matching = {}, {}
+    for t in record.tasks:
+        if t not in catalog.labels:
+            continue
+        m = match_classes(record.class_names[t], catalog.class_names[t])
+        lookup = np.full(len(catalog.class_names[t]) + 1, -1, np.int64)
+        for data_index, model_index in m["mapping"].items():
+            lookup[int(data_index)] = model_index
+        labels[t] = lookup[catalog.labels[t]]  # -1 stays -1 (lookup[-1])
+        matching[t] = m
+    if not labels:
+        raise UserError(
+            f"--data {path}: it has no {'/'.join(record.tasks)} labels for this run."
+        )
+    keep &= np.any([labels[t] >= 0 for t in labels], axis=0)
+    if not keep.any():
+        raise UserError(
+            f"--data {path}: no image has a class this model knows (matched by name: "
+            f"{', '.join(record.class_names[record.tasks[0]][:5])}, ...)."
+        )
+    idx = np.flatnonzero(keep)
+    for t in record.tasks:
+        labels[t] = labels[t][idx] if t in labels else np.full(len(idx), -1)
+    name = f"{fmt}-{Path(path).expanduser().resolve().name}"
+    note = f"another collection ({fmt} at {path}), classes matched by name"
+    return EvalRows(name, [catalog.files[i] for i in idx], labels, note, matching)
+
+
+def _multi_size(run: Path) -> list[int]:
+    cfg = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    return list(cfg.get("augment", {}).get("multi_size") or [])
+
+
+# ------------------------------------------------------------------- writing
+def _write_report(staging, run, record, rows, preds, model, **opts) -> dict:
+    from keras_art.evaluation import metrics as M
+    from keras_art.evaluation import plots
+    from keras_art.evaluation.report import write_report_html, write_report_md
+
+    images: dict[str, Any] = {}
+    per_task, report_texts, per_class_rows = {}, [], []
+    for task in record.tasks:
+        names, labels, probs = (
+            record.class_names[task],
+            rows.labels[task],
+            preds.probs[task],
+        )
+        if not (labels >= 0).any():
+            continue
+        m = M.classification_metrics(labels, probs, names, top_k=(1, opts["top_k"]))
+        # per_class stays (the report's table); the text and matrix have files.
+        entry = {k: v for k, v in m.items() if k not in ("report_text", "confusion")}
+        entry["bootstrap"] = M.bootstrap_ci(
+            labels, probs, n_resamples=opts["bootstrap"], seed=opts["seed"]
+        )
+        entry["most_confused"] = M.most_confused_pairs(m["confusion"], names)
+        if preds.tta_mean is not None:
+            entry["tta"] = _tta_metrics(M, labels, preds, task, names, opts["top_k"])
+        per_task[task] = entry
+        report_texts.append(f"== {task} ({rows.name}) ==\n{m['report_text']}")
+        per_class_rows += [{"task": task, **r} for r in m["per_class"]]
+        suffix = "" if len(record.tasks) == 1 else f"_{task}"
+        images[f"confusion_{task}"] = plots.plot_confusion_matrix(
+            m["confusion"], names, staging / f"confusion_matrix{suffix}.png",
+            title=f"{task}: {rows.name}",
+        ).name  # fmt: skip
+        images[f"top_losses_{task}"] = plots.plot_gallery(
+            _top_losses(rows.files, labels, probs, names),
+            staging / f"top_losses{suffix}.png",
+            title=f"{task}: the {GALLERY_SIZE} images with the highest loss",
+        ).name
+    if not per_task:
+        raise UserError(f"{rows.name}: no labelled image to evaluate.")
+    history = run / "history.csv"
+    if history.is_file():
+        images["curves"] = plots.plot_training_curves(
+            history, staging / "curves.png"
+        ).name
+    if opts["audit"]:
+        images.update(_audit(staging, record, rows, preds))
+    if opts["gradcam"]:
+        images["gradcam"] = _gradcam(
+            staging, model, record, rows, preds, opts["gradcam"]
+        )
+    result = {
+        "run": str(run),
+        "split": rows.name,
+        "split_note": rows.note,
+        "checkpoint": opts["checkpoint"],
+        "tasks": list(per_task),
+        "n_images": len(rows.files),
+        "per_task": per_task,
+        "seconds": round(time.time() - opts["start"], 1),
+    }
+    if len(per_task) > 1:
+        result["combined"] = M.combined_metrics(
+            {t: (rows.labels[t], preds.probs[t]) for t in per_task},
+            {t: record.class_names[t] for t in per_task},
+            top_k=(1, opts["top_k"]),
+        )
+    if opts["tta_sizes"]:
+        result["tta"] = {"flip": True, "sizes": list(opts["tta_sizes"])}
+    if rows.class_matching:
+        result["class_matching"] = rows.class_matching
+    import keras_art
+
+    result["keras_art_version"] = keras_art.__version__
+    atomic_write_json(staging / "metrics.json", result)
+    (staging / "classification_report.txt").write_text("\n\n".join(report_texts) + "\n")
+    (staging / "per_class.csv").write_text(_per_class_csv(per_class_rows))
+    page = {**result, "images": images}
+    write_report_md(page, staging / "report.md")
+    write_report_html(page, staging / "report.html")
+    return result
+
+
+def _tta_metrics(M, labels, preds, task, names, top_k) -> dict:
+    keys = ("top1", f"top{top_k}", "macro_f1", "weighted_f1")
+    out = {}
+    for kind, scores in (
+        ("mean", preds.tta_mean[task]),
+        ("vote", preds.tta_votes[task]),
+    ):
+        m = M.classification_metrics(labels, scores, names, top_k=(1, top_k))
+        out[kind] = {k: m[k] for k in keys if k in m}
+    return out
+
+
+def _top_losses(files, labels, probs, names) -> list[dict]:
+    labelled = np.flatnonzero(labels >= 0)
+    p_true = probs[labelled, labels[labelled]]
+    order = labelled[np.argsort(p_true)[:GALLERY_SIZE]]
+    items = []
+    for i in order:
+        pred = int(probs[i].argmax())
+        items.append(
+            {
+                "file": files[i],
+                "caption": f"true: {names[labels[i]]}\npred: {names[pred]} "
+                f"({probs[i, pred]:.2f})",
+            }
+        )
+    return items
+
+
+def _audit(staging, record, rows, preds) -> dict:
+    from keras_art.evaluation import plots
+    from keras_art.evaluation.audit import audit_csv, label_audit
+
+    task = record.tasks[0]  # the embedding is shared; audit the primary task's labels
+    names = record.class_names[task]
+    flagged = label_audit(
+        preds.embeddings, rows.labels[task], preds.probs[task], names, rows.files
+    )
+    (staging / "label_audit.csv").write_text(audit_csv(flagged))
+    items = [
+        {
+            "file": r["file"],
+            "caption": f"label: {r['label']}\npred: {r['predicted']} "
+            f"({float(r['confidence']):.2f})\n{r['reasons']}",
+        }
+        for r in flagged[:GALLERY_SIZE]
+    ]
+    path = plots.plot_gallery(
+        items, staging / "label_audit.png", title=f"{task}: most suspicious labels"
+    )
+    logger.info(
+        "evaluate: label audit flagged %d of %d images", len(flagged), len(rows.files)
+    )
+    return {f"audit_{task}": path.name}
+
+
+def _gradcam(staging, model, record, rows, preds, n: int) -> list[str]:
+    """Grad-CAM of ``n`` images: half the most confident right ones, half wrong."""
+    from keras_art.evaluation.gradcam import (
+        attention_weights,
+        gradcam,
+        save_gradcam_figure,
+    )
+    from keras_art.evaluation.predictions import image_dataset
+
+    task = record.tasks[0]
+    names, labels, probs = (
+        record.class_names[task],
+        rows.labels[task],
+        preds.probs[task],
+    )
+    chosen = _gradcam_choice(labels, probs, n)
+    files = [rows.files[i] for i in chosen]
+    out_dir = staging / "gradcam"
+    out_dir.mkdir()
+    written = []
+    start = 0
+    for batch in image_dataset(files, record.image_size, record.eval_resize, 8):
+        heatmaps, _ = gradcam(model, batch, task)
+        attention = attention_weights(model, batch)
+        for j in range(len(batch)):
+            i = chosen[start + j]
+            pred = int(probs[i].argmax())
+            truth = names[labels[i]] if labels[i] >= 0 else "?"
+            path = (
+                out_dir / f"{start + j:02d}_{_safe_name(Path(rows.files[i]).stem)}.png"
+            )
+            save_gradcam_figure(
+                np.asarray(batch[j]).astype(np.uint8),
+                heatmaps[j],
+                path,
+                title=f"pred: {names[pred]} ({probs[i, pred]:.2f}) / true: {truth}",
+                attention=None
+                if attention is None
+                else {k: v[j] for k, v in attention.items()},
+            )
+            written.append(f"gradcam/{path.name}")
+        start += len(batch)
+    return written
+
+
+def _gradcam_choice(labels, probs, n: int) -> list[int]:
+    pred = probs.argmax(axis=1)
+    conf = probs.max(axis=1)
+    right = [i for i in np.argsort(-conf) if labels[i] >= 0 and pred[i] == labels[i]]
+    wrong = [i for i in np.argsort(-conf) if labels[i] >= 0 and pred[i] != labels[i]]
+    take_wrong = min(len(wrong), n - min(len(right), n // 2))
+    return [int(i) for i in wrong[:take_wrong] + right[: n - take_wrong]]
+
+
+def _per_class_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(
+        buf,
+        fieldnames=["task", "class", "precision", "recall", "f1", "support"],
+        lineterminator="\n",
+    )
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80]
+
+
+def _replace_dir(staging: Path, final: Path) -> None:
+    """Rename ``staging`` to ``final``; an existing report is moved aside first and
+    removed only once the new one is in place."""
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        final.rename(old)
+    staging.rename(final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
