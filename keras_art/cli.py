@@ -87,6 +87,10 @@ def run_command(fn: Callable[[], int | None], info_stream=None) -> int:
 
     Library INFO logs (progress) show on ``info_stream`` (default stdout)."""
     show_library_logs(info_stream)
+    # Not also through the root logger, which some imported libraries configure
+    # (every line would show twice); restored for the rest of the process.
+    library = logging.getLogger("keras_art")
+    propagate, library.propagate = library.propagate, False
     try:
         code = fn()
     except UserError as exc:
@@ -95,4 +99,6 @@ def run_command(fn: Callable[[], int | None], info_stream=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        library.propagate = propagate
     return EXIT_OK if code is None else int(code)

@@ -48,30 +48,48 @@ def decode_and_resize_for_eval(image_bytes, image_size: int, mode: str = "resize
     import tensorflow as tf
 
     check_eval_mode(mode)
-    size = [int(image_size), int(image_size)]
-    if mode == "center_crop":
+    if mode != "center_crop":
+        return resize_for_eval(decode_image(image_bytes), image_size, mode)
 
-        def jpeg():
-            shape = tf.io.extract_jpeg_shape(image_bytes, output_type=tf.int32)
-            window = _central_square(shape[0], shape[1])
-            return tf.io.decode_and_crop_jpeg(image_bytes, window, channels=3)
+    def jpeg():  # decode only the central square
+        shape = tf.io.extract_jpeg_shape(image_bytes, output_type=tf.int32)
+        window = _central_square(shape[0], shape[1])
+        return tf.io.decode_and_crop_jpeg(image_bytes, window, channels=3)
 
-        def other():
-            image = decode_image(image_bytes)
-            shape = tf.shape(image)
-            w = _central_square(shape[0], shape[1])
-            return tf.slice(image, [w[0], w[1], 0], [w[2], w[3], 3])
-
-        image = tf.cond(tf.io.is_jpeg(image_bytes), jpeg, other)
-        image.set_shape([None, None, 3])
-        out = tf.image.resize(image, size, antialias=True)
-    elif mode == "letterbox":
+    def other():
         image = decode_image(image_bytes)
-        out = tf.image.resize_with_pad(image, size[0], size[1], antialias=True)
+        shape = tf.shape(image)
+        w = _central_square(shape[0], shape[1])
+        return tf.slice(image, [w[0], w[1], 0], [w[2], w[3], 3])
+
+    square = tf.cond(tf.io.is_jpeg(image_bytes), jpeg, other)
+    square.set_shape([None, None, 3])
+    return resize_for_eval(square, image_size, "resize")
+
+
+def resize_for_eval(pixels, image_size: int, mode: str = "resize"):
+    """Decoded RGB pixels (``[H, W, 3]`` or a batch ``[N, H, W, 3]``, 0-255) to the
+    square the model takes, by the eval resize ``mode`` (see
+    `decode_and_resize_for_eval`, which uses it). Float32, clipped to [0, 255]."""
+    import tensorflow as tf
+
+    check_eval_mode(mode)
+    size = [int(image_size), int(image_size)]
+    pixels = tf.cast(pixels, tf.float32)
+    if mode == "center_crop":
+        shape = tf.shape(pixels)
+        height, width = shape[-3], shape[-2]
+        side = tf.minimum(height, width)
+        pixels = tf.image.crop_to_bounding_box(
+            pixels, (height - side) // 2, (width - side) // 2, side, side
+        )
+        out = tf.image.resize(pixels, size, antialias=True)
+    elif mode == "letterbox":
+        out = tf.image.resize_with_pad(pixels, size[0], size[1], antialias=True)
     else:
-        out = tf.image.resize(decode_image(image_bytes), size, antialias=True)
-    out = tf.clip_by_value(tf.cast(out, tf.float32), 0.0, 255.0)
-    return tf.ensure_shape(out, [size[0], size[1], 3])
+        out = tf.image.resize(pixels, size, antialias=True)
+    out = tf.clip_by_value(out, 0.0, 255.0)
+    return tf.ensure_shape(out, [*([None] * (len(out.shape) - 3)), *size, 3])
 
 
 def _central_square(height, width):
