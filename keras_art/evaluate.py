@@ -30,6 +30,11 @@ def build_parser() -> ArgumentParser:
     p.add_argument(
         "--gradcam", type=int, default=0, metavar="N", help="Grad-CAM of N images"
     )
+    p.add_argument(
+        "--tta-sizes",
+        help="comma list of TTA image sizes (default: seed 002's 224/260/296 "
+        "scaled to the run's size, or its augment.multi_size)",
+    )
     p.add_argument("--audit", action="store_true", help="flag suspicious labels")
     p.add_argument("--data", help="evaluate on another collection instead")
     p.add_argument("--format", choices=[f for f in FORMATS if f != "sample"])
@@ -47,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             from keras_art.errors import UserError
 
             raise UserError("--format needs --data (the collection it describes).")
+        sizes = _sizes(args.tta_sizes) if args.tta_sizes else None
         quiet_tensorflow()
         from keras_art.evaluation import evaluate
 
@@ -54,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             args.run,
             split=args.split,
             checkpoint=args.checkpoint,
-            tta=args.tta,
+            tta=args.tta or bool(sizes),
+            tta_sizes=sizes,
             gradcam=args.gradcam,
             audit=args.audit,
             data=args.data,
@@ -66,6 +73,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     return run_command(_run)
+
+
+def _sizes(text: str) -> list[int]:
+    from keras_art.errors import UserError
+
+    try:
+        sizes = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 32:
+        raise UserError(
+            f"--tta-sizes {text}: expected sizes of at least 32 px, e.g. 224,260,296."
+        )
+    return sizes
 
 
 def _print_headline(result: dict) -> None:

@@ -54,6 +54,7 @@ def evaluate(
     split: str = "test",
     checkpoint: str = "best",
     tta: bool = False,
+    tta_sizes: list[int] | None = None,
     gradcam: int = 0,
     audit: bool = False,
     data: str | None = None,
@@ -63,7 +64,10 @@ def evaluate(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Evaluate run ``run_dir`` on ``split`` (or another collection) and write the
-    report to ``<run_dir>/eval/<split>/``; returns the ``metrics.json`` dict."""
+    report to ``<run_dir>/eval/<split>/``; returns the ``metrics.json`` dict.
+
+    ``tta`` adds horizontal flips at ``tta_sizes`` (default: seed 002's 224/260/296
+    scaled to the run's size, or the run's ``augment.multi_size``)."""
     start = time.time()
     run = open_finished_run(run_dir)
     record = read_model_record(run)
@@ -79,7 +83,9 @@ def evaluate(
     model = load_run_model(run, checkpoint)
     from keras_art.evaluation.predictions import predict, tta_sizes_for
 
-    sizes = tta_sizes_for(record.image_size, _multi_size(run)) if tta else ()
+    sizes = (
+        (tta_sizes or tta_sizes_for(record.image_size, _multi_size(run))) if tta else ()
+    )
     logger.info(
         "evaluate: %s, %d images, checkpoint %s%s",
         rows.name,
