@@ -43,3 +43,23 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "large" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def smoke_multi_run(tmp_path_factory):
+    """One finished multi-task run of the smoke preset (about 30 s), shared by the
+    evaluation and export tests, which only read it (evaluate adds eval/)."""
+    from keras_art.config import build_config
+    from keras_art.training.train import train
+
+    workdir = tmp_path_factory.mktemp("runs")
+    cfg, _ = build_config(
+        "smoke",
+        overrides=[
+            f"workdir={workdir}",
+            "run_name=r",
+            "task=multi",
+            "model.weights=none",
+        ],
+    )
+    return train(cfg.validate()).run_dir

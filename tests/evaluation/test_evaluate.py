@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from keras_art.config import build_config
 from keras_art.errors import UserError
 from keras_art.evaluation import evaluate
 from keras_art.evaluation.evaluate_run import load_run_model, split_rows
@@ -18,20 +17,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    from keras_art.training.train import train
-
-    workdir = tmp_path_factory.mktemp("runs")
-    cfg, _ = build_config(
-        "smoke",
-        overrides=[
-            f"workdir={workdir}",
-            "run_name=r",
-            "task=multi",
-            "model.weights=none",
-        ],
-    )
-    return train(cfg.validate()).run_dir
+def run(smoke_multi_run):
+    return smoke_multi_run
 
 
 def test_full_report_and_numbers_match_sklearn(run):

@@ -21,7 +21,6 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from keras_art.config import build_config
 from keras_art.data.pipeline.decode import (
     decode_and_resize_for_eval,
     decode_image,
@@ -62,20 +61,8 @@ def _random_pixels(h: int, w: int, seed: int = 0) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    from keras_art.training.train import train
-
-    workdir = tmp_path_factory.mktemp("runs")
-    cfg, _ = build_config(
-        "smoke",
-        overrides=[
-            f"workdir={workdir}",
-            "run_name=r",
-            "task=multi",
-            "model.weights=none",
-        ],
-    )
-    return train(cfg.validate()).run_dir
+def run(smoke_multi_run):
+    return smoke_multi_run
 
 
 @pytest.fixture(scope="module")
