@@ -15,7 +15,8 @@ from keras_art.registry import FORMATS
 
 
 def build_parser() -> ArgumentParser:
-    from keras_art.evaluation.evaluate_run import CHECKPOINTS, SPLITS
+    from keras_art.evaluation.evaluate_run import SPLITS
+    from keras_art.models.run_reader import CHECKPOINTS
 
     p = ArgumentParser(
         prog="python -m keras_art.evaluate",

@@ -28,12 +28,12 @@ import numpy as np
 
 from keras_art.errors import UserError
 from keras_art.io_utils import atomic_write_json
-from keras_art.models.model_record import ModelRecord, read_model_record
+from keras_art.models.model_record import ModelRecord
+from keras_art.models.run_reader import load_run_model, open_run
 
 logger = logging.getLogger(__name__)
 
 SPLITS = ("val", "test", "train")
-CHECKPOINTS = ("best", "last")
 GALLERY_SIZE = 16
 
 
@@ -69,12 +69,7 @@ def evaluate(
     ``tta`` adds horizontal flips at ``tta_sizes`` (default: seed 002's 224/260/296
     scaled to the run's size, or the run's ``augment.multi_size``)."""
     start = time.time()
-    run = open_finished_run(run_dir)
-    record = read_model_record(run)
-    if checkpoint not in CHECKPOINTS:
-        raise UserError(
-            f"--checkpoint {checkpoint}: choose one of {', '.join(CHECKPOINTS)}."
-        )
+    run, record = open_run(run_dir, checkpoint)
     rows = (
         collection_rows(record, data, data_format)
         if data
@@ -120,46 +115,6 @@ def evaluate(
 
 
 # ------------------------------------------------------------------- the run
-def open_finished_run(run_dir: str | os.PathLike) -> Path:
-    """``run_dir`` as a Path, or one clear `UserError` when it is not a finished run."""
-    run = Path(run_dir).expanduser()
-    if not run.is_dir():
-        raise UserError(
-            f"--run {run_dir}: no such folder. Pass a run directory that "
-            f"python -m keras_art.train printed."
-        )
-    if not (run / "config.json").is_file():
-        raise UserError(f"--run {run_dir}: not a run directory (no config.json).")
-    if not (run / "summary.json").is_file():
-        raise UserError(
-            f"--run {run_dir}: the run is unfinished (no summary.json). Finish it "
-            f"with python -m keras_art.train --resume {run_dir}, or pass a finished "
-            f"run."
-        )
-    return run
-
-
-def load_run_model(run: Path, checkpoint: str = "best"):
-    """The run's model: ``best.keras``, or the last epoch checkpoint's weights."""
-    import keras
-
-    best = run / "best.keras"
-    if not best.is_file():
-        raise UserError(
-            f"{run}: no best.keras (no epoch had a finite validation score). "
-            f"Retrain, or check the run's history.csv."
-        )
-    model = keras.saving.load_model(best, compile=False)
-    if checkpoint == "last":
-        from keras_art.training.checkpoints import EpochCheckpointer, load_model_weights
-
-        folder = EpochCheckpointer(run / "checkpoints").latest()
-        if folder is None:
-            raise UserError(f"{run}: no epoch checkpoint; use --checkpoint best.")
-        load_model_weights(model, folder)
-    return model
-
-
 def split_rows(run: Path, record: ModelRecord, split: str) -> EvalRows:
     """The rows of ``split`` from the run's own ``splits.csv``."""
     if split not in SPLITS:

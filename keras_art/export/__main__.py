@@ -13,6 +13,7 @@ import sys
 
 from keras_art.cli import ArgumentParser, quiet_tensorflow, run_command
 from keras_art.errors import UserError
+from keras_art.models.run_reader import CHECKPOINTS
 
 FORMATS = ("saved_model", "tflite")
 
@@ -35,7 +36,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument(
         "--top-k", type=int, default=5, metavar="K", help="classes per top-k output"
     )
-    p.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    p.add_argument("--checkpoint", choices=CHECKPOINTS, default="best")
     p.add_argument("--format", choices=FORMATS, default="saved_model")
     return p
 

@@ -43,7 +43,7 @@ from typing import Any
 from keras_art.errors import UserError
 from keras_art.export.graph_scan import describe_signatures, find_gpu_only_ops
 from keras_art.io_utils import umask
-from keras_art.models.model_record import ModelRecord, read_model_record
+from keras_art.models.model_record import ModelRecord
 
 logger = logging.getLogger(__name__)
 
@@ -81,19 +81,10 @@ def export_saved_model(
         The version directory written. It appears complete or not at all: it is
         written to a hidden folder beside it (which TF Serving ignores) and renamed.
     """
-    from keras_art.evaluation.evaluate_run import (
-        CHECKPOINTS,
-        load_run_model,
-        open_finished_run,
-    )
+    from keras_art.models.run_reader import load_run_model, open_run
 
     start = time.time()
-    run = open_finished_run(run_dir)
-    record = read_model_record(run)
-    if checkpoint not in CHECKPOINTS:
-        raise UserError(
-            f"--checkpoint {checkpoint}: choose one of {', '.join(CHECKPOINTS)}."
-        )
+    run, record = open_run(run_dir, checkpoint)
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise UserError(f"--top-k {top_k}: pass a positive integer.")
     name = _check_name(name if name is not None else run.resolve().name)

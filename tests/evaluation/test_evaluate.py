@@ -9,9 +9,10 @@ from sklearn.metrics import f1_score
 
 from keras_art.errors import UserError
 from keras_art.evaluation import evaluate
-from keras_art.evaluation.evaluate_run import load_run_model, split_rows
+from keras_art.evaluation.evaluate_run import split_rows
 from keras_art.evaluation.predictions import predict
 from keras_art.models.model_record import read_model_record
+from keras_art.models.run_reader import load_run_model
 
 pytestmark = pytest.mark.slow
 

@@ -27,7 +27,6 @@ from keras_art.data.pipeline.decode import (
     resize_for_eval,
 )
 from keras_art.errors import UserError
-from keras_art.evaluation.evaluate_run import load_run_model
 from keras_art.export import export_saved_model, find_gpu_only_ops
 from keras_art.export.__main__ import main
 from keras_art.export.saved_model import (
@@ -37,6 +36,7 @@ from keras_art.export.saved_model import (
 )
 from keras_art.models.classifier import feature_and_output_model
 from keras_art.models.model_record import ModelRecord, read_model_record
+from keras_art.models.run_reader import load_run_model
 from keras_art.registry import EVAL_RESIZE_MODES
 
 pytestmark = pytest.mark.slow
