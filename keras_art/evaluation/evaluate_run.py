@@ -262,7 +262,7 @@ def _write_report(staging, run, record, rows, preds, model, **opts) -> dict:
     result["keras_art_version"] = keras_art.__version__
     atomic_write_json(staging / "metrics.json", result)
     (staging / "classification_report.txt").write_text("\n\n".join(report_texts) + "\n")
-    (staging / "per_class.csv").write_text(_per_class_csv(per_class_rows))
+    (staging / "per_class.csv").write_text(M.per_class_csv(per_class_rows))
     page = {**result, "images": images}
     write_report_md(page, staging / "report.md")
     write_report_html(page, staging / "report.html")
@@ -377,18 +377,6 @@ def _gradcam_choice(labels, probs, n: int) -> list[int]:
     wrong = [i for i in np.argsort(-conf) if labels[i] >= 0 and pred[i] != labels[i]]
     take_wrong = min(len(wrong), n - min(len(right), n // 2))
     return [int(i) for i in wrong[:take_wrong] + right[: n - take_wrong]]
-
-
-def _per_class_csv(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(
-        buf,
-        fieldnames=["task", "class", "precision", "recall", "f1", "support"],
-        lineterminator="\n",
-    )
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
 
 
 def _safe_name(name: str) -> str:

@@ -224,13 +224,17 @@ def most_confused_pairs(confusion, class_names: Sequence[str], k: int = 10) -> l
 
 
 def per_class_csv(per_class: Sequence[Mapping]) -> str:
-    """CSV text (header ``class,precision,recall,f1,support``) of ``per_class`` rows."""
+    """CSV text (header ``class,precision,recall,f1,support``) of ``per_class`` rows;
+    a leading ``task`` column when the rows carry one (multi-task reports)."""
+    with_task = bool(per_class) and "task" in per_class[0]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["class", "precision", "recall", "f1", "support"])
+    header = ["class", "precision", "recall", "f1", "support"]
+    writer.writerow(["task", *header] if with_task else header)
     for row in per_class:
         writer.writerow(
-            [
+            ([row["task"]] if with_task else [])
+            + [
                 row["class"],
                 f"{row['precision']:.6f}",
                 f"{row['recall']:.6f}",

@@ -262,3 +262,6 @@ def test_per_class_csv_round_trips():
     assert [int(r["support"]) for r in rows] == [3, 2, 3]
     for row, f1 in zip(rows, HAND_F1, strict=True):
         assert math.isclose(float(row["f1"]), f1, abs_tol=1e-6)
+    tagged = [{"task": "style", **r} for r in m["per_class"]]
+    rows = list(csv.DictReader(io.StringIO(per_class_csv(tagged))))
+    assert list(rows[0])[:2] == ["task", "class"] and rows[0]["task"] == "style"

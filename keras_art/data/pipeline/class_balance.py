@@ -30,13 +30,6 @@ import numpy as np
 _SHUFFLE, _GROUPS, _PERMUTATION = 1, 2, 3
 
 
-def group_indices(labels: np.ndarray, num_classes: int) -> tuple[list, np.ndarray]:
-    """Indices per class (classes with no examples are skipped) plus the missing
-    group; returns ``(groups, probabilities)`` for the balanced sampler."""
-    groups, _, probs = _groups(labels, num_classes)
-    return groups, probs
-
-
 def _groups(labels, num_classes: int):
     """``(groups, keys, probs)``; a group's key (its class, ``num_classes`` for the
     missing group) seeds its permutations, so they don't shift when another class

@@ -2,7 +2,6 @@ import numpy as np
 
 from keras_art.data.pipeline.class_balance import (
     class_weights,
-    group_indices,
     sampler_histogram,
 )
 
@@ -28,12 +27,6 @@ def test_histogram_is_deterministic_with_a_seed():
     a = sampler_histogram(IMBALANCED, 3, draws=500, seed=3)
     b = sampler_histogram(IMBALANCED, 3, draws=500, seed=3)
     assert a == b
-
-
-def test_groups_skip_empty_classes():
-    groups, probs = group_indices(np.array([0, 0, 2, -1]), 4)
-    assert [len(g) for g in groups] == [2, 1, 1]
-    np.testing.assert_allclose(probs, [0.375, 0.375, 0.25])
 
 
 def test_class_weights_inverse_frequency_normalised():
