@@ -38,6 +38,31 @@ def add_config_flags(p: argparse.ArgumentParser, default_preset: str | None) -> 
     add_set_flag(p, "override any config value, e.g. train.epochs=3")
 
 
+def config_from_flags(args, flag_keys: dict[str, str]):
+    """preset -> ``--config`` -> ``--set`` -> explicit flags (``flag_keys``: flag
+    -> dotted config key; a flag given wins over ``--set``) into one validated
+    `Config`; also returns the dotted keys set explicitly. Without ``--preset``:
+    demo on the embedded sample, default with ``--data``."""
+    import json
+
+    from keras_art.config import build_config, resolve_task_defaults
+
+    if args.data is None and args.format is not None:
+        raise UserError("--format needs --data (the dataset root it describes).")
+    preset = args.preset or ("demo" if args.data is None else "default")
+    overrides = list(args.overrides)
+    for flag, key in flag_keys.items():
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f"{key}={json.dumps(value)}")
+    if args.data is not None and args.format is None:
+        from keras_art.data.sources.infer_format import infer_format
+
+        overrides.append(f"data.format={infer_format(args.data)}")
+    cfg, explicit = build_config(preset, args.config, overrides)
+    return resolve_task_defaults(cfg, explicit).validate(), explicit
+
+
 def add_set_flag(p: argparse.ArgumentParser, help_text: str) -> None:
     """``--set KEY=VALUE`` (repeatable) into ``args.overrides``."""
     p.add_argument(
@@ -63,12 +88,16 @@ def quiet_tensorflow() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
-def show_library_logs(info_stream=None) -> None:
-    """Print keras_art's log records as plain lines: INFO on ``info_stream``
-    (default stdout: progress), WARNING and above on stderr. Library modules only
-    log; commands decide where it shows. Calling it again (a second command in
-    the same process) replaces the handlers, bound to the current streams."""
-    root = logging.getLogger("keras_art")
+LIBRARY_LOGGERS = ("keras_art", "tuning")  # the packages whose logs commands show
+
+
+def show_library_logs(info_stream=None, name: str = "keras_art") -> None:
+    """Print the ``name`` package's log records as plain lines: INFO on
+    ``info_stream`` (default stdout: progress), WARNING and above on stderr. Library
+    modules only log; commands decide where it shows. Calling it again (a second
+    command in the same process) replaces the handlers, bound to the current
+    streams."""
+    root = logging.getLogger(name)
     for handler in getattr(root, "_keras_art_cli_handlers", ()):
         root.removeHandler(handler)
     out = logging.StreamHandler(info_stream or sys.stdout)
@@ -86,11 +115,13 @@ def run_command(fn: Callable[[], int | None], info_stream=None) -> int:
     """Run ``fn``; map `UserError` to exit 2 and a single line on stderr.
 
     Library INFO logs (progress) show on ``info_stream`` (default stdout)."""
-    show_library_logs(info_stream)
-    # Not also through the root logger, which some imported libraries configure
-    # (every line would show twice); restored for the rest of the process.
-    library = logging.getLogger("keras_art")
-    propagate, library.propagate = library.propagate, False
+    libraries = [logging.getLogger(name) for name in LIBRARY_LOGGERS]
+    saved = [lib.propagate for lib in libraries]
+    for lib in libraries:
+        show_library_logs(info_stream, lib.name)
+        # Not also through the root logger, which some imported libraries
+        # configure (every line would show twice); restored afterwards.
+        lib.propagate = False
     try:
         code = fn()
     except UserError as exc:
@@ -100,5 +131,6 @@ def run_command(fn: Callable[[], int | None], info_stream=None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
-        library.propagate = propagate
+        for lib, propagate in zip(libraries, saved, strict=True):
+            lib.propagate = propagate
     return EXIT_OK if code is None else int(code)

@@ -35,6 +35,8 @@ from keras_art.registry import (
     STRATEGIES,
     TASK_CHOICES,
     TASKS,
+    TUNE_STAGES,
+    TUNERS,
 )
 
 
@@ -172,16 +174,20 @@ class TrainConfig:
 
 @dataclass
 class TuneConfig:
-    """KerasTuner search space (seed 002) and search settings."""
+    """A KerasTuner search (``python -m tuning.search``); the hyperparameters and
+    their ranges are in ``tuning/space.py``."""
 
     tuner: str = "hyperband"
-    max_trials: int = 20
-    epochs: int = 10
+    max_trials: int | None = None  # None: hyperband's own schedule; the others 20
+    epochs: int = 10  # most epochs one trial trains (hyperband's max_epochs)
+    hyperband_factor: int = 3
     directory: str = "tuning_runs"
-    dense1: list[int] = field(default_factory=lambda: [128, 512, 64])  # min, max, step
-    dense2: list[int] = field(default_factory=lambda: [32, 256, 32])
-    dropout: list[float] = field(default_factory=lambda: [0.3, 0.5, 0.1])
-    objective: str = "val_macro_f1"
+    project: str = ""  # default: <task>-<stage>
+    stage: str = "head"  # head: frozen backbone, cached features; full: staged
+    space: str = "default"  # a named space (tuning.space.NAMED_SPACES) or a file
+    values: dict[str, Any] = field(default_factory=dict)  # name -> allowed values
+    fixed: dict[str, Any] = field(default_factory=dict)  # name -> one pinned value
+    max_failed_trials: int = 3  # consecutive failed trials before the search stops
 
 
 @dataclass
@@ -221,6 +227,8 @@ class Config:
         _choice("train.strategy", self.train.strategy, STRATEGIES)
         _choice("train.schedule", self.train.schedule, SCHEDULES)
         _choice("train.unfreeze_from", self.train.unfreeze_from, STAGES)
+        _choice("tune.tuner", self.tune.tuner, TUNERS)
+        _choice("tune.stage", self.tune.stage, TUNE_STAGES)
         self._check_lr_groups()
         split = self.data.split
         if (

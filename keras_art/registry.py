@@ -33,6 +33,12 @@ STAGES = ("conv1", "conv2", "conv3", "conv4", "conv5")
 # weights expect (`keras_art.layers.ImageNormalization`). Its name puts it in conv1.
 NORMALIZATION_LAYER = "input_normalization"
 
+# KerasTuner searches (python -m tuning.search): the tuners, and what a search trains:
+# "head" = the backbone stays frozen (trials train the head on cached features),
+# "full" = trials run the whole staged schedule (the backbone learns after the unfreeze).
+TUNERS = ("hyperband", "bayesian", "random", "grid")
+TUNE_STAGES = ("head", "full")
+
 
 @dataclass(frozen=True)
 class Normalization:

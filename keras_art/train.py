@@ -16,6 +16,7 @@ from pathlib import Path
 from keras_art.cli import (
     ArgumentParser,
     add_config_flags,
+    config_from_flags,
     quiet_tensorflow,
     run_command,
 )
@@ -26,11 +27,8 @@ from keras_art.config import (
     STRATEGIES,
     TASK_CHOICES,
     Config,
-    build_config,
     config_from_dict,
-    resolve_task_defaults,
 )
-from keras_art.errors import UserError
 
 
 def build_parser() -> ArgumentParser:
@@ -94,20 +92,7 @@ def config_from_args(args) -> tuple[Config, set[str]]:
     """Resolve preset -> --config -> --set -> explicit flags into one `Config`."""
     if args.resume:
         return _resumed_config(args), set()
-    if args.data is None and args.format is not None:
-        raise UserError("--format needs --data (the dataset root it describes).")
-    preset = args.preset or ("demo" if args.data is None else "default")
-    overrides = list(args.overrides)
-    for flag, key in FLAG_KEYS.items():
-        value = getattr(args, flag)
-        if value is not None:
-            overrides.append(f"{key}={json.dumps(value)}")
-    if args.data is not None and args.format is None:
-        from keras_art.data.sources.infer_format import infer_format
-
-        overrides.append(f"data.format={infer_format(args.data)}")
-    cfg, explicit = build_config(preset, args.config, overrides)
-    return resolve_task_defaults(cfg, explicit).validate(), explicit
+    return config_from_flags(args, FLAG_KEYS)
 
 
 def _resumed_config(args) -> Config:

@@ -365,12 +365,15 @@ class BestModelCheckpoint(TrainerAwareCallback):
 
     Every worker also keeps the best weights in memory (`restore_best_weights`), so
     after a multi-worker run each one evaluates the same weights without reading a
-    file the chief may still be writing.
+    file the chief may still be writing. ``path=None`` keeps them in memory only
+    (tuning trials).
     """
 
-    def __init__(self, path: str | os.PathLike, monitor: str = "val_macro_f1"):
+    def __init__(
+        self, path: str | os.PathLike | None, monitor: str = "val_macro_f1"
+    ):
         super().__init__()
-        self.path = Path(path)
+        self.path = None if path is None else Path(path)
         self.monitor = monitor
         self.mode = monitor_mode(monitor)
         self.best: float | None = None
@@ -386,7 +389,7 @@ class BestModelCheckpoint(TrainerAwareCallback):
         if self.best_weights is not None:
             self.model.set_weights(self.best_weights)
             return True
-        if self.best is None or not self.path.exists():
+        if self.best is None or self.path is None or not self.path.exists():
             return False
         best = keras.saving.load_model(self.path, compile=False)
         self.model.set_weights(best.get_weights())
@@ -413,12 +416,12 @@ class BestModelCheckpoint(TrainerAwareCallback):
                 "BestModelCheckpoint: epoch %d has a non-finite loss or weights; "
                 "%s is not updated.",
                 epoch + 1,
-                self.path.name,
+                "the best model",
             )
             return
         self.best, self.best_epoch = value, epoch
         self.best_weights = self.model.get_weights()
-        if self._is_chief():
+        if self.path is not None and self._is_chief():
             save_model_atomic(self.model, self.path)
 
 
@@ -469,21 +472,20 @@ def make_early_stopping(train_cfg) -> keras.callbacks.EarlyStopping | None:
     )
 
 
-def default_callbacks(
+def staged_callbacks(
     train_cfg,
-    run_dir: str | os.PathLike,
     *,
-    tensorboard: bool = True,
+    best_path: str | os.PathLike | None = None,
     set_trainable: Callable | None = None,
     backbone_name: str = "backbone",
     backbone: str | None = None,
 ) -> list[keras.callbacks.Callback]:
-    """The run's callbacks, in order: unfreeze, plateau LR, early stop, NaN stop,
-    ``best.keras``, ``history.csv``, TensorBoard (``<run>/logs``).
+    """What staged fine-tuning needs, in order: unfreeze, plateau LR, early stop,
+    NaN stop, the best weights (kept in memory, and saved to ``best_path`` when
+    given). A run adds its files (`default_callbacks`); a tuning trial does not.
 
     ``backbone`` is the `keras_art.registry` name the unfreeze freezes by (required
     unless ``set_trainable`` is given)."""
-    run_dir = Path(run_dir)
     cbs: list[keras.callbacks.Callback | None] = [
         StagedUnfreeze.from_config_values(
             train_cfg,
@@ -494,7 +496,31 @@ def default_callbacks(
         make_plateau_callback(train_cfg),
         make_early_stopping(train_cfg),
         keras.callbacks.TerminateOnNaN(),
-        BestModelCheckpoint(run_dir / "best.keras", monitor=train_cfg.monitor),
+        BestModelCheckpoint(best_path, monitor=train_cfg.monitor),
+    ]
+    return [cb for cb in cbs if cb is not None]
+
+
+def default_callbacks(
+    train_cfg,
+    run_dir: str | os.PathLike,
+    *,
+    tensorboard: bool = True,
+    set_trainable: Callable | None = None,
+    backbone_name: str = "backbone",
+    backbone: str | None = None,
+) -> list[keras.callbacks.Callback]:
+    """A run's callbacks: `staged_callbacks` saving ``best.keras``, then
+    ``history.csv`` and TensorBoard (``<run>/logs``)."""
+    run_dir = Path(run_dir)
+    cbs = [
+        *staged_callbacks(
+            train_cfg,
+            best_path=run_dir / "best.keras",
+            set_trainable=set_trainable,
+            backbone_name=backbone_name,
+            backbone=backbone,
+        ),
         HistoryLogger(run_dir / "history.csv"),
     ]
     if tensorboard:
@@ -503,4 +529,4 @@ def default_callbacks(
                 log_dir=str(run_dir / "logs"), write_graph=False, profile_batch=0
             )
         )
-    return [cb for cb in cbs if cb is not None]
+    return cbs

@@ -79,3 +79,16 @@ def build_feature_cache(
 
     data = data.map(pick, num_parallel_calls=tf.data.AUTOTUNE)
     return data.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def build_eval_feature_cache(
+    backbone, ds: tf.data.Dataset, *, batch_size: int, dtype: str = "float16"
+) -> tf.data.Dataset:
+    """An evaluation set's features as ``(features, targets, weights)`` batches, in
+    order and keeping the last partial batch (no flips): what
+    ``Trainer.fit(feature_val_ds=...)`` evaluates the head on while the backbone is
+    frozen."""
+    feats, targets, weights = compute_features(backbone, ds, dtype=dtype)
+    data = tf.data.Dataset.from_tensor_slices((feats, targets, weights))
+    data = data.map(lambda f, y, w: (tf.cast(f, tf.float32), y, w))
+    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)

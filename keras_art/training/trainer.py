@@ -105,7 +105,8 @@ class Trainer:
         self._feature_ds = None
         self._train_fn = None
         self._train_key = None
-        self._eval_fn = None
+        self._feature_val_ds = None
+        self._eval_fns: dict[bool, Callable] = {}
         if optimizer is not None:
             self._adopt_optimizer(optimizer)
         elif steps_per_epoch:
@@ -222,8 +223,8 @@ class Trainer:
             grads = self.loss_scale.unscale(grads)
         self.optimizer.apply(grads, variables)
 
-    def _replica_eval_step(self, images, targets, weights):
-        outputs = self.model(images, training=False)
+    def _replica_eval_step(self, head_only, images, targets, weights):
+        outputs = self._forward(images, False, head_only)
         parts = masked_task_losses(targets, outputs, weights, self.cfg.label_smoothing)
         return parts, step_statistics(targets, outputs, weights)
 
@@ -271,21 +272,21 @@ class Trainer:
         self._train_fn, self._train_key = train_fn, key
         return train_fn
 
-    def _get_eval_fn(self):
-        if self._eval_fn is None:
+    def _get_eval_fn(self, head_only: bool = False):
+        if head_only not in self._eval_fns:
 
             @tf.function(reduce_retracing=True)
             def eval_fn(batch):
                 parts, stats = self.strategy.run(
-                    self._replica_eval_step, args=tuple(batch)
+                    self._replica_eval_step, args=(head_only, *batch)
                 )
                 return (
                     tf.nest.map_structure(self._reduce, parts),
                     tf.nest.map_structure(self._reduce, stats),
                 )
 
-            self._eval_fn = eval_fn
-        return self._eval_fn
+            self._eval_fns[head_only] = eval_fn
+        return self._eval_fns[head_only]
 
     # ----------------------------------------------------------------- loops
     def backbone_frozen(self) -> bool:
@@ -320,9 +321,13 @@ class Trainer:
                 break
         return acc.result("", self.cfg.task_weights)
 
-    def evaluate(self, ds: tf.data.Dataset, prefix: str = "val_") -> dict[str, float]:
-        """Exact loss and metrics over ``ds`` (keeps the last partial batch)."""
-        eval_fn = self._get_eval_fn()
+    def evaluate(
+        self, ds: tf.data.Dataset, prefix: str = "val_", *, head_only: bool = False
+    ) -> dict[str, float]:
+        """Exact loss and metrics over ``ds`` (keeps the last partial batch).
+
+        ``head_only``: ``ds`` holds the frozen backbone's features, not images."""
+        eval_fn = self._get_eval_fn(head_only)
         acc = EpochMetrics(self.tasks)
         for batch in self.strategy.experimental_distribute_dataset(ds):
             parts, stats = eval_fn(batch)
@@ -338,6 +343,7 @@ class Trainer:
         initial_epoch: int = 0,
         *,
         feature_train_ds: DatasetOrFactory | None = None,
+        feature_val_ds: tf.data.Dataset | None = None,
         checkpoints=None,
         resume: bool = False,
     ) -> keras.callbacks.History:
@@ -354,6 +360,9 @@ class Trainer:
             feature_train_ds: batches of ``(features, targets, weights)`` from
                 `keras_art.training.feature_cache.build_feature_cache`; while the
                 backbone is frozen, epochs train the head on them instead.
+            feature_val_ds: the validation set's features (same cache, no flips):
+                while training on ``feature_train_ds``, validation runs the head
+                on them instead of the whole model on ``val_ds``.
             checkpoints: a `keras_art.training.checkpoints.EpochCheckpointer`;
                 written after every epoch (chief only).
             resume: restore the latest checkpoint first and continue after it.
@@ -365,6 +374,7 @@ class Trainer:
         if self.optimizer is None:
             self.build_optimizer(self._steps_per_epoch_of(train_ds, initial_epoch))
         self._feature_ds = feature_train_ds
+        self._feature_val_ds = feature_val_ds
         callbacks = list(callbacks)
         for cb in callbacks:
             if isinstance(cb, TrainerAwareCallback):
@@ -435,7 +445,9 @@ class Trainer:
         start = time.time()
         source = self._feature_ds if self._use_feature_cache else train_ds
         logs = self.train_epoch(source, cb_list, epoch)
-        if val_ds is not None:
+        if self._use_feature_cache and self._feature_val_ds is not None:
+            logs.update(self.evaluate(self._feature_val_ds, head_only=True))
+        elif val_ds is not None:
             logs.update(self.evaluate(val_ds))
         lrs = self.group_learning_rates()
         logs["learning_rate"] = lrs["head"]

@@ -15,7 +15,10 @@ from keras_art.training.callbacks import (
     default_callbacks,
 )
 from keras_art.training.checkpoints import EpochCheckpointer
-from keras_art.training.feature_cache import build_feature_cache
+from keras_art.training.feature_cache import (
+    build_eval_feature_cache,
+    build_feature_cache,
+)
 from keras_art.training.schedules import make_schedule
 from keras_art.training.trainer import Trainer
 from tests.training import tiny
@@ -256,6 +259,45 @@ def test_feature_cache_trains_head_only_in_stage_one():
     assert calls == [True, False]
     assert history.history["stage"] == [1, 2]
     assert not np.allclose(head_before, model.get_layer("head").get_weights()[0])
+
+
+def test_cached_val_features_give_the_images_val_metrics_while_frozen():
+    model = tiny.tiny_model()
+    backbone = model.get_layer("backbone")
+    tiny.set_trainable(backbone, None)
+    trainer = _trainer(model, tiny.train_cfg(epochs=1, unfreeze_epoch=-1))
+    val = tiny.dataset(n=10, seed=3, drop_remainder=False)
+    cached_val = build_eval_feature_cache(backbone, val, batch_size=4)
+    on_images = trainer.evaluate(val)
+    on_features = trainer.evaluate(cached_val, head_only=True)
+    assert on_features.keys() == on_images.keys()
+    for key, value in on_images.items():  # features are stored as float16
+        assert on_features[key] == pytest.approx(value, abs=2e-3), key
+
+    seen = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(logs["val_loss"])
+
+    # Frozen throughout: fit validates on the cached features, never on images
+    # (an images val_ds that fails when read proves it is not touched).
+    def poison(x, y, w):
+        check = tf.debugging.assert_less(
+            tf.reduce_max(x), -1e9, message="val images were read"
+        )
+        with tf.control_dependencies([check]):
+            return tf.identity(x), y, w
+
+    poisoned = val.map(poison)
+    trainer.fit(
+        tiny.dataset(),
+        poisoned,
+        callbacks=[Spy()],
+        feature_train_ds=build_feature_cache(backbone, tiny.dataset(), batch_size=4),
+        feature_val_ds=cached_val,
+    )
+    assert len(seen) == 1 and np.isfinite(seen[0])
 
 
 def test_resume_restores_callback_states_by_name_not_position(tmp_path):
