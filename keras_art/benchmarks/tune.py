@@ -1,0 +1,146 @@
+"""``python -m keras_art.bench tune``: one search trial on cached features vs on images.
+
+    python -m keras_art.bench tune --data /work/shared/data/wikiart-style-sample \
+        --image-size 224 --epochs 2 --json /tmp/tune.json
+
+For each head, the same ``--stage head`` trial (frozen backbone, same config, same
+epochs) is trained twice through `tuning.hypermodel.PaintingHyperModel`: on the
+feature cache every trial of a search shares, and on images (the backbone runs every
+step and every validation). Reported per head: trial seconds both ways and their
+ratio (the issue's target: >= 10 x for gap and spp), the steady epoch time both ways
+(from the second epoch: no tracing), and once, what the cache itself costs and after
+how many trials it has paid for itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+
+from keras_art.benchmarks import progress
+from keras_art.registry import HEADS
+
+NAME = "tune"
+HELP = "a search trial (--stage head) on cached features vs on images, per head"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", help="image folder (default: the embedded sample)")
+    parser.add_argument("--format", default=None, help="dataset layout of --data")
+    parser.add_argument("--task", default="style")
+    parser.add_argument("--heads", nargs="+", default=list(HEADS), choices=HEADS)
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=2)
+
+
+def run(args: argparse.Namespace) -> dict:
+    from keras_art.system import peak_rss_mb, versions
+
+    base = _base_config(args)
+    return {
+        "benchmark": NAME,
+        "data": args.data or "embedded sample",
+        "image_size": args.image_size,
+        "batch_size": args.batch_size,
+        "epochs": args.epochs,
+        **bench_tune(base, args.heads),
+        "peak_rss_mb": peak_rss_mb(),
+        "versions": versions(),
+    }
+
+
+def bench_tune(base, heads) -> dict:
+    """Time one trial per head on the cache and on images (see module doc)."""
+    import keras_tuner
+    import tensorflow as tf
+
+    from tuning.hypermodel import PaintingHyperModel, TrialData, prepare_trial_data
+
+    strategy = tf.distribute.get_strategy()
+    progress("preparing data and caching the frozen backbone's features")
+    start = time.time()
+    cached = prepare_trial_data(base, strategy, cache_features=True)
+    prepare_and_cache_s = time.time() - start
+    images = TrialData(cached.prepared, cached.datasets, cached.backbone_weights)
+    per_head = {}
+    for head in heads:
+        space = {"head": {"fixed": head}}
+        hp = keras_tuner.HyperParameters()
+        times = {}
+        for name, data in (("cached", cached), ("images", images)):
+            model_maker = PaintingHyperModel(base, space, data, strategy)
+            model = model_maker.build(hp)
+            progress(f"{head}: one trial on {name}")
+            start = time.time()
+            metrics = model_maker.fit(hp, model, epochs=base.tune.epochs)
+            times[name] = {
+                "trial_s": time.time() - start,
+                "val_f1": metrics["val_f1"],
+                "epoch_s": model_maker.last_epoch_seconds,
+            }
+        per_head[head] = _compare(times)
+    n = len(cached.prepared.indices("train")) + len(cached.prepared.indices("val"))
+    return {
+        "train_plus_val_images": n,
+        "prepare_and_cache_s": round(prepare_and_cache_s, 2),
+        "heads": per_head,
+    }
+
+
+def _compare(times: dict) -> dict:
+    cached, images = times["cached"], times["images"]
+    steady = [
+        (c, i)
+        for c, i in zip(cached["epoch_s"][1:], images["epoch_s"][1:], strict=True)
+    ]
+    epoch_cached = min(c for c, _ in steady) if steady else None
+    epoch_images = min(i for _, i in steady) if steady else None
+    saved = images["trial_s"] - cached["trial_s"]
+    return {
+        "trial_s_images": round(images["trial_s"], 2),
+        "trial_s_cached": round(cached["trial_s"], 3),
+        "trial_speedup": round(images["trial_s"] / cached["trial_s"], 1),
+        "steady_epoch_s_images": epoch_images and round(epoch_images, 3),
+        "steady_epoch_s_cached": epoch_cached and round(epoch_cached, 4),
+        "steady_epoch_speedup": epoch_cached and round(epoch_images / epoch_cached, 1),
+        "seconds_saved_per_trial": round(saved, 2),
+        "val_f1_cached": round(cached["val_f1"], 4),
+        "val_f1_images": round(images["val_f1"], 4),
+    }
+
+
+def _base_config(args):
+    from keras_art.config import build_config
+    from keras_art.data.sources.infer_format import infer_format
+
+    overrides = [
+        f"task={args.task}",
+        f"augment.image_size={args.image_size}",
+        f"input.batch_size={args.batch_size}",
+        f"tune.epochs={args.epochs}",
+        "tune.stage=head",
+        "train.early_stopping_patience=0",
+        "model.weights=imagenet",
+    ]
+    if args.data:
+        fmt = args.format or infer_format(args.data)
+        overrides += [f"data.path={args.data}", f"data.format={fmt}"]
+    cfg, _ = build_config("default" if args.data else "demo", overrides=overrides)
+    if args.data and cfg.data.format != "sample":
+        # Offline there are no ImageNet weights; the timing does not depend on them.
+        cfg.model.weights = _weights_or_none(cfg)
+    return copy.deepcopy(cfg.validate())
+
+
+def _weights_or_none(cfg) -> str:
+    from keras_art.errors import UserError
+    from keras_art.models.backbones import resolve_weights
+
+    try:
+        resolve_weights(cfg.model.backbone, cfg.model.weights, on_missing="error")
+    except UserError:
+        progress("ImageNet weights unavailable offline: timing with random weights")
+        return "none"
+    return cfg.model.weights

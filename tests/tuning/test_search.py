@@ -1,0 +1,192 @@
+"""Searches on the embedded sample at 32 px: the command, the objective's direction,
+failed trials, resume after kill -9, MirroredStrategy, bad flags."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import (
+    EventAccumulator,
+)
+
+from keras_art.config import build_config, load_config_file
+from tuning.search import main
+from tuning.searcher import search
+
+ROOT = Path(__file__).resolve().parents[2]
+SMOKE = ["--preset", "smoke", "--task", "artist", "--weights", "none", "--epochs", "2"]
+
+
+def _rows(folder: Path) -> list[dict]:
+    with open(folder / "results.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _cfg(tmp_path, *overrides):
+    cfg, _ = build_config(
+        "smoke",
+        overrides=[
+            "task=artist",
+            "model.weights=none",
+            f"tune.directory={tmp_path}",
+            "tune.epochs=2",
+            *overrides,
+        ],
+    )
+    return cfg.validate()
+
+
+def test_cli_search_writes_results_and_the_best_config_trains(tmp_path, capsys):
+    code = main(
+        [
+            *SMOKE,
+            "--tuner", "random",
+            "--max-trials", "3",
+            "--directory", str(tmp_path / "search"),
+            "--workdir", str(tmp_path / "runs"),
+            "--retrain-best",
+        ]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    folder = tmp_path / "search" / "artist-head"
+    rows = _rows(folder)
+    assert len(rows) == 3 and {r["status"] for r in rows} == {"COMPLETED"}
+    assert all(float(r["seconds"]) > 0 and r["epochs"] for r in rows)
+    # One progress line per trial, with its values and score, and the best so far.
+    assert out.count("val_f1 ") == 3 and out.count("| best ") == 3
+    summary = (folder / "summary.md").read_text()
+    assert "| rank | trial | head |" in summary and "val macro-F1" in summary
+    assert "python -m keras_art.train --config" in summary
+    # KerasTuner's own ranking picks the best trial: it must be the highest val
+    # macro-F1 (an objective minimised by mistake would pick the lowest).
+    scores = [float(r["val_f1"]) for r in rows]
+    assert len(set(scores)) > 1, "need distinct scores to tell max from min"
+    best = max(rows, key=lambda r: float(r["val_f1"]))
+    assert f"Best: trial {best['trial']} " in summary
+    # best_config.json is a full config `keras_art.train --config` takes as is...
+    cfg = load_config_file(folder / "best_config.json").validate()
+    assert cfg.model.head == best["head"]
+    assert cfg.train.lr_head == pytest.approx(float(best["lr_head"]))
+    # ...with the run's own schedule, not a trial's frozen backbone.
+    assert cfg.train.unfreeze_epoch == 1 and cfg.train.epochs == 2
+    # --retrain-best trained it as a normal run directory.
+    run_dir = Path(out.split("run directory: ")[1].splitlines()[0])
+    summary_json = json.loads((run_dir / "summary.json").read_text())
+    assert summary_json["head"] == best["head"]
+    # Random search never reads a trial's weights back: none are written (a
+    # checkpoint here means KerasTuner renamed the saver the hypermodel drops).
+    assert not list(folder.glob("trial_*/*.h5"))
+    # HParams logs for TensorBoard, one folder per trial.
+    trials = sorted((folder / "tensorboard").iterdir())
+    assert len(trials) == 3
+    tags = EventAccumulator(str(trials[0] / "execution0")).Reload().Tags()["tensors"]
+    assert "_hparams_/session_start_info" in tags
+
+
+def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path):
+    # An absurd learning rate makes the loss NaN: that trial fails, the next runs.
+    result = search(
+        _cfg(
+            tmp_path,
+            "tune.tuner=grid",
+            "tune.space=seed003",
+            "model.head=gap",
+            "tune.fixed.dense_dropout=0.3",
+            "tune.values.lr_head=[1000000.0, 0.001]",
+        )
+    )
+    by_lr = {float(r["lr_head"]): r for r in result.rows}
+    assert by_lr[1e6]["status"] == "FAILED"
+    assert "NaN" in by_lr[1e6]["note"]
+    assert by_lr[1e-3]["status"] == "COMPLETED"
+    assert result.best["trial"] == by_lr[1e-3]["trial"]
+
+
+def _env():
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    env.pop("TF_CONFIG", None)
+    return env
+
+
+def _search_script(directory: Path) -> list[str]:
+    """``python -c`` running the search command on two logical CPUs (a fresh
+    process: the split must happen before TensorFlow starts)."""
+    argv = [*SMOKE, "--tuner", "random", "--max-trials", "3"]
+    argv += ["--strategy", "mirrored", "--directory", str(directory)]
+    script = (
+        "from keras_art.training.strategies import setup_logical_cpus\n"
+        "setup_logical_cpus(2)\n"
+        "from tuning.search import main\n"
+        f"raise SystemExit(main({argv!r}))\n"
+    )
+    return [sys.executable, "-c", script]
+
+
+def test_mirrored_search_killed_with_9_continues_without_repeating(tmp_path):
+    cmd = _search_script(tmp_path)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        text=True,
+    )  # fmt: skip
+    first = []
+    deadline = time.time() + 240
+    for line in proc.stdout:
+        first.append(line)
+        if line.startswith("trial 0"):  # trial 0 done; trial 1 starts now
+            break
+        assert time.time() < deadline, "".join(first)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert any("2 replica(s)" in line for line in first), "".join(first)
+    folder = tmp_path / "artist-head"
+    before = {r["trial"]: r for r in _rows(folder)}
+    assert [r["status"] for r in before.values()] == ["COMPLETED"]
+
+    again = subprocess.run(
+        cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    rows = {r["trial"]: r for r in _rows(folder)}
+    assert len(rows) == 3 and {r["status"] for r in rows.values()} == {"COMPLETED"}
+    (done,) = before
+    assert rows[done] == before[done]  # not run again
+    ran = [ln for ln in again.stdout.splitlines() if ln.startswith("trial ")]
+    assert len(ran) == 2 and not any(ln.startswith(f"trial {done}/") for ln in ran)
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--tuner", "nope"], "--tuner: invalid choice"),
+        (["--set", "tune.tuner=nope"], "Unknown tune.tuner 'nope'"),
+        (["--set", "tune.fixed={dense9: 1}"], "Unknown hyperparameter 'dense9'"),
+        (
+            [
+                "--space",
+                "seed003",
+                "--head",
+                "gap",
+                "--set",
+                "tune.fixed={dense_dropout: 0.3, lr_head: 0.001}",
+            ],
+            "search space is empty",
+        ),  # fmt: skip
+        (["--tuner", "grid"], "--tuner grid needs a step"),
+        (["--space", "missing.json"], "neither a named space"),
+    ],
+)
+def test_bad_flags_are_one_line_and_exit_2(tmp_path, capsys, flags, message):
+    code = main([*SMOKE, "--directory", str(tmp_path), *flags])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())  # nothing started
