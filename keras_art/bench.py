@@ -3,6 +3,7 @@
     python -m keras_art.bench pipeline --data /work/shared/data/wikiart-style-sample \
         --json /tmp/pipeline.json
     python -m keras_art.bench pipeline --generate-large 160 --json /tmp/large.json
+    python -m keras_art.bench serve --run runs/RUN --json /tmp/serve.json
 
 Subcommands come from `keras_art.benchmarks.registry` (one module per benchmark);
 each returns a dict that is printed as a summary and written to ``--json``.

@@ -33,9 +33,13 @@ STAGES = ("conv1", "conv2", "conv3", "conv4", "conv5")
 # weights expect (`keras_art.layers.ImageNormalization`). Its name puts it in conv1.
 NORMALIZATION_LAYER = "input_normalization"
 
+# TFLite export (python -m keras_art.export --format tflite --quantize ...): float32
+# weights, float16 weights, or dynamic-range int8 weights.
+QUANTIZE_MODES = ("none", "float16", "dynamic")
+
 # KerasTuner searches (python -m tuning.search): the tuners, and what a search trains:
 # "head" = the backbone stays frozen (trials train the head on cached features),
-# "full" = trials run the whole staged schedule (the backbone learns after the unfreeze).
+# "full" = trials run the whole staged schedule (the backbone learns when unfrozen).
 TUNERS = ("hyperband", "bayesian", "random", "grid")
 TUNE_STAGES = ("head", "full")
 

@@ -29,6 +29,14 @@ def test_cli_choices_are_the_registry():
     assert _choices(parser, "--backbone") == tuple(registry.BACKBONES)
     assert _choices(parser, "--strategy") == registry.STRATEGIES
     assert _choices(parser, "--mixed-precision") == registry.MIXED_PRECISION
+    from keras_art.export.__main__ import build_parser as export_parser
+    from tuning.search import build_parser as search_parser
+
+    search = search_parser()
+    assert _choices(search, "--tuner") == registry.TUNERS
+    assert _choices(search, "--stage") == registry.TUNE_STAGES
+    assert _choices(search, "--head") == registry.HEADS
+    assert _choices(export_parser(), "--quantize") == registry.QUANTIZE_MODES
     shared = ArgumentParser()
     add_config_flags(shared, default_preset=None)
     # "sample" is chosen by leaving out --data, not by --format.
@@ -57,6 +65,8 @@ def test_builders_cover_exactly_the_registry():
         ("train.strategy", registry.STRATEGIES),
         ("train.schedule", registry.SCHEDULES),
         ("train.unfreeze_from", registry.STAGES),
+        ("tune.tuner", registry.TUNERS),
+        ("tune.stage", registry.TUNE_STAGES),
     ],
 )
 def test_config_accepts_exactly_the_registry(key, values):

@@ -85,9 +85,8 @@ def export_saved_model(
 
     start = time.time()
     run, record = open_run(run_dir, checkpoint)
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise UserError(f"--top-k {top_k}: pass a positive integer.")
-    name = _check_name(name if name is not None else run.resolve().name)
+    check_top_k(top_k)
+    name = check_name(name if name is not None else run.resolve().name)
     model_dir = Path(out_base).expanduser() / name
     version = _next_version(model_dir) if version is None else _check_version(version)
     final = model_dir / str(version)
@@ -358,7 +357,14 @@ def _check_version(version) -> int:
     return version
 
 
-def _check_name(name: str) -> str:
+def check_top_k(top_k) -> int:
+    """``--top-k``: a positive integer, or one clear `UserError`."""
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise UserError(f"--top-k {top_k}: pass a positive integer.")
+    return top_k
+
+
+def check_name(name: str) -> str:
     if not name or name.startswith(".") or "/" in name or os.sep in name:
         raise UserError(
             f"--name {name!r}: pass a plain folder name (no '/', not starting "

@@ -133,8 +133,11 @@ def test_cli_refuses_existing_version_missing_run_and_tflite(cli_export, run, ca
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no such folder" in err[0]
 
-    assert main(["--run", str(run), "--out", str(base), "--format", "tflite"]) == 2
-    assert "not available yet" in capsys.readouterr().err
+    tflite = ["--run", str(run), "--out", str(base), "--format", "tflite"]
+    assert main([*tflite, "--version", "2"]) == 2
+    assert "--version applies to --format saved_model" in capsys.readouterr().err
+    assert main(["--run", str(run), "--out", str(base), "--quantize", "dynamic"]) == 2
+    assert "--quantize applies to --format tflite" in capsys.readouterr().err
     assert sorted(p.name for p in (base / "r").iterdir()) == ["1"]
 
 
