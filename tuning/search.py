@@ -54,7 +54,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--max-trials", type=int, metavar="N", help="default: 20")
     p.add_argument("--epochs", type=int, help="most epochs per trial (default: 10)")
     p.add_argument("--directory", metavar="DIR", help="default: tuning_runs")
-    p.add_argument("--project", help="subfolder of DIR (default: TASK-STAGE)")
+    p.add_argument("--project", help="subfolder of DIR (default: TASK-STAGE[-SPACE])")
     p.add_argument(
         "--space",
         metavar="NAME_OR_FILE",

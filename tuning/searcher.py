@@ -13,6 +13,7 @@ goes on; ``tune.max_failed_trials`` failures in a row stop it.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import math
 import time
@@ -46,50 +47,21 @@ def search(
     from keras_art.training.strategies import make_strategy
     from tuning.hypermodel import PaintingHyperModel, prepare_trial_data
 
-    base = copy.deepcopy(cfg)
-    if base.train.strategy == "multi_worker":
-        raise UserError(
-            "A search runs on one machine (--strategy auto, default or mirrored); "
-            "KerasTuner's distributed tuning (KERASTUNER_ORACLE_*) is not wired up."
-        )
-    space = resolve_space(base.tune, base)
-    tuner_name = base.tune.tuner
-    _check_grid(tuner_name, space)
-    project = base.tune.project or f"{base.task}-{base.tune.stage}"
-    folder = Path(base.tune.directory).expanduser() / project
-    names = list(space)
+    base, space, settings = plan_search(cfg)
+    folder = Path(settings["folder"])
+    # Before the data is read: a wrong folder is a one-line error, not minutes in.
+    if not overwrite and state_snapshot.restore_if_broken(folder) == "fresh":
+        overwrite = True
+    record = check_same_search(folder, base, space, overwrite=overwrite)
     strategy = make_strategy(base.train.strategy)
-    grid = grid_size(space)
-    logger.info(
-        "search: %s tuner, stage %s, %d hyperparameter(s) searched (%s)%s, "
-        "%d replica(s), in %s",
-        tuner_name,
-        base.tune.stage,
-        sum("fixed" not in s for s in space.values()),
-        ", ".join(n for n, s in space.items() if "fixed" not in s),
-        f"; a grid of at most {grid} combinations" if grid else "",
-        strategy.num_replicas_in_sync,
-        folder,
-    )
+    _log_plan(settings, space, strategy)
     cache = base.tune.stage == "head" or base.train.feature_cache
     data = prepare_trial_data(base, strategy, cache_features=cache)
     hypermodel = PaintingHyperModel(
-        base, space, data, strategy, keep_checkpoints=tuner_name == "hyperband"
+        base, space, data, strategy, keep_checkpoints=settings["tuner"] == "hyperband"
     )
-    settings = {
-        "project": project,
-        "tuner": tuner_name,
-        "stage": base.tune.stage,
-        "space": base.tune.space,
-        "task": base.task,
-        "folder": str(folder),
-        "total": min(grid, base.tune.max_trials or 20)
-        if tuner_name == "grid"
-        else None,
-    }
-    if not overwrite and state_snapshot.restore_if_broken(folder) == "fresh":
-        overwrite = True
-    tuner = make_tuner(tuner_name, hypermodel, base, folder, overwrite, names, settings)
+    tuner = make_tuner(hypermodel, base, folder, overwrite, list(space), settings)
+    write_search_record(folder, record)  # after KerasTuner's --overwrite cleared it
     start = time.time()
     tuner.search(
         epochs=base.tune.epochs,
@@ -118,14 +90,67 @@ def search(
     return result
 
 
-def make_tuner(
-    name, hypermodel, base: Config, folder: Path, overwrite, names, settings
-):
-    """The KerasTuner tuner ``name``, reporting after every trial."""
+def plan_search(cfg: Config) -> tuple[Config, dict, dict]:
+    """The search's base config, its space and its settings (folder, tuner, ...);
+    every check that needs no data, so bad flags fail at once."""
+    base = copy.deepcopy(cfg)
+    if base.train.strategy == "multi_worker":
+        raise UserError(
+            "A search runs on one machine (--strategy auto, default or mirrored); "
+            "KerasTuner's distributed tuning (KERASTUNER_ORACLE_*) is not wired up."
+        )
+    space = resolve_space(base.tune, base)
+    tuner = base.tune.tuner
+    _check_grid(tuner, space)
+    project = base.tune.project or default_project(base.tune, base.task)
+    grid = grid_size(space)
+    settings = {
+        "project": project,
+        "tuner": tuner,
+        "stage": base.tune.stage,
+        "space": base.tune.space,
+        "task": base.task,
+        "folder": str(Path(base.tune.directory).expanduser() / project),
+        "grid": grid,
+        "total": min(grid, base.tune.max_trials or 20) if tuner == "grid" else None,
+    }
+    return base, space, settings
+
+
+def default_project(tune, task: str) -> str:
+    """``<task>-<stage>``, plus the space's name when it is not the default one
+    (``artist-head-seed002``; a space file adds its stem)."""
+    project = f"{task}-{tune.stage}"
+    if tune.space != "default":
+        project += f"-{Path(tune.space).stem}"
+    return project
+
+
+def _log_plan(settings: dict, space: dict, strategy) -> None:
+    searched = [n for n, spec in space.items() if "fixed" not in spec]
+    grid = settings["grid"]
+    logger.info(
+        "search: %s tuner, stage %s, %d hyperparameter(s) searched (%s)%s, "
+        "%d replica(s), in %s",
+        settings["tuner"],
+        settings["stage"],
+        len(searched),
+        ", ".join(searched),
+        f"; a grid of at most {grid} combinations" if grid else "",
+        strategy.num_replicas_in_sync,
+        settings["folder"],
+    )
+
+
+def make_tuner(hypermodel, base: Config, folder: Path, overwrite, names, settings):
+    """The KerasTuner tuner ``base.tune.tuner``, reporting after every trial."""
     import keras_tuner
 
     from tuning.hypermodel import objective
 
+    name = base.tune.tuner
+
+    name = base.tune.tuner
     classes = {
         "hyperband": keras_tuner.Hyperband,
         "bayesian": keras_tuner.BayesianOptimization,
@@ -185,6 +210,54 @@ class _Reporting:
         row = next(r for r in rows if r["trial"] == trial.trial_id)
         total = self._settings.get("total") or self.oracle.max_trials
         logger.info(progress_line(row, self._names, best, total))
+
+
+SEARCH_RECORD = "search.json"
+# Settings a continued search may change: how long it runs, where it writes.
+MAY_CHANGE = ("tune.max_trials", "tune.max_failed_trials", "tune.directory", "workdir")
+
+
+def check_same_search(folder: Path, base: Config, space: dict, *, overwrite: bool):
+    """This search's settings, as ``search.json`` records them; a `UserError` when
+    ``folder`` holds a search started with other settings (KerasTuner would
+    silently reload its trials into this one)."""
+    record = {"config": _flat(base.to_dict()), "space": json.loads(json.dumps(space))}
+    for key in MAY_CHANGE:
+        record["config"].pop(key, None)
+    path = folder / SEARCH_RECORD
+    if overwrite or not path.is_file():
+        return record
+    old = json.loads(path.read_text(encoding="utf-8"))
+    changed = sorted(
+        k
+        for k in set(old["config"]) | set(record["config"])
+        if old["config"].get(k) != record["config"].get(k)
+    )
+    if old["space"] != record["space"]:
+        changed.insert(0, "the search space")
+    if changed:
+        raise UserError(
+            f"{folder} holds a search started with other settings "
+            f"({', '.join(changed[:4])}{', ...' if len(changed) > 4 else ''}). "
+            f"Pass --project NAME for a new search, or --overwrite to replace it."
+        )
+    return record
+
+
+def write_search_record(folder: Path, record: dict) -> None:
+    from keras_art.io_utils import atomic_write_json
+
+    atomic_write_json(folder / SEARCH_RECORD, record)
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and key not in ("values", "fixed", "lr_groups"):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def _retrain(result: SearchResult) -> Path:

@@ -419,7 +419,9 @@ def read_sidecar(tflite_path: str | os.PathLike) -> dict[str, Any]:
     path = sidecar_path(tflite_path)
     if not path.is_file():
         raise UserError(
-            f"{path}: missing; the .tflite needs the JSON its export wrote beside it."
+            f"{tflite_path}: no {path.name} beside it (tasks, class names, image "
+            f"size). Export with python -m keras_art.export --format tflite, which "
+            f"writes both."
         )
     return json.loads(path.read_text(encoding="utf-8"))
 

@@ -82,6 +82,12 @@ def test_cli_search_writes_results_and_the_best_config_trains(tmp_path, capsys):
     run_dir = Path(out.split("run directory: ")[1].splitlines()[0])
     summary_json = json.loads((run_dir / "summary.json").read_text())
     assert summary_json["head"] == best["head"]
+    # The same folder with other settings is refused, not silently continued.
+    again = main([*SMOKE, "--tuner", "random", "--directory", str(tmp_path / "search"),
+                  "--set", "tune.fixed.head=gap"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert again == 2 and "holds a search started with other settings" in err
+    assert "the search space" in err and "--overwrite" in err
     # Random search never reads a trial's weights back: none are written (a
     # checkpoint here means KerasTuner renamed the saver the hypermodel drops).
     assert not list(folder.glob("trial_*/*.h5"))

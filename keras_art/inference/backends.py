@@ -1,0 +1,272 @@
+"""Load a trained model of any kind behind one interface, for `predict`.
+
+`load_model` looks at a path and picks the loader:
+
+- a SavedModel folder (``saved_model.pb``), or TF Serving's ``BASE/NAME`` folder
+  (its highest integer version is used): ``serving_default`` on raw image bytes,
+  decoded inside the graph; names and sizes from ``assets.extra/model.json`` or
+  the ``metadata`` signature (`keras_art.export.saved_model`).
+- a ``.tflite`` file with its sidecar ``<stem>.json``: the ``serving_default``
+  signature on ``pixels`` float32 ``[1, S, S, 3]``, one image at a time.
+- a finished run directory (``config.json`` + ``summary.json``): the Keras model.
+
+Every loader returns a `LoadedModel`: what the model is (tasks, class names, input
+size, eval resize) and ``predict_bytes``, a callable from a list of encoded images
+to ``{task: float32 [N, classes]}``. Where decoding happens in Python (run dir,
+TFLite) it is `keras_art.data.pipeline.decode.decode_and_resize_for_eval`, the
+function evaluation and export use. An undecodable image raises
+``tf.errors.InvalidArgumentError``; an empty list never reaches a model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from keras_art.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+# Each kind of model, as users call it in messages.
+MODEL_KINDS = {
+    "saved_model": "SavedModel",
+    "tflite": "TFLite file",
+    "run": "run directory",
+}
+TFLITE_SUFFIX = ".tflite"
+SIDECAR_KEYS = ("tasks", "class_names", "image_size", "eval_resize", "outputs")
+EXPECTED = (
+    "a SavedModel folder (with saved_model.pb), a TF Serving model folder "
+    "(BASE/NAME with integer versions), a .tflite file or a finished run directory"
+)
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to classify encoded images, whatever its kind.
+
+    Attributes:
+        kind: one of `MODEL_KINDS`.
+        path: what was loaded (the version folder for a TF Serving folder).
+        tasks: the model's tasks, in output order.
+        class_names: task -> class names, in output order.
+        image_size: the square input side.
+        eval_resize: how an image is brought to that square (see
+            `keras_art.data.pipeline.decode.decode_and_resize_for_eval`).
+        predict_bytes: list of encoded images -> ``{task: float32 [N, C]}``.
+        keras_model: the Keras model (run directories only; Grad-CAM needs it).
+    """
+
+    kind: str
+    path: Path
+    tasks: list[str]
+    class_names: dict[str, list[str]]
+    image_size: int
+    eval_resize: str
+    predict_bytes: Callable[[Sequence[bytes]], dict[str, np.ndarray]]
+    keras_model: object | None = None
+
+
+def no_images(class_names: dict[str, list[str]]) -> dict[str, np.ndarray]:
+    """The result for zero images, ``{task: float32 [0, C]}``, without calling a
+    model (a Keras convolution fails on an empty batch)."""
+    return {
+        t: np.zeros((0, len(names)), np.float32) for t, names in class_names.items()
+    }
+
+
+def load_model(path: str | os.PathLike) -> LoadedModel:
+    """Load ``path`` as a SavedModel, TF Serving folder, ``.tflite`` or run dir."""
+    kind, found = detect_model(path)
+    return LOADERS[kind](found)
+
+
+def detect_model(path: str | os.PathLike) -> tuple[str, Path]:
+    """``(kind, path to load)`` from the files at ``path``, without loading it.
+
+    A TF Serving ``BASE/NAME`` folder resolves to its highest version (logged)."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise UserError(f"--model {path}: no such file or folder. Pass {EXPECTED}.")
+    if p.is_file() and p.suffix.lower() == TFLITE_SUFFIX:
+        return "tflite", p
+    if p.is_dir() and (p / "saved_model.pb").is_file():
+        return "saved_model", p
+    if p.is_dir() and (p / "config.json").is_file():
+        return "run", p
+    if p.is_dir() and (version := newest_serving_version(p)) is not None:
+        logger.info(
+            "predict: %s is a TF Serving model folder; using its highest version, %s",
+            p,
+            version.name,
+        )
+        return "saved_model", version
+    raise UserError(f"--model {path}: not a model. Pass {EXPECTED}.")
+
+
+def newest_serving_version(model_dir: Path) -> Path | None:
+    """The highest integer version folder under ``model_dir`` holding a
+    SavedModel (what TF Serving serves), or ``None``."""
+    versions = [
+        v
+        for v in model_dir.iterdir()
+        if v.name.isdigit() and (v / "saved_model.pb").is_file()
+    ]
+    return max(versions, key=lambda v: int(v.name), default=None)
+
+
+# ------------------------------------------------------------------ SavedModel
+def load_saved_model(path: Path) -> LoadedModel:
+    """A `keras_art.export` SavedModel: ``serving_default`` on image bytes."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+    if "serving_default" not in loaded.signatures:
+        raise UserError(
+            f"--model {path}: the SavedModel has no serving_default signature. "
+            f"Export the run with python -m keras_art.export."
+        )
+    meta = _saved_model_metadata(path, loaded)
+    outputs, class_names = meta["outputs"], _class_names(meta)
+
+    def predict_bytes(images: Sequence[bytes]) -> dict[str, np.ndarray]:
+        if not images:
+            return no_images(class_names)
+        # Through ``loaded`` on every call: a signature whose loaded object is
+        # garbage-collected loses its variables.
+        serve = loaded.signatures["serving_default"]
+        out = serve(image_bytes=tf.constant(list(images), tf.string))
+        return {t: out[outputs[t]["probabilities"]].numpy() for t in meta["tasks"]}
+
+    return _loaded("saved_model", path, meta, predict_bytes)
+
+
+def _saved_model_metadata(path: Path, loaded) -> dict:
+    """``assets.extra/model.json``, else the ``metadata`` signature's JSON."""
+    from keras_art.export.saved_model import METADATA_DIR, METADATA_FILE
+
+    file = path / METADATA_DIR / METADATA_FILE
+    if file.is_file():
+        return _checked_metadata(_read_json(file), file)
+    if "metadata" in loaded.signatures:
+        text = loaded.signatures["metadata"]()["model_json"].numpy().decode("utf-8")
+        return _checked_metadata(json.loads(text), f"{path} (metadata signature)")
+    raise UserError(
+        f"--model {path}: no {METADATA_DIR}/{METADATA_FILE} and no metadata "
+        f"signature, so the class names are unknown. Export the run with "
+        f"python -m keras_art.export."
+    )
+
+
+# ---------------------------------------------------------------------- TFLite
+def load_tflite(path: Path) -> LoadedModel:
+    """A ``.tflite`` file and its sidecar JSON (same stem), run by
+    `keras_art.export.tflite.tflite_classifier` (one image per interpreter call);
+    each image is decoded and eval-resized here, as the exporter's contract says."""
+    from keras_art.data.pipeline.decode import decode_and_resize_for_eval
+    from keras_art.export.tflite import read_sidecar, sidecar_path, tflite_classifier
+
+    meta = _checked_metadata(read_sidecar(path), sidecar_path(path))
+    classifier = tflite_classifier(path)
+    size, mode = int(meta["image_size"]), meta["eval_resize"]
+    outputs, class_names = meta["outputs"], _class_names(meta)
+
+    def predict_bytes(images: Sequence[bytes]) -> dict[str, np.ndarray]:
+        if not images:
+            return no_images(class_names)
+        pixels = np.stack(
+            [decode_and_resize_for_eval(data, size, mode).numpy() for data in images]
+        )
+        out = classifier(pixels)
+        return {
+            t: out[outputs[t]["probabilities"]].astype(np.float32)
+            for t in meta["tasks"]
+        }
+
+    return _loaded("tflite", path, meta, predict_bytes)
+
+
+# --------------------------------------------------------------------- run dir
+def load_run(path: Path) -> LoadedModel:
+    """A finished run directory's Keras model (``best.keras``)."""
+    import tensorflow as tf
+
+    from keras_art.data.pipeline.decode import decode_and_resize_for_eval
+    from keras_art.models.run_reader import load_run_model, open_run
+
+    run, record = open_run(path)
+    keras_model = load_run_model(run)
+    size, mode = record.image_size, record.eval_resize
+    class_names = {t: list(record.class_names[t]) for t in record.tasks}
+
+    def predict_bytes(images: Sequence[bytes]) -> dict[str, np.ndarray]:
+        if not images:
+            return no_images(class_names)
+        batch = tf.stack([decode_and_resize_for_eval(b, size, mode) for b in images])
+        out = keras_model(batch, training=False)
+        return {t: np.asarray(out[t], np.float32) for t in record.tasks}
+
+    return LoadedModel(
+        kind="run",
+        path=run,
+        tasks=list(record.tasks),
+        class_names=class_names,
+        image_size=int(size),
+        eval_resize=mode,
+        predict_bytes=predict_bytes,
+        keras_model=keras_model,
+    )
+
+
+# --------------------------------------------------------------------- helpers
+def _loaded(kind: str, path: Path, meta: dict, predict_bytes) -> LoadedModel:
+    return LoadedModel(
+        kind=kind,
+        path=path,
+        tasks=list(meta["tasks"]),
+        class_names=_class_names(meta),
+        image_size=int(meta["image_size"]),
+        eval_resize=meta["eval_resize"],
+        predict_bytes=predict_bytes,
+    )
+
+
+def _class_names(meta: dict) -> dict[str, list[str]]:
+    return {t: list(meta["class_names"][t]) for t in meta["tasks"]}
+
+
+def _read_json(file: Path) -> dict:
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{file}: not readable JSON ({exc}). Re-export.") from None
+
+
+def _checked_metadata(meta: dict, where) -> dict:
+    """``meta`` if it names every key predict reads, for every task."""
+    from keras_art.data.pipeline.decode import check_eval_mode
+
+    missing = [k for k in SIDECAR_KEYS if k not in meta]
+    tasks = meta.get("tasks") or []
+    missing += [
+        f"{key}.{t}"
+        for key in ("class_names", "outputs")
+        for t in tasks
+        if t not in (meta.get(key) or {})
+    ]
+    if missing or not tasks:
+        raise UserError(
+            f"{where}: missing {', '.join(missing) or 'tasks'}; it needs "
+            f"{', '.join(SIDECAR_KEYS)} for every task. Re-export the model."
+        )
+    check_eval_mode(meta["eval_resize"])
+    return meta
+
+
+LOADERS = {"saved_model": load_saved_model, "tflite": load_tflite, "run": load_run}
