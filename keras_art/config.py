@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_art.errors import UserError
+from keras_art.io_utils import read_json_or_yaml
 from keras_art.registry import (
     BACKBONES,
     EVAL_RESIZE_MODES,
@@ -164,6 +165,9 @@ class TrainConfig:
     seed: int = 42
     steps_per_epoch: int | None = None  # cap, for smoke runs
     feature_cache: bool = False  # frozen stage trains the head on cached features
+    # XLA-compile each replica's train/eval computation (Trainer). Off: measured
+    # slower on CPU for every head (python -m keras_art.bench train-step --jit off on).
+    jit_compile: bool = False
     # Write the test split's report (python -m keras_art.evaluate, no TTA, Grad-CAM
     # or audit) into <run>/eval/test/ when training ends.
     report: bool = True
@@ -554,18 +558,7 @@ def load_config_file(path: str | os.PathLike, base: Config | None = None) -> Con
     p = Path(path)
     if not p.is_file():
         raise UserError(f"--config {path}: no such file. Pass a .json or .yaml config.")
-    text = p.read_text(encoding="utf-8")
-    try:
-        if p.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            raw = yaml.safe_load(text) or {}
-        else:
-            raw = json.loads(text)
-    except Exception as exc:  # noqa: BLE001 - any parse error is the user's file
-        raise UserError(
-            f"--config {path}: cannot parse ({exc}). Fix the file."
-        ) from None
+    raw = read_json_or_yaml(p, "--config")
     if not isinstance(raw, dict):
         raise UserError(f"--config {path}: the top level must be a mapping.")
     return merge_dict(base or Config(), raw, source=str(path))

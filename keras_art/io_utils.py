@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader never sees a half-written artifact."""
+"""File helpers: atomic writes (a reader never sees a half-written artifact), JSON
+conversion of numpy values, and reading a JSON or YAML file a user passed."""
 
 from __future__ import annotations
 
@@ -55,3 +56,21 @@ def umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def read_json_or_yaml(path: str | os.PathLike, flag: str) -> Any:
+    """The parsed content of a ``.json`` or ``.yaml``/``.yml`` file (empty YAML is
+    ``{}``); a parse error is one `UserError` naming ``flag``, the option that gave
+    the file."""
+    from keras_art.errors import UserError
+
+    p = Path(path)
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            return yaml.safe_load(text) or {}
+        return json.loads(text)
+    except Exception as exc:  # noqa: BLE001 - any parse error is the user's file
+        raise UserError(f"{flag} {path}: cannot parse ({exc}). Fix the file.") from None

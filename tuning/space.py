@@ -22,13 +22,13 @@ frozen, so its learning rate and the unfreeze schedule are ``--stage full``'s).
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from keras_art.config import Config, TuneConfig
 from keras_art.errors import UserError
+from keras_art.io_utils import read_json_or_yaml
 from keras_art.registry import HEADS, STAGES, TUNE_STAGES
 
 SPEC_KEYS = {"values", "min", "max", "step", "sampling", "fixed"}
@@ -285,18 +285,7 @@ def _named_or_file(space: str) -> dict[str, dict]:
             f"nor a file. Pass one of those, or a JSON/YAML file of "
             f'{{name: {{"values": [...]}} | {{"min", "max", "step"}} | {{"fixed"}}}}.'
         )
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            raw = yaml.safe_load(text)
-        else:
-            raw = json.loads(text)
-    except Exception as exc:  # noqa: BLE001 - any parse error is the user's file
-        raise UserError(
-            f"--space {space}: cannot parse ({exc}). Fix the file."
-        ) from None
+    raw = read_json_or_yaml(path, "--space")
     if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
         raise UserError(
             f"--space {space}: expected a mapping of hyperparameter names to specs, "
