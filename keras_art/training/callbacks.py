@@ -20,6 +20,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from keras_art.io_utils import atomic_write_text, to_builtin
 from keras_art.models.backbones import set_backbone_trainable
@@ -430,11 +431,14 @@ def _finite_epoch(logs: dict, model: keras.Model) -> bool:
     losses = [v for k, v in logs.items() if k == "loss" or k.endswith("_loss")]
     if not np.isfinite(np.asarray(losses, dtype=np.float64)).all():
         return False
-    for w in model.weights:
-        value = keras.ops.convert_to_numpy(w)
-        if np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all():
-            return False
-    return True
+    # One reduction per variable inside TensorFlow: copying every weight out to
+    # numpy took 3x longer (0.25 vs 0.08 s per epoch for ResNet50 + spp).
+    checks = [
+        tf.reduce_all(tf.math.is_finite(w.value))
+        for w in model.weights
+        if "float" in str(w.dtype)
+    ]
+    return not checks or bool(tf.reduce_all(tf.stack(checks)))
 
 
 def save_model_atomic(model: keras.Model, path: str | os.PathLike) -> Path:
