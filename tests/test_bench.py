@@ -90,3 +90,49 @@ def test_pipeline_recipe_overrides(class_tree, tmp_path):
     assert augment.image_size == 384 and input_cfg.batch_size == 32
     with pytest.raises(UserError, match="augment.. and input.."):
         PipelineBenchConfig(overrides=("train.epochs=3",)).recipe()
+
+
+def test_pipeline_bench_times_prepared_shards(class_tree, tmp_path):
+    """--prepared-short-side converts the images to shards first and times the
+    training pipeline on them next to the originals."""
+    out = tmp_path / "bench.json"
+    argv = ["pipeline", "--data", str(class_tree), "--image-size", "32",
+            "--batch-size", "4", "--min-images", "8", "--rounds", "1",
+            "--variants", "pipeline,decode_ceiling", "--prepared-short-side", "32",
+            "--json", str(out)]  # fmt: skip
+    assert bench.main(argv) == 0
+    result = json.loads(out.read_text())
+    assert set(result["images_per_s"]) == {
+        "pipeline",
+        "decode_ceiling",
+        "pipeline_prepared",
+    }
+    assert result["cpu_ms_per_image"]["pipeline_prepared"] > 0
+    assert {"pipeline_prepared_vs_decode_ceiling", "pipeline_prepared_vs_pipeline"} <= (
+        set(result["ratios"]) & set(result["cpu_ratios"])
+    )
+    prepared = result["prepared"]
+    assert (prepared["bound"], prepared["side"], prepared["quality"]) == (
+        "short_side",
+        32,
+        90,
+    )
+    assert prepared["reencoded"] == 10  # every 40x48 image is above the bound
+    assert prepared["conversion_images_per_s"] > 0
+    assert prepared["bytes_ratio"] == pytest.approx(
+        prepared["shard_bytes"] / prepared["original_bytes"], abs=1e-3
+    )
+    with pytest.raises(UserError, match="--prepared-short-side"):
+        bench.bench(["pipeline", "--data", str(class_tree), "--variants",
+                     "pipeline_prepared"])  # fmt: skip
+
+
+def test_generate_smooth_scans_are_smaller_than_grainy_ones(tmp_path):
+    grainy = generate_large_jpegs(2, (320, 240), cache_dir=str(tmp_path))
+    smooth = generate_large_jpegs(2, (320, 240), str(tmp_path), kind="smooth")
+    assert smooth != grainy
+
+    def size(root):
+        return sum(f.stat().st_size for f in root.glob("*/*.jpg"))
+
+    assert size(smooth) < 0.8 * size(grainy)

@@ -28,6 +28,38 @@ def test_make_tfrecords_writes_every_split(tmp_path, capsys):
     assert "| train |" in capsys.readouterr().out
 
 
+def test_make_tfrecords_prepared_resumes_and_refuses_other_settings(tmp_path, capsys):
+    """--short-side re-encodes images above the bound (recorded in the manifest);
+    a re-run with the same flags keeps every finished shard, other flags into the
+    same folder exit 2 naming the fix."""
+    import io
+
+    from PIL import Image
+
+    out = tmp_path / "prepared"
+    argv = ["--out", str(out), "--shard-size", "16", "--short-side", "150", *TINY]
+    assert make_tfrecords.main([*argv, "--quality", "80"]) == 0
+    manifest = read_manifest(out)
+    assert manifest["images"]["bound"] == "short_side"
+    assert (manifest["images"]["side"], manifest["images"]["quality"]) == (150, 80)
+    assert manifest["source"] == "sample"
+    records = [r for s in manifest["splits"] for r in read_shards(out, s)]
+    sizes = [Image.open(io.BytesIO(r["image"].numpy())).size for r in records]
+    assert len(records) == 48 and max(min(s) for s in sizes) == 150
+    reencoded = sum(e["reencoded"] for e in manifest["splits"].values())
+    assert 0 < reencoded < 48  # sample images are ~150-200 px: some kept as they are
+    assert "| train |" in capsys.readouterr().out
+
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.tfrecord")}
+    assert make_tfrecords.main([*argv, "--quality", "80"]) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.tfrecord")} == stamps
+
+    assert make_tfrecords.main([*argv, "--quality", "90"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "--short-side 150 --quality 80" in err and "another --out" in err
+
+
 def test_dataset_stats_plots_and_tables(tmp_path, capsys):
     out = tmp_path / "stats"
     assert dataset_stats.main(["--task", "multi", "--out", str(out), *TINY]) == 0
@@ -51,6 +83,13 @@ def test_dataset_stats_plots_and_tables(tmp_path, capsys):
         (make_tfrecords, ["--task", "artist"], "--out"),
         (make_tfrecords, ["--task", "colour", "--out", "x"], "--task"),
         (make_tfrecords, ["--out", "x", "--shard-size", "0"], "--shard-size"),
+        (make_tfrecords, ["--out", "x", "--quality", "80"], "--short-side"),
+        (make_tfrecords, ["--out", "x", "--max-side", "8"], "--max-side"),
+        (
+            make_tfrecords,
+            ["--out", "x", "--max-side", "64", "--short-side", "64"],
+            "not allowed with",
+        ),  # fmt: skip
         (dataset_stats, ["--out", "x", "--format", "nope"], "--format"),
         (dataset_stats, ["--out", "x", "--data", "/no/such/dir"], "no such"),
         (dataset_stats, ["--out", "x", "--set", "data.bogus=1"], "bogus"),

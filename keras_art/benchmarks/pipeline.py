@@ -8,6 +8,16 @@
 (c) ``keras_baseline``: ``keras.utils.image_dataset_from_directory`` + Keras
     preprocessing layers doing the same augmentation (RandomZoom stands in for
     RandomResizedCrop; Keras has no balanced sampler, so none is applied).
+(d) ``pipeline_prepared`` (with ``--prepared-short-side S``): (a) reading prepared
+    TFRecord shards of the same images, each re-encoded once with short side S
+    (`keras_art.data.pipeline.prepared`), as ``input.tfrecords`` training reads
+    them (shard stream, shuffle buffer, rejection-resampled balancing). The shards
+    are written to a temporary folder first; the conversion is timed too
+    (``prepared`` in the result).
+
+``--generate-large N`` makes N painting-like JPEGs: ``--kind noise`` (default)
+has fine grain everywhere, ~550 KB at 1600x1200, so Huffman decoding dominates;
+``--kind smooth`` is like a clean scan, ~250 KB at 1600x1200 and cheap to decode.
 
 Every variant yields RGB float32 in [0, 255]: the model normalises for its backbone
 in its first layer (``input_normalization``), so no variant does that work.
@@ -24,7 +34,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -36,7 +46,14 @@ from keras_art.errors import UserError
 
 NAME = "pipeline"
 HELP = "images/s of the training input pipeline vs decode+resize and a Keras baseline"
-VARIANTS = ("pipeline", "decode_ceiling", "keras_baseline")
+VARIANTS = ("pipeline", "decode_ceiling", "keras_baseline")  # the default set
+PREPARED = "pipeline_prepared"  # added by --prepared-short-side
+ALL_VARIANTS = (*VARIANTS, PREPARED)
+# Octaves (cells across the short side, amplitude) and grain of generated images.
+GENERATED_KINDS = {
+    "noise": (((3, 110.0), (12, 50.0), (48, 30.0), (200, 18.0)), 7.0),
+    "smooth": (((3, 110.0), (12, 50.0), (48, 30.0), (200, 10.0)), 1.0),
+}
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 # Each timed window spans at least this many batches: shorter ones (20 batches,
 # ~2.5 s here) moved the pipeline/ceiling ratio by +-5 % from run to run.
@@ -54,14 +71,17 @@ class PipelineBenchConfig:
     """What `bench_pipeline` measures; one field per CLI flag (see `add_arguments`).
 
     ``data_dir`` is a ``DIR/<class>/*.jpg`` tree; ``generate_large`` N > 0 times N
-    generated ``large_size`` (W, H) JPEGs instead, cached under ``cache_dir``.
-    ``min_images`` 0 times one pass over the files (at least `MIN_TIMED_BATCHES`
-    batches) per variant and round; ``threads`` 0 gives tf.data every usable core.
+    generated ``large_size`` (W, H) JPEGs of ``kind`` instead, cached under
+    ``cache_dir``. ``min_images`` 0 times one pass over the files (at least
+    `MIN_TIMED_BATCHES` batches) per variant and round; ``threads`` 0 gives tf.data
+    every usable core. ``prepared_short_side`` S > 0 adds `PREPARED`: shards of
+    the images re-encoded with short side S and JPEG ``prepared_quality``.
     """
 
     data_dir: str | None = None
     generate_large: int = 0
     large_size: tuple[int, int] = (1600, 1200)
+    kind: str = "noise"
     image_size: int = 384
     batch_size: int = 32
     min_images: int = 0
@@ -72,6 +92,8 @@ class PipelineBenchConfig:
     cache_dir: str | None = None
     # ``augment.*`` / ``input.*`` overrides of the recipe, as `train --set` takes.
     overrides: tuple[str, ...] = ()
+    prepared_short_side: int = 0
+    prepared_quality: int = 90
 
     def recipe(self):
         """``(AugmentConfig, InputConfig)`` variant (a) runs: seed 000's defaults,
@@ -89,12 +111,38 @@ class PipelineBenchConfig:
         apply_overrides(cfg, list(self.overrides))
         return cfg.augment, cfg.input
 
+    @property
+    def timed_variants(self) -> tuple[str, ...]:
+        """``variants``, plus `PREPARED` when prepared shards are asked for."""
+        if self.prepared_short_side and PREPARED not in self.variants:
+            return (*self.variants, PREPARED)
+        return self.variants
+
+    def encoding(self):
+        """The prepared shards' `ImageEncoding`."""
+        from keras_art.data.pipeline.prepared import ImageEncoding
+
+        return ImageEncoding(
+            "short_side", self.prepared_short_side, self.prepared_quality
+        ).validate()
+
     def validate(self) -> None:
-        bad = [v for v in self.variants if v not in VARIANTS]
+        bad = [v for v in self.variants if v not in ALL_VARIANTS]
         if bad or not self.variants:
             raise UserError(
                 f"--variants {','.join(self.variants)}: choose from "
-                f"{', '.join(VARIANTS)}."
+                f"{', '.join(ALL_VARIANTS)}."
+            )
+        if PREPARED in self.variants and not self.prepared_short_side:
+            raise UserError(
+                f"--variants {PREPARED} times prepared shards: add "
+                f"--prepared-short-side S (e.g. 1.5x --image-size)."
+            )
+        if self.prepared_short_side:
+            self.encoding()
+        if self.kind not in GENERATED_KINDS:
+            raise UserError(
+                f"--kind {self.kind}: choose from {', '.join(GENERATED_KINDS)}."
             )
         if self.rounds < 1:
             raise UserError(f"--rounds {self.rounds}: time each variant at least once.")
@@ -110,6 +158,7 @@ class ClassFolders:
     files: list[str]
     labels: np.ndarray  # int64 index into ``classes``, one per file
     classes: list[str]
+    shards: str | None = None  # prepared TFRecord shards of ``files``, if made
 
 
 class Timing(NamedTuple):
@@ -131,6 +180,12 @@ def add_arguments(p) -> None:
     )
     p.add_argument(
         "--large-size", default="1600x1200", metavar="WxH", help="generated size"
+    )
+    p.add_argument(
+        "--kind",
+        default="noise",
+        choices=tuple(GENERATED_KINDS),
+        help="generated images: noise (grainy, Huffman-heavy) or smooth (clean scans)",
     )
     p.add_argument("--image-size", type=int, default=384)
     p.add_argument("--batch-size", type=int, default=32)
@@ -157,6 +212,20 @@ def add_arguments(p) -> None:
         help="comma list of " + "/".join(VARIANTS),
     )
     p.add_argument("--cache-dir", help="where --generate-large writes its images")
+    p.add_argument(
+        "--prepared-short-side",
+        type=int,
+        default=0,
+        metavar="S",
+        help=f"also time {PREPARED}: shards re-encoded with short side S",
+    )
+    p.add_argument(
+        "--prepared-quality",
+        type=int,
+        default=90,
+        metavar="Q",
+        help="JPEG quality of the prepared shards",
+    )
     add_set_flag(p, "change variant (a)'s recipe, e.g. augment.scale_jitter=[1,1]")
 
 
@@ -177,6 +246,7 @@ def config_from_args(args) -> PipelineBenchConfig:
         data_dir=args.data,
         generate_large=args.generate_large,
         large_size=(w, h),
+        kind=args.kind,
         image_size=args.image_size,
         batch_size=args.batch_size,
         min_images=args.min_images,
@@ -186,6 +256,8 @@ def config_from_args(args) -> PipelineBenchConfig:
         variants=tuple(v.strip() for v in args.variants.split(",") if v.strip()),
         cache_dir=args.cache_dir,
         overrides=tuple(args.overrides),
+        prepared_short_side=args.prepared_short_side,
+        prepared_quality=args.prepared_quality,
     )
 
 
@@ -197,8 +269,11 @@ def bench_pipeline(
     Returns (and writes to ``json_out`` when given) ``{"images_per_s": {...},
     "ratios": {...}, "cpu_ms_per_image": {...}, "cpu_ratios": {...},
     "per_round": {...}, "peak_rss_mb": ..., "images": N, "image_size": S,
-    "threads": T, ...}``.
+    "threads": T, ...}``, with ``"prepared": {...}`` (the conversion) when
+    prepared shards were timed.
     """
+    import tempfile
+
     from keras_art.system import peak_rss_mb, versions
 
     config.validate()
@@ -211,9 +286,14 @@ def bench_pipeline(
         f"{config.rounds} rounds, at {config.image_size}px, batch "
         f"{config.batch_size}, {threads} threads"
     )
-    timings, peaks = _time_in_turns(config, images, threads, timed)
+    extra: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-prepared-") as tmp:
+        if PREPARED in config.timed_variants:
+            images, extra["prepared"] = prepare_shards(images, config, tmp, threads)
+        timings, peaks = _time_in_turns(config, images, threads, timed)
     result = {
         **_summarise(timings),
+        **extra,
         "peak_rss_mb": round(max([peak_rss_mb(), *peaks.values()]), 1),
         "peak_rss_mb_by_variant": peaks,
         **_setup(config, images, threads, timed),
@@ -234,7 +314,11 @@ def load_images(config: PipelineBenchConfig) -> ClassFolders:
     if config.generate_large:
         data_dir = str(
             generate_large_jpegs(
-                config.generate_large, config.large_size, config.cache_dir, config.seed
+                config.generate_large,
+                config.large_size,
+                config.cache_dir,
+                config.seed,
+                kind=config.kind,
             )
         )
     images = list_class_folders(data_dir)
@@ -244,6 +328,47 @@ def load_images(config: PipelineBenchConfig) -> ClassFolders:
             f"{config.batch_size}; lower the batch size or add images."
         )
     return images
+
+
+def prepare_shards(
+    images: ClassFolders, config: PipelineBenchConfig, out: str, threads: int
+) -> tuple[ClassFolders, dict[str, Any]]:
+    """Write ``images`` as prepared shards in ``out`` (about 8 shards, as a large
+    split would have); return them with the shards and the conversion's figures."""
+    from keras_art.data.pipeline.tfrecord import read_manifest, write_shards
+
+    encoding = config.encoding()
+    progress(f"writing prepared shards ({encoding.flags()}) to {out}")
+    cpu, start = time.process_time(), time.perf_counter()
+    write_shards(
+        images.files,
+        {"style": images.labels},
+        out,
+        "train",
+        shard_size=max(1, math.ceil(len(images.files) / 8)),
+        class_names={"style": images.classes},
+        encoding=encoding,
+        threads=threads,
+    )
+    seconds = time.perf_counter() - start
+    n = len(images.files)
+    split = read_manifest(out)["splits"]["train"]
+    figures = {
+        **encoding.to_manifest(),
+        "conversion_images_per_s": round(n / seconds, 2),
+        "conversion_cpu_ms_per_image": round((time.process_time() - cpu) * 1000 / n, 2),
+        "conversion_threads": threads,
+        "reencoded": split["reencoded"],
+        "shard_bytes": split["bytes"],
+        "original_bytes": split["source_bytes"],
+        "bytes_ratio": round(split["bytes"] / split["source_bytes"], 4),
+    }
+    progress(
+        f"prepared {n} images in {seconds:.1f} s ({n / seconds:.1f} images/s, "
+        f"{figures['conversion_cpu_ms_per_image']} CPU ms/image); shards are "
+        f"{figures['bytes_ratio']:.3f}x the originals' bytes"
+    )
+    return replace(images, shards=out), figures
 
 
 def _timed_images(config: PipelineBenchConfig, n_files: int) -> int:
@@ -259,10 +384,11 @@ def _time_in_turns(
 
     Returns the timings per variant and each variant's peak RSS (MiB) while it ran.
     """
-    timings: dict[str, list[Timing]] = {name: [] for name in config.variants}
-    peaks = dict.fromkeys(config.variants, 0.0)
+    variants = config.timed_variants
+    timings: dict[str, list[Timing]] = {name: [] for name in variants}
+    peaks = dict.fromkeys(variants, 0.0)
     for r in range(config.rounds):
-        for name in config.variants:
+        for name in variants:
             tag = f"{name} [round {r + 1}/{config.rounds}]"
             with PeakRSS() as mem:
                 ds = _with_threads(VARIANT_BUILDERS[name](images, config), threads)
@@ -309,6 +435,7 @@ def _setup(
         "threads": threads,
         "classes": len(images.classes),
         "data": images.root,
+        "generated_kind": config.kind if config.generate_large else None,
         "mean_file_kb": round(float(np.mean(sizes)) / 1024, 1),
         "recipe": _recipe(config),
         "note": "wall-clock throughput on a machine shared with other jobs: noisy",
@@ -343,6 +470,24 @@ def _keras_art_pipeline(images: ClassFolders, config: PipelineBenchConfig):
         input_cfg,
         training=True,
         seed=config.seed,
+    )
+    return ds.repeat()
+
+
+def _prepared_pipeline(images: ClassFolders, config: PipelineBenchConfig):
+    """(a) on the prepared shards, as ``input.tfrecords`` training reads them."""
+    from keras_art.data.pipeline.dataset import build_dataset
+
+    augment, input_cfg = config.recipe()
+    ds = build_dataset(
+        images.files,
+        {"style": images.labels},
+        {"style": len(images.classes)},
+        augment,
+        replace(input_cfg, tfrecords=images.shards),
+        training=True,
+        seed=config.seed,
+        split="train",
     )
     return ds.repeat()
 
@@ -442,6 +587,7 @@ VARIANT_BUILDERS: dict[str, Callable[[ClassFolders, PipelineBenchConfig], Any]] 
     "pipeline": _keras_art_pipeline,
     "decode_ceiling": _decode_ceiling,
     "keras_baseline": _keras_baseline,
+    PREPARED: _prepared_pipeline,
 }
 
 
@@ -483,12 +629,13 @@ def _time(name: str, ds, timed: int, batch_size: int) -> Timing:
 
 
 def _ratios(rates: dict[str, float]) -> dict[str, float]:
-    """``pipeline`` over each reference measured alongside it."""
+    """``pipeline`` (and `PREPARED`) over each reference measured alongside it."""
     out = {}
-    a = rates.get("pipeline")
-    for ref in ("decode_ceiling", "keras_baseline"):
-        if a and rates.get(ref):
-            out[f"pipeline_vs_{ref}"] = round(a / rates[ref], 3)
+    pairs = [("pipeline", "decode_ceiling"), ("pipeline", "keras_baseline")]
+    pairs += [(PREPARED, "decode_ceiling"), (PREPARED, "pipeline")]
+    for name, ref in pairs:
+        if rates.get(name) and rates.get(ref):
+            out[f"{name}_vs_{ref}"] = round(rates[name] / rates[ref], 3)
     return out
 
 
@@ -533,17 +680,24 @@ def generate_large_jpegs(
     size: tuple[int, int] = (1600, 1200),
     cache_dir: str | None = None,
     seed: int = 0,
+    kind: str = "noise",
 ) -> Path:
-    """Write ``n`` painting-like JPEGs of ``size`` (W, H) into an imbalanced
-    class-folder tree under the cache; reused when already complete."""
+    """Write ``n`` painting-like JPEGs of ``size`` (W, H) and ``kind`` (see
+    `GENERATED_KINDS`) into an imbalanced class-folder tree under the cache;
+    reused when already complete."""
     from PIL import Image
 
     from keras_art.config import default_cache_dir
 
     if n < 1:
         raise UserError(f"--generate-large {n}: pass a positive number of images.")
+    if kind not in GENERATED_KINDS:
+        raise UserError(f"--kind {kind}: choose from {', '.join(GENERATED_KINDS)}.")
     w, h = size
-    root = Path(cache_dir or default_cache_dir()) / f"bench-large-{n}-{w}x{h}-s{seed}"
+    tag = "" if kind == "noise" else f"{kind}-"  # noise keeps the older cache name
+    root = (
+        Path(cache_dir or default_cache_dir()) / f"bench-large-{tag}{n}-{w}x{h}-s{seed}"
+    )
     done = root / ".complete"
     if done.exists():
         progress(f"reusing {n} generated {w}x{h} JPEGs in {root}")
@@ -555,21 +709,24 @@ def generate_large_jpegs(
         k = int(np.searchsorted(bounds, (i + 0.5) / n))
         folder = root / f"class_{k}"
         folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(_painting(rng, h, w)).save(folder / f"{i:05d}.jpg", quality=90)
+        image = _painting(rng, h, w, kind)
+        Image.fromarray(image).save(folder / f"{i:05d}.jpg", quality=90)
         if (i + 1) % 50 == 0:
             progress(f"generated {i + 1}/{n}")
     done.write_text("ok\n")
     return root
 
 
-def _painting(rng, h: int, w: int) -> np.ndarray:
-    """Multi-octave colour noise plus grain: JPEG sizes like photographed canvases."""
+def _painting(rng, h: int, w: int, kind: str = "noise") -> np.ndarray:
+    """Multi-octave colour noise plus grain: JPEG sizes like photographed canvases
+    (``noise``) or clean scans (``smooth``)."""
     from PIL import Image
 
+    octaves, grain = GENERATED_KINDS[kind]
     canvas = np.zeros((h, w, 3), np.float32)
-    for cells, amp in ((3, 110.0), (12, 50.0), (48, 30.0), (200, 18.0)):
+    for cells, amp in octaves:
         small = rng.random((cells, max(1, cells * w // h), 3)) * 255
         layer = Image.fromarray(small.astype(np.uint8)).resize((w, h), Image.BICUBIC)
         canvas += (np.asarray(layer, np.float32) - 127.5) * (amp / 127.5)
-    canvas += 127.5 + rng.normal(0.0, 7.0, canvas.shape).astype(np.float32)
+    canvas += 127.5 + rng.normal(0.0, grain, canvas.shape).astype(np.float32)
     return np.clip(canvas, 0, 255).astype(np.uint8)

@@ -1,36 +1,51 @@
-"""TFRecord shards: the images' encoded bytes (never re-encoded) plus their labels.
+"""TFRecord shards: the images' encoded bytes plus their labels.
 
 A shard folder holds ``<split>-00000-of-00004.tfrecord`` files and a ``manifest.json``
 (shards, counts, class counts and a membership digest per split, class names, tasks,
-source). `check_shards_match` compares it with a run's prepared data: shards written
-for other classes or other splits are a `UserError`, not a silent mismatch. Each
-record has:
+source, and ``images``: how images are stored, see
+`keras_art.data.pipeline.prepared.ImageEncoding`). `check_shards_match` compares it
+with a run's prepared data: shards written for other classes or other splits are a
+`UserError`, not a silent mismatch. Each record has:
 
-    image/encoded   bytes   the file's bytes, exactly as read
+    image/encoded   bytes   the file's bytes, exactly as read (or re-encoded once
+                            at a bounded size: the manifest's ``images``)
     image/path      bytes   the source path (UTF-8, as the catalog wrote it)
     label/artist    int64   class index, -1 when unknown
     label/genre     int64
     label/style     int64
 
 Every task key is always present, so one parse spec reads every shard.
+
+Writing is resumable. Each shard is written under a temporary name and renamed when
+complete, then recorded in ``.progress.json`` with a key (a digest of the image
+encoding and of its records' paths and labels, in order), its record count and
+byte size. A re-run skips every shard whose file and key match (so a killed
+conversion of 80,000 images continues where it stopped) and refuses to mix image
+encodings in one folder.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from keras_art.data.pipeline.prepared import ImageEncoding, read_encoded
 from keras_art.errors import UserError
 from keras_art.io_utils import atomic_write_json
 from keras_art.registry import TASKS
 
+logger = logging.getLogger(__name__)
+
 MANIFEST = "manifest.json"
+PROGRESS = ".progress.json"  # finished shards, for resuming (see module doc)
 MANIFEST_VERSION = 1
 DEFAULT_SHARD_SIZE = 1024
 IMAGE_KEY, PATH_KEY = "image/encoded", "image/path"
@@ -52,15 +67,19 @@ def write_shards(
     shard_size: int = DEFAULT_SHARD_SIZE,
     class_names: Mapping[str, Sequence[str]] | None = None,
     source: str | None = None,
+    encoding: ImageEncoding | None = None,
+    threads: int = 1,
 ) -> list[Path]:
     """Write ``files`` and their labels as ``<split_name>-*.tfrecord`` shards.
 
-    Each shard is written under a temporary name and renamed when complete; the
-    manifest's entry for ``split_name`` is then replaced (atomically), and shards of
-    an earlier write of the same split that are no longer listed are removed.
+    Each shard is written under a temporary name and renamed when complete, and
+    shards finished by an earlier write with the same content are kept (see the
+    module doc); the manifest's entry for ``split_name`` is then replaced
+    (atomically), and shards of an earlier write of the same split that are no
+    longer listed are removed.
 
     Args:
-        files: image paths; their bytes are stored as they are.
+        files: image paths.
         labels: task -> int array aligned with ``files`` (-1 = unknown). Tasks not
             given are stored as -1.
         out_dir: the shard folder (created if needed).
@@ -68,49 +87,178 @@ def write_shards(
         shard_size: records per shard.
         class_names: task -> names, recorded in the manifest.
         source: where the images came from (e.g. the dataset format), for the manifest.
+        encoding: how images are stored (default: their bytes as they are); a
+            folder holds one encoding, another one is a `UserError`.
+        threads: threads re-encoding images (unused for the original bytes).
 
     Returns:
         The shard paths, in order.
     """
-    import tensorflow as tf
-
+    encoding = (encoding or ImageEncoding()).validate()
     if shard_size < 1:
         raise UserError(f"shard_size must be at least 1. Received: {shard_size}")
     if not split_name or "/" in split_name or "-" in split_name:
         raise UserError(
             f"split name {split_name!r} must be a plain word like train or val."
         )
+    arrays = _label_arrays(labels, len(files))
+    out = Path(out_dir)
+    check_encoding(out, encoding)
+    out.mkdir(parents=True, exist_ok=True)
+    progress = _read_progress(out, encoding)
+    n = len(files)
+    num_shards = max(1, -(-n // shard_size))
+    paths, clock = [], _Clock(split_name, n)
+    for s in range(num_shards):
+        rows = range(s * shard_size, min(n, (s + 1) * shard_size))
+        path = out / shard_name(split_name, s, num_shards)
+        key = _shard_key(encoding, files, arrays, rows)
+        if not _shard_done(progress, path, key):
+            members = [files[i] for i in rows]
+            images = read_encoded(members, encoding, threads)
+            entry = _write_shard_file(path, members, images, arrays, rows)
+            progress["shards"][path.name] = {"key": key, **entry}
+            atomic_write_json(out / PROGRESS, progress)
+            clock.written(len(rows), s, num_shards)
+        else:
+            clock.skipped(len(rows))
+        paths.append(path)
+    clock.done()
+    _update_manifest(
+        out, split_name, files, labels, arrays, paths, class_names, source, encoding
+    )
+    return paths
+
+
+def _label_arrays(labels: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    """Every task's labels as int64 (n,), -1 for tasks not given."""
     unknown = set(labels) - set(TASKS)
     if unknown:
         raise UserError(
             f"Unknown label task(s) {sorted(unknown)}; expected some of {TASKS}."
         )
-    n = len(files)
     arrays = {}
     for task in TASKS:
         arr = np.asarray(labels.get(task, np.full(n, -1)), dtype=np.int64)
         if arr.shape != (n,):
             raise ValueError(f"labels[{task!r}] has shape {arr.shape}, expected ({n},)")
         arrays[task] = arr
+    return arrays
 
+
+def check_encoding(out_dir: str | os.PathLike, encoding: ImageEncoding) -> None:
+    """Raise `UserError` when ``out_dir`` already holds shards stored with another
+    image encoding (finished, or from a run that stopped)."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    num_shards = max(1, -(-n // shard_size))
-    paths = []
-    for s in range(num_shards):
-        path = out / shard_name(split_name, s, num_shards)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with tf.io.TFRecordWriter(str(tmp)) as writer:
-            for i in range(s * shard_size, min(n, (s + 1) * shard_size)):
-                writer.write(_example(files[i], {t: arrays[t][i] for t in TASKS}))
-        os.replace(tmp, path)
-        paths.append(path)
+    found = None
+    if (out / PROGRESS).is_file():
+        found = _load_json(out / PROGRESS).get("images")
+    elif (out / MANIFEST).is_file():
+        found = read_manifest(out).get("images")
+    if found is None and not (out / MANIFEST).is_file():
+        return
+    written = ImageEncoding.from_manifest(found)
+    if written.to_manifest() != encoding.to_manifest():
+        raise UserError(
+            f"{out} holds shards written with {written.flags()}, but this run asks "
+            f"for {encoding.flags()}. Pass those flags to resume or reuse them, or "
+            f"another --out (or delete {out}) to write the new encoding."
+        )
 
+
+def _read_progress(out: Path, encoding: ImageEncoding) -> dict[str, Any]:
+    if (out / PROGRESS).is_file():
+        return _load_json(out / PROGRESS)
+    return {"images": encoding.to_manifest(), "shards": {}}
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc}). Delete it.") from None
+
+
+def _shard_key(encoding: ImageEncoding, files, arrays, rows: range) -> str:
+    """A digest of what a shard holds: the encoding, then its records in order."""
+    h = hashlib.sha256(json.dumps(encoding.to_manifest(), sort_keys=True).encode())
+    for i in rows:
+        h.update(os.fsencode(files[i]) + b"\0")
+        h.update(np.asarray([arrays[t][i] for t in TASKS], np.int64).tobytes())
+    return h.hexdigest()
+
+
+def _shard_done(progress: Mapping[str, Any], path: Path, key: str) -> bool:
+    entry = progress["shards"].get(path.name)
+    return (
+        entry is not None
+        and entry.get("key") == key
+        and path.is_file()
+        and path.stat().st_size == entry.get("bytes")
+    )
+
+
+def _write_shard_file(path: Path, files, images, arrays, rows) -> dict[str, int]:
+    """Write one shard under a temporary name, then rename it; return its record
+    count, bytes, source bytes and re-encoded record count."""
+    import tensorflow as tf
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    source_bytes = reencoded = 0
+    with tf.io.TFRecordWriter(str(tmp)) as writer:
+        for f, i, image in zip(files, rows, images, strict=True):
+            source_bytes += image.source_bytes
+            reencoded += image.reencoded
+            writer.write(_example(f, image.data, {t: arrays[t][i] for t in TASKS}))
+    os.replace(tmp, path)
+    return {
+        "records": len(rows),
+        "bytes": path.stat().st_size,
+        "source_bytes": source_bytes,
+        "reencoded": reencoded,
+    }
+
+
+class _Clock:
+    """Progress lines for one split: images/s of the images written this run."""
+
+    def __init__(self, split_name: str, n: int):
+        self.split, self.n = split_name, n
+        self.start = time.perf_counter()
+        self.done_images = self.new_images = self.skipped_images = 0
+
+    def written(self, count: int, index: int, num_shards: int) -> None:
+        self.done_images += count
+        self.new_images += count
+        rate = self.new_images / max(time.perf_counter() - self.start, 1e-9)
+        logger.info(
+            "%s: shard %d/%d written (%d/%d images, %.1f images/s)",
+            self.split, index + 1, num_shards, self.done_images, self.n, rate,
+        )  # fmt: skip
+
+    def skipped(self, count: int) -> None:
+        self.done_images += count
+        self.skipped_images += count
+
+    def done(self) -> None:
+        if self.skipped_images:
+            logger.info(
+                "%s: %d images were in shards already written; kept them",
+                self.split, self.skipped_images,
+            )  # fmt: skip
+
+
+def _update_manifest(
+    out, split_name, files, labels, arrays, paths, class_names, source, encoding
+) -> None:
+    """Record ``split_name``'s shards in the manifest; remove its stale shards."""
     manifest = read_manifest(out) if (out / MANIFEST).is_file() else _new_manifest()
+    progress = _load_json(out / PROGRESS)
     old = set(manifest["splits"].get(split_name, {}).get("shards", []))
+    written = [progress["shards"][p.name] for p in paths]
     manifest["splits"][split_name] = {
         "shards": [p.name for p in paths],
-        "count": n,
+        "count": len(files),
         "members": members_digest(files),
         "class_counts": {
             t: np.bincount(a[a >= 0], minlength=len((class_names or {}).get(t, [])))
@@ -119,16 +267,27 @@ def write_shards(
             for t, a in arrays.items()
             if t in labels
         },
+        "bytes": sum(e["bytes"] for e in written),
+        "source_bytes": sum(e["source_bytes"] for e in written),
+        "reencoded": sum(e["reencoded"] for e in written),
     }
+    manifest["images"] = encoding.to_manifest()
     manifest["tasks"] = sorted(set(manifest["tasks"]) | set(labels), key=TASKS.index)
     if class_names:
         manifest["class_names"].update({t: list(v) for t, v in class_names.items()})
     if source:
         manifest["source"] = source
     atomic_write_json(out / MANIFEST, manifest)
-    for stale in old - {p.name for p in paths}:
-        (out / stale).unlink(missing_ok=True)
-    return paths
+    # Also shards of a stopped write of this split with another shard count.
+    started = {n for n in progress["shards"] if n.startswith(f"{split_name}-")}
+    stale = (old | started) - {p.name for p in paths}
+    for name in stale:
+        (out / name).unlink(missing_ok=True)
+        progress["shards"].pop(name, None)
+    if stale:
+        atomic_write_json(out / PROGRESS, progress)
+    for tmp in out.glob(f".{split_name}-*.tfrecord.tmp"):
+        tmp.unlink()
 
 
 def members_digest(files: Sequence[str]) -> str:
@@ -233,11 +392,9 @@ def _new_manifest() -> dict[str, Any]:
     }
 
 
-def _example(file: str, labels: Mapping[str, int]) -> bytes:
+def _example(file: str, data: bytes, labels: Mapping[str, int]) -> bytes:
     import tensorflow as tf
 
-    with open(file, "rb") as fh:
-        data = fh.read()
     feature = {
         IMAGE_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[data])),
         PATH_KEY: tf.train.Feature(
