@@ -78,7 +78,7 @@ def random_resized_crop(image, seed, size: int, scale, ratio):
     win = sample_crop_window(seed, shape[0], shape[1], scale, ratio)
     crop = tf.slice(image, [win[0], win[1], 0], [win[2], win[3], 3])
     out = tf.image.resize(crop, [size, size], antialias=True)
-    return tf.ensure_shape(tf.clip_by_value(out, 0.0, 255.0), [size, size, 3])
+    return tf.ensure_shape(tf.clip_by_value(out, 0.0, 255.0), _square(size))
 
 
 def decode_random_resized_crop(
@@ -131,7 +131,13 @@ def decode_random_resized_crop(
     # No clip: bilinear samples of uint8 stay in [0, 255]; `random_resized_crop`
     # clips its antialiased resize itself.
     out = tf.cond(tf.io.is_jpeg(image_bytes), jpeg, other)
-    return tf.ensure_shape(out, [size, size, 3])
+    return tf.ensure_shape(out, _square(size))
+
+
+def _square(size) -> list:
+    """The static shape of a (size, size, 3) image; ``size`` may be a tensor (the
+    crop then resizes straight to the scale-jittered side)."""
+    return [size, size, 3] if isinstance(size, int) else [None, None, 3]
 
 
 def _maybe_flip(image, flips):
@@ -190,11 +196,28 @@ def scale_jitter(image, seed, scale_range: Sequence[float]):
     (s > 1) or pad with black at a random offset (s < 1) back to S."""
     import tensorflow as tf
 
-    s_scale, s_pad, s_crop = split_seed(seed, 3)
+    s_scale, s_place = split_seed(seed, 2)
     size = image.shape[0]
-    s = _uniform(s_scale, scale_range[0], scale_range[1])
-    n = tf.maximum(tf.cast(tf.round(size * s), tf.int32), 1)
-    image = tf.image.resize(image, [n, n])
+    n = jitter_size(s_scale, size, scale_range)
+    return pad_or_crop(tf.image.resize(image, [n, n]), s_place, size)
+
+
+def jitter_size(seed, size: int, scale_range: Sequence[float]):
+    """round(``size`` x s), s ~ U(``scale_range``): the side scale jitter resizes to
+    (the training crop resizes straight to it, see `dataset.augment_image`)."""
+    import tensorflow as tf
+
+    s = _uniform(seed, scale_range[0], scale_range[1])
+    return tf.maximum(tf.cast(tf.round(size * s), tf.int32), 1)
+
+
+def pad_or_crop(image, seed, size: int):
+    """A square (n, n, 3) image back to (size, size, 3): black padding at a random
+    offset when n < size, a random crop when n > size."""
+    import tensorflow as tf
+
+    s_pad, s_crop = split_seed(seed, 2)
+    n = tf.shape(image)[0]
     pad = tf.maximum(size - n, 0)
     before = tf.random.stateless_uniform([2], s_pad, 0, pad + 1, dtype=tf.int32)
     after = pad - before

@@ -465,9 +465,19 @@ def augment_image(data, seed, augment: AugmentConfig, size: int, decoded=False):
     import tensorflow as tf
 
     s_crop, s_jit, s_flip, s_rot, s_col, s_erase = aug.split_seed(seed, 6)
-    image, flipped = _training_crop(data, s_crop, augment, size, decoded)
-    if list(augment.scale_jitter) != [1.0, 1.0]:
-        image = aug.scale_jitter(image, s_jit, augment.scale_jitter)
+    jitter = list(augment.scale_jitter) != [1.0, 1.0]
+    if jitter and augment.random_resized_crop and not decoded:
+        # Scale jitter folded into the crop: the window is resized once, straight
+        # to the jittered side, then padded or cropped back (one resample instead
+        # of two; the same draws as `aug.scale_jitter` from the same seed).
+        s_scale, s_place = aug.split_seed(s_jit, 2)
+        side = aug.jitter_size(s_scale, size, augment.scale_jitter)
+        image, flipped = _training_crop(data, s_crop, augment, side, decoded)
+        image = aug.pad_or_crop(image, s_place, size)
+    else:
+        image, flipped = _training_crop(data, s_crop, augment, size, decoded)
+        if jitter:
+            image = aug.scale_jitter(image, s_jit, augment.scale_jitter)
     if (augment.hflip or augment.vflip) and not flipped:
         image = aug.random_flip(image, s_flip, augment.hflip, augment.vflip)
     if augment.rotation > 0 or list(augment.zoom) != [1.0, 1.0]:

@@ -26,6 +26,8 @@ OPS = {
         x, s, 16, (0.3, 1.0), (0.75, 1.33)
     ),
     "scale_jitter": lambda x, s: aug.scale_jitter(x[:24, :24], s, (0.5, 1.5)),
+    "pad_or_crop_small": lambda x, s: aug.pad_or_crop(x[:16, :16], s, 20),
+    "pad_or_crop_large": lambda x, s: aug.pad_or_crop(x[:24, :24], s, 14),
     "flip": lambda x, s: aug.random_flip(x, s, True, True),
     "rotate_zoom": lambda x, s: aug.random_rotate_zoom(x, s, 30.0, (0.5, 1.5)),
     "color_jitter": lambda x, s: aug.color_jitter(x, s, 0.4, 0.05),
@@ -57,6 +59,18 @@ def test_fused_decode_crop_eager_and_map(fmt):
     )
     assert out.shape == (16, 16, 3) and out.dtype == np.float32
     assert out.min() >= 0 and out.max() <= 255
+
+
+def test_fused_crop_at_a_tensor_side_resizes_straight_to_it():
+    blob = encode(textured(40, 64), "jpeg")
+
+    def crop_at_jittered_side(b, s):
+        side = aug.jitter_size(s, 16, (0.5, 1.5))
+        return aug.decode_random_resized_crop(b, s, side, (0.35, 1.0), (0.75, 1.33))
+
+    out = both(crop_at_jittered_side, blob)
+    side = int(aug.jitter_size(SEED, 16, (0.5, 1.5)))
+    assert out.shape == (side, side, 3) and 8 <= side <= 24
 
 
 def test_fused_flip_mirrors_the_same_crop():
