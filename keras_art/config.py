@@ -165,8 +165,9 @@ class TrainConfig:
     seed: int = 42
     steps_per_epoch: int | None = None  # cap, for smoke runs
     feature_cache: bool = False  # frozen stage trains the head on cached features
-    # XLA-compile each replica's train/eval computation (Trainer). Off: measured
-    # slower on CPU for every head (python -m keras_art.bench train-step --jit off on).
+    # XLA-compile the train and eval steps (one replica only; ignored, with a
+    # warning, under MirroredStrategy). Off: on CPU XLA made the unfrozen step 2-3x
+    # slower for every head and the rest no faster (bench train-step --jit off on).
     jit_compile: bool = False
     # Write the test split's report (python -m keras_art.evaluate, no TTA, Grad-CAM
     # or audit) into <run>/eval/test/ when training ends.

@@ -4,8 +4,13 @@ python -m keras_art.bench train-step --image-size 224 --batch-size 32 --json out
 
 For each head (cnn_rnn, gap, spp) it times `Trainer` epochs of synthetic batches with
 the backbone frozen (stage 1), unfrozen from ``train.unfreeze_from`` (stage 2), and
-frozen with the feature cache (the head alone on precomputed feature maps). The first
-epoch of each mode traces the step and is not timed.
+frozen with the feature cache (the head alone on precomputed feature maps), and the
+eval step (whole model; the head alone on cached features). The first pass of each
+mode traces (and, with ``--jit on``, XLA-compiles) the step and is not timed; then
+``--rounds`` timed passes, whose median is reported (the CPU may be shared).
+
+``--jit off on`` times both settings of ``train.jit_compile`` in one run: keys of
+jit-compiled timings end in ``/jit`` (``cnn_rnn/unfrozen/jit``).
 """
 
 from __future__ import annotations
@@ -18,12 +23,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from keras_art.benchmarks import progress
 from keras_art.errors import UserError
 from keras_art.registry import HEADS, MIXED_PRECISION, STRATEGIES
 
 NAME = "train-step"
 HELP = "training-step images/s per head: frozen, unfrozen, frozen with feature cache"
 MODES = ("frozen", "unfrozen", "frozen_cached")
+# The eval step does not depend on what trains: timed once for the whole model
+# (frozen) and once for the head on cached features.
+EVAL_MODES = ("frozen", "frozen_cached")
+JIT = {"off": False, "on": True}
+JIT_NAME = {v: k for k, v in JIT.items()}
 # multi_worker needs a TF_CONFIG cluster: not something a one-process bench sets up.
 BENCH_STRATEGIES = tuple(s for s in STRATEGIES if s != "multi_worker")
 
@@ -39,14 +50,17 @@ class TrainStepBenchConfig:
     batch_size: int = 16
     steps: int = 10
     num_classes: int = 27
+    jit: tuple[bool, ...] = (False,)  # train.jit_compile settings to time
+    rounds: int = 1  # timed passes per head/mode/jit; the median is reported
 
     def validate(self) -> None:
         """Sizes a ResNet-style backbone can run (the CLI's check; tiny test
         models passed as ``build_fn`` may go lower)."""
-        if self.image_size < 32 or self.batch_size < 1 or self.steps < 1:
+        if min(self.batch_size, self.steps, self.rounds) < 1 or self.image_size < 32:
             raise UserError(
-                "--image-size must be >= 32, --batch-size and --steps >= 1. "
-                f"Received: {self.image_size}, {self.batch_size}, {self.steps}"
+                "--image-size must be >= 32, --batch-size, --steps and --rounds "
+                f">= 1. Received: {self.image_size}, {self.batch_size}, "
+                f"{self.steps}, {self.rounds}"
             )
 
 
@@ -74,10 +88,10 @@ def bench_train_step(
     stage -> layers (what `Trainer` groups the optimizer by), defaults to
     `keras_art.models.classifier.build_classifier` (random init, ``model_cfg``'s
     backbone) with `set_backbone_trainable` and `backbone_stages`. Returns
-    ``{"images_per_s": {"<head>/<mode>": ...}, "step_time_s": {...},
-    "cnn_rnn_over_gap_step_time": ...,
-    "frozen_cache_speedup": ..., "cache_build_s": {...}, "peak_rss_mb": ...,
-    "image_size": S, "batch_size": B, ...}``.
+    ``{"images_per_s": {"<head>/<mode>[/jit]": ...}, "step_time_s": {...},
+    "eval_step_time_s": {...}, "per_round": {...}, "cnn_rnn_over_gap_step_time": ...,
+    "jit_speedup": {...}, "frozen_cache_speedup": ..., "cache_build_s": {...},
+    "peak_rss_mb": ..., "image_size": S, "batch_size": B, ...}``.
     """
     import tensorflow as tf
 
@@ -87,17 +101,27 @@ def bench_train_step(
     strategy = strategy or tf.distribute.get_strategy()
     build = build_fn or (lambda h, c, s: _default_build(h, c, s, model_cfg))
     data = _synthetic(config)
-    step_s, cache_s = {}, {}
+    rounds: dict[str, list[float]] = {}
+    cache_s = {}
     for head in config.heads:
         run = _prepare_head(head, config, build, train_cfg, strategy)
-        for mode in config.modes:
-            step_s[f"{head}/{mode}"], built_s = _time_mode(
-                run, mode, data, config, train_cfg.unfreeze_from
-            )
-            if built_s is not None:
-                cache_s[head] = built_s
+        for jit in config.jit:
+            run.trainer.cfg = dataclasses.replace(train_cfg, jit_compile=jit)
+            for mode in config.modes:
+                progress(f"train-step {head}/{mode} jit={JIT_NAME[jit]}")
+                timed = _time_mode(run, mode, data, config, train_cfg.unfreeze_from)
+                for kind, seconds in timed.items():
+                    if kind == "cache_build":
+                        cache_s[head] = seconds
+                    else:
+                        rounds[_key(kind, head, mode, jit)] = seconds
         run.trainer._feature_ds = None
-    return _report(step_s, cache_s, config, train_cfg, strategy)
+    return _report(rounds, cache_s, config, train_cfg, strategy)
+
+
+def _key(kind: str, head: str, mode: str, jit: bool) -> str:
+    """``train:cnn_rnn/unfrozen/jit``; the report splits off the kind."""
+    return f"{kind}:{head}/{mode}" + ("/jit" if jit else "")
 
 
 # ------------------------------------------------------------------------- steps
@@ -158,46 +182,76 @@ def _prepare_head(
 
 def _time_mode(
     run: _HeadRun, mode: str, data, config: TrainStepBenchConfig, unfreeze_from: str
-) -> tuple[float, float | None]:
-    """Seconds per training step in ``mode``, and the seconds building the feature
-    cache took (``frozen_cached`` only, else None)."""
+) -> dict[str, Any]:
+    """``{"train": [s/step per round], "eval": [...] (EVAL_MODES only),
+    "cache_build": s (frozen_cached only)}`` for ``mode``."""
     from keras_art.training.feature_cache import build_feature_cache
 
     run.set_trainable(run.backbone, unfreeze_from if mode == "unfrozen" else None)
-    source, cache_s = data, None
+    source, out = data, {}
     # Trainer.fit sets this from feature_train_ds; the bench drives train_epoch.
     run.trainer._feature_ds = None
     if mode == "frozen_cached":
         start = time.perf_counter()
         source = build_feature_cache(run.backbone, data, batch_size=config.batch_size)
-        cache_s = round(time.perf_counter() - start, 3)
+        out["cache_build"] = round(time.perf_counter() - start, 3)
         run.trainer._feature_ds = source
     run.trainer.invalidate_step()
-    run.trainer.train_epoch(source.take(2))  # trace + warm up
-    start = time.perf_counter()
-    run.trainer.train_epoch(source)
-    return (time.perf_counter() - start) / config.steps, cache_s
+    out["train"] = _rounds(run.trainer.train_epoch, source, config)
+    if mode in EVAL_MODES:
+        head_only = mode == "frozen_cached"
+        out["eval"] = _rounds(
+            lambda ds: run.trainer.evaluate(ds, head_only=head_only), source, config
+        )
+    return out
+
+
+def _rounds(epoch: Callable, source, config: TrainStepBenchConfig) -> list[float]:
+    """Seconds per step of ``epoch(source)``, once per round, after one untimed
+    pass over two batches (tracing, XLA compilation, warm-up)."""
+    epoch(source.take(2))
+    times = []
+    for _ in range(config.rounds):
+        start = time.perf_counter()
+        epoch(source)
+        times.append((time.perf_counter() - start) / config.steps)
+    return times
 
 
 def _report(
-    step_s: dict[str, float],
+    rounds: dict[str, list[float]],
     cache_s: dict[str, float],
     config: TrainStepBenchConfig,
     train_cfg,
     strategy,
 ) -> dict[str, Any]:
-    """The result dict: per ``head/mode`` numbers, the derived ratios, the setup."""
+    """The result dict: per ``head/mode[/jit]`` medians, the derived ratios, the
+    setup."""
+    import statistics
+
     import keras
     import tensorflow as tf
 
     from keras_art.system import peak_rss_mb
 
+    median = {k: statistics.median(v) for k, v in rounds.items()}
+    step_s = {k[6:]: v for k, v in median.items() if k.startswith("train:")}
+    eval_s = {k[5:]: v for k, v in median.items() if k.startswith("eval:")}
     images_per_s = {k: round(config.batch_size / s, 2) for k, s in step_s.items()}
     by_mode = _cnn_rnn_over_gap(step_s)
     speedups = _frozen_cache_speedups(images_per_s, config.heads)
     return {
         "images_per_s": images_per_s,
         "step_time_s": {k: round(v, 5) for k, v in step_s.items()},
+        "eval_step_time_s": {k: round(v, 5) for k, v in eval_s.items()},
+        "eval_images_per_s": {
+            k: round(config.batch_size / s, 2) for k, s in eval_s.items()
+        },
+        # Time without jit over time with it: > 1 means XLA is faster.
+        "jit_speedup": _jit_speedups({**step_s, **_prefixed("eval:", eval_s)}),
+        "per_round": {k: [round(t, 5) for t in v] for k, v in rounds.items()},
+        "rounds": config.rounds,
+        "jit_compile": [JIT_NAME[j] for j in config.jit],
         "cache_build_s": cache_s,
         "image_size": config.image_size,
         "batch_size": config.batch_size,
@@ -220,13 +274,26 @@ def _report(
 
 
 def _cnn_rnn_over_gap(step_s: dict[str, float]) -> dict[str, float]:
-    """mode -> cnn_rnn's step time over gap's, where both were measured."""
+    """mode[/jit] -> cnn_rnn's step time over gap's, where both were measured."""
     out = {}
-    for mode in ("frozen", "unfrozen"):
+    for mode in ("frozen", "unfrozen", "frozen/jit", "unfrozen/jit"):
         a, b = step_s.get(f"cnn_rnn/{mode}"), step_s.get(f"gap/{mode}")
         if a and b:
             out[mode] = round(a / b, 3)
     return out
+
+
+def _prefixed(prefix: str, values: dict[str, float]) -> dict[str, float]:
+    return {prefix + k: v for k, v in values.items()}
+
+
+def _jit_speedups(seconds: dict[str, float]) -> dict[str, float]:
+    """key -> its time without jit over its time with jit, where both ran."""
+    return {
+        k: round(v / seconds[f"{k}/jit"], 3)
+        for k, v in seconds.items()
+        if f"{k}/jit" in seconds
+    }
 
 
 def _frozen_cache_speedups(images_per_s: dict[str, float], heads) -> dict[str, float]:
@@ -251,6 +318,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-classes", type=int, default=27)
     parser.add_argument("--mixed-precision", choices=MIXED_PRECISION, default="off")
     parser.add_argument("--strategy", default="auto", choices=BENCH_STRATEGIES)
+    parser.add_argument(
+        "--jit",
+        nargs="+",
+        choices=tuple(JIT),
+        default=None,
+        help="train.jit_compile settings to time, e.g. --jit off on "
+        "(default: the config's)",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="timed passes; median")
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -262,6 +338,7 @@ def run(args: argparse.Namespace) -> dict:
     from keras_art.training.strategies import make_strategy
     from keras_art.training.train import POLICIES
 
+    jit = [JIT[j] for j in args.jit] if args.jit else [TrainConfig().jit_compile]
     config = TrainStepBenchConfig(
         heads=tuple(args.heads),
         modes=tuple(args.modes),
@@ -269,6 +346,8 @@ def run(args: argparse.Namespace) -> dict:
         batch_size=args.batch_size,
         steps=args.steps,
         num_classes=args.num_classes,
+        jit=tuple(dict.fromkeys(jit)),
+        rounds=args.rounds,
     )
     config.validate()
     previous = keras.config.dtype_policy()

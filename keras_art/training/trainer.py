@@ -53,7 +53,8 @@ class Trainer:
             lr_groups, weight_decay, schedule (+ cosine/warmup/eta_min), clipnorm,
             label_smoothing, task_weights, mixed_precision ("float16" -> loss
             scaling), steps_per_epoch (cap), epochs (default for `fit`),
-            unfreeze_from/train_bn (which variables the optimizer covers).
+            unfreeze_from/train_bn (which variables the optimizer covers),
+            jit_compile (XLA for the train and eval steps; one replica only).
         strategy: a ``tf.distribute.Strategy`` (default: the current one).
         optimizer: a built `GroupAdamW` (e.g. from `make_optimizer`, made in the
             strategy's scope); when None it is made on first `fit`, with the cosine
@@ -106,7 +107,8 @@ class Trainer:
         self._train_fn = None
         self._train_key = None
         self._feature_val_ds = None
-        self._eval_fns: dict[bool, Callable] = {}
+        self._eval_fns: dict[tuple[bool, bool], Callable] = {}
+        self._jit_warned = False
         if optimizer is not None:
             self._adopt_optimizer(optimizer)
         elif steps_per_epoch:
@@ -152,6 +154,26 @@ class Trainer:
         must hold besides the model to continue exactly."""
         extra = self.loss_scale.variables if self.loss_scale is not None else []
         return self.optimizer.variables + extra
+
+    @property
+    def _jit(self) -> bool:
+        """``train.jit_compile``: XLA-compile the train and eval steps, with one
+        replica only. Several replicas sum the loss weights and gradients with
+        collectives inside the replica computation (and the optimizers call
+        merge_call), which neither XLA nor a nested tf.function can hold, so
+        their steps run uncompiled (a warning says so)."""
+        if not self.cfg.jit_compile:
+            return False
+        if self.strategy.num_replicas_in_sync > 1:
+            if not self._jit_warned:
+                logger.warning(
+                    "train.jit_compile=true is ignored with %d replicas: the "
+                    "cross-replica sums in the step do not compile with XLA.",
+                    self.strategy.num_replicas_in_sync,
+                )
+                self._jit_warned = True
+            return False
+        return True
 
     def invalidate_step(self) -> None:
         """Drop the traced train step (the trainable variables changed)."""
@@ -233,7 +255,7 @@ class Trainer:
 
     def _get_train_fn(self, head_only: bool):
         variables = self._trainable(head_only)
-        key = (head_only, tuple(id(v) for v in variables))
+        key = (head_only, self._jit, tuple(id(v) for v in variables))
         if self._train_fn is not None and key == self._train_key:
             return self._train_fn
         used: list = []
@@ -246,7 +268,7 @@ class Trainer:
         def apply(grads):
             self._replica_apply(used, grads)
 
-        @tf.function(reduce_retracing=True)
+        @tf.function(jit_compile=self._jit, reduce_retracing=True)
         def train_fn(batch):
             loss, parts, stats, grads, finite = self.strategy.run(
                 forward, args=tuple(batch)
@@ -273,9 +295,10 @@ class Trainer:
         return train_fn
 
     def _get_eval_fn(self, head_only: bool = False):
-        if head_only not in self._eval_fns:
+        key = (head_only, self._jit)
+        if key not in self._eval_fns:
 
-            @tf.function(reduce_retracing=True)
+            @tf.function(jit_compile=self._jit, reduce_retracing=True)
             def eval_fn(batch):
                 parts, stats = self.strategy.run(
                     self._replica_eval_step, args=(head_only, *batch)
@@ -285,8 +308,8 @@ class Trainer:
                     tf.nest.map_structure(self._reduce, stats),
                 )
 
-            self._eval_fns[head_only] = eval_fn
-        return self._eval_fns[head_only]
+            self._eval_fns[key] = eval_fn
+        return self._eval_fns[key]
 
     # ----------------------------------------------------------------- loops
     def backbone_frozen(self) -> bool:
@@ -468,7 +491,8 @@ class Trainer:
         if self._train_key is None:
             return
         head_only = self._use_feature_cache
-        key = (head_only, tuple(id(v) for v in self._trainable(head_only)))
+        variables = self._trainable(head_only)
+        key = (head_only, self._jit, tuple(id(v) for v in variables))
         if key != self._train_key:
             self.invalidate_step()
 
