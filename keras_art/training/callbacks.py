@@ -370,9 +370,7 @@ class BestModelCheckpoint(TrainerAwareCallback):
     (tuning trials).
     """
 
-    def __init__(
-        self, path: str | os.PathLike | None, monitor: str = "val_macro_f1"
-    ):
+    def __init__(self, path: str | os.PathLike | None, monitor: str = "val_macro_f1"):
         super().__init__()
         self.path = None if path is None else Path(path)
         self.monitor = monitor
