@@ -458,10 +458,16 @@ def _recipe(config: PipelineBenchConfig) -> str:
 
 
 # ------------------------------------------------------------------------ variants
-def _keras_art_pipeline(images: ClassFolders, config: PipelineBenchConfig):
+def _keras_art_pipeline(
+    images: ClassFolders, config: PipelineBenchConfig, *, from_shards: bool = False
+):
+    """(a) keras_art's training pipeline on the files, or with ``from_shards`` on
+    the prepared shards, as ``input.tfrecords`` training reads them."""
     from keras_art.data.pipeline.dataset import build_dataset
 
     augment, input_cfg = config.recipe()
+    if from_shards:
+        input_cfg = replace(input_cfg, tfrecords=images.shards)
     ds = build_dataset(
         images.files,
         {"style": images.labels},
@@ -470,26 +476,13 @@ def _keras_art_pipeline(images: ClassFolders, config: PipelineBenchConfig):
         input_cfg,
         training=True,
         seed=config.seed,
+        split="train" if from_shards else None,
     )
     return ds.repeat()
 
 
 def _prepared_pipeline(images: ClassFolders, config: PipelineBenchConfig):
-    """(a) on the prepared shards, as ``input.tfrecords`` training reads them."""
-    from keras_art.data.pipeline.dataset import build_dataset
-
-    augment, input_cfg = config.recipe()
-    ds = build_dataset(
-        images.files,
-        {"style": images.labels},
-        {"style": len(images.classes)},
-        augment,
-        replace(input_cfg, tfrecords=images.shards),
-        training=True,
-        seed=config.seed,
-        split="train",
-    )
-    return ds.repeat()
+    return _keras_art_pipeline(images, config, from_shards=True)
 
 
 def _decode_ceiling(images: ClassFolders, config: PipelineBenchConfig):

@@ -38,6 +38,7 @@ from keras_art.models.classifier import feature_and_output_model
 from keras_art.models.model_record import ModelRecord, read_model_record
 from keras_art.models.run_reader import load_run_model
 from keras_art.registry import EVAL_RESIZE_MODES
+from tests.export.outputs import assert_outputs_match
 
 pytestmark = pytest.mark.slow
 
@@ -342,16 +343,7 @@ def test_predictions_and_embedding_equal_the_keras_model(run, loaded, images):
     )
     expected = model(x, training=False)
     got = _call(loaded, images)
-    for task in TASKS:
-        probs = got[f"{task}_probabilities"]
-        np.testing.assert_allclose(probs, expected[task], atol=ATOL)
-        k = min(TOP_K, len(record.class_names[task]))
-        order = np.argsort(-probs, axis=1)[:, :k]
-        names = np.array(record.class_names[task])[order]
-        assert got[f"{task}_top_k_classes"].astype(str).tolist() == names.tolist()
-        np.testing.assert_allclose(
-            got[f"{task}_top_k_scores"], np.take_along_axis(probs, order, 1)
-        )
+    assert_outputs_match(got, expected, record, tasks=TASKS, top_k=TOP_K, atol=ATOL)
     embedding = feature_and_output_model(model)(x, training=False)[1]
     # Unbounded features (up to ~15 here): relative, as float32 summation order
     # differs between the eager call and the graph.

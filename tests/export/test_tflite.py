@@ -30,6 +30,7 @@ from keras_art.export.tflite import (
 from keras_art.models.heads import build_head
 from keras_art.models.model_record import ModelRecord, read_model_record
 from keras_art.models.run_reader import load_run_model
+from tests.export.outputs import assert_outputs_match
 from tests.training.tiny import SIZE, tiny_backbone
 
 pytestmark = pytest.mark.slow
@@ -117,16 +118,7 @@ def test_outputs_equal_the_keras_model(cli_export, smoke_multi_run):
     x = _pixels(3, record.image_size)
     got = classifier(x)
     expected = model(x, training=False)
-    for task in TASKS:
-        probs = got[f"{task}_probabilities"]
-        np.testing.assert_allclose(probs, expected[task], atol=ATOL)
-        k = min(TOP_K, len(record.class_names[task]))
-        order = np.argsort(-probs, axis=1)[:, :k]
-        names = np.array(record.class_names[task])[order]
-        assert got[f"{task}_top_k_classes"].astype(str).tolist() == names.tolist()
-        np.testing.assert_allclose(
-            got[f"{task}_top_k_scores"], np.take_along_axis(probs, order, 1)
-        )
+    assert_outputs_match(got, expected, record, tasks=TASKS, top_k=TOP_K, atol=ATOL)
 
 
 @pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")
