@@ -328,6 +328,7 @@ def _audit(staging, record, rows, preds) -> dict:
 def _gradcam(staging, model, record, rows, preds, n: int) -> list[str]:
     """Grad-CAM of ``n`` images: half the most confident right ones, half wrong."""
     from keras_art.evaluation.gradcam import (
+        attention_of,
         attention_weights,
         gradcam,
         save_gradcam_figure,
@@ -361,9 +362,7 @@ def _gradcam(staging, model, record, rows, preds, n: int) -> list[str]:
                 heatmaps[j],
                 path,
                 title=f"pred: {names[pred]} ({probs[i, pred]:.2f}) / true: {truth}",
-                attention=None
-                if attention is None
-                else {k: v[j] for k, v in attention.items()},
+                attention=attention_of(attention, j),
             )
             written.append(f"gradcam/{path.name}")
         start += len(batch)

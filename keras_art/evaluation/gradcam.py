@@ -140,6 +140,14 @@ def overlay(image, heatmap, *, alpha: float = 0.4) -> np.ndarray:
     return np.clip(np.rint(blended), 0, 255).astype("uint8")
 
 
+def attention_of(attention: dict | None, index: int) -> dict | None:
+    """Image ``index``'s weights from a batch's `attention_weights` (None when
+    the head has no attention): what `save_gradcam_figure` draws."""
+    if attention is None:
+        return None
+    return {k: v[index] for k, v in attention.items()}
+
+
 def save_gradcam_figure(
     image,
     heatmap,

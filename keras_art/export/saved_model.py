@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from keras_art.errors import UserError
+from keras_art.errors import UserError, check_positive_int
 from keras_art.export.graph_scan import describe_signatures, find_gpu_only_ops
 from keras_art.io_utils import umask
 from keras_art.models.model_record import ModelRecord
@@ -85,7 +85,7 @@ def export_saved_model(
 
     start = time.time()
     run, record = open_run(run_dir, checkpoint)
-    check_top_k(top_k)
+    check_positive_int(top_k, "--top-k")
     name = check_name(name if name is not None else run.resolve().name)
     model_dir = Path(out_base).expanduser() / name
     version = _next_version(model_dir) if version is None else _check_version(version)
@@ -355,13 +355,6 @@ def _check_version(version) -> int:
             f"highest)."
         )
     return version
-
-
-def check_top_k(top_k) -> int:
-    """``--top-k``: a positive integer, or one clear `UserError`."""
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise UserError(f"--top-k {top_k}: pass a positive integer.")
-    return top_k
 
 
 def check_name(name: str) -> str:

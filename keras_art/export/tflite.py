@@ -45,10 +45,9 @@ from typing import Any
 
 import numpy as np
 
-from keras_art.errors import UserError
+from keras_art.errors import UserError, check_positive_int
 from keras_art.export.saved_model import (
     check_name,
-    check_top_k,
     disable_cudnn,
     export_metadata,
     named_outputs,
@@ -110,7 +109,7 @@ def export_tflite(
     start = time.time()
     run, record = open_run(run_dir, checkpoint)
     quantize = check_quantize(quantize)
-    check_top_k(top_k)
+    check_positive_int(top_k, "--top-k")
     name = check_name(name if name is not None else run.resolve().name)
     path = Path(out_base).expanduser() / tflite_file_name(name, quantize)
 

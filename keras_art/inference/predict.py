@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_art.data.sources.folder import IMAGE_SUFFIXES
-from keras_art.errors import UserError
+from keras_art.errors import UserError, check_positive_int
 from keras_art.inference.backends import (
     MODEL_KINDS,
     LoadedModel,
@@ -121,9 +121,9 @@ def predict(
         all, a path that is not a model, Grad-CAM without a run directory, or when
         no file could be decoded.
     """
-    top_k = _positive(top_k, "--top-k")
-    batch_size = _positive(batch_size, "--batch-size")
-    progress_every = _positive(progress_every, "progress_every")
+    top_k = check_positive_int(top_k, "--top-k")
+    batch_size = check_positive_int(batch_size, "--batch-size")
+    progress_every = check_positive_int(progress_every, "progress_every")
     files = find_images(inputs)
     if isinstance(model, LoadedModel):
         loaded = model
@@ -285,6 +285,7 @@ def _write_gradcams(
 
     from keras_art.data.pipeline.decode import decode_and_resize_for_eval
     from keras_art.evaluation.gradcam import (
+        attention_of,
         attention_weights,
         gradcam,
         save_gradcam_figure,
@@ -305,9 +306,7 @@ def _write_gradcams(
             heatmaps[j],
             target,
             title=f"{task}: {name} ({probs[task][j, best]:.1%})",
-            attention=None
-            if attention is None
-            else {k: v[j] for k, v in attention.items()},
+            attention=attention_of(attention, j),
         )
         written.append(str(target))
     return written
@@ -353,9 +352,3 @@ def _error_reason(message: str) -> str:
         if line and not line.startswith(_TF_ERROR_FRAMING):
             return line.split(" [[")[0].split(" [Op:")[0].strip()
     return "cannot be decoded"
-
-
-def _positive(value, flag: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UserError(f"{flag} {value}: pass a positive integer.")
-    return value
