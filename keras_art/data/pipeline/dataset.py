@@ -466,18 +466,14 @@ def augment_image(data, seed, augment: AugmentConfig, size: int, decoded=False):
 
     s_crop, s_jit, s_flip, s_rot, s_col, s_erase = aug.split_seed(seed, 6)
     jitter = list(augment.scale_jitter) != [1.0, 1.0]
-    if jitter and augment.random_resized_crop and not decoded:
-        # Scale jitter folded into the crop: the window is resized once, straight
-        # to the jittered side, then padded or cropped back (one resample instead
-        # of two; the same draws as `aug.scale_jitter` from the same seed).
-        s_scale, s_place = aug.split_seed(s_jit, 2)
-        side = aug.jitter_size(s_scale, size, augment.scale_jitter)
-        image, flipped = _training_crop(data, s_crop, augment, side, decoded)
-        image = aug.pad_or_crop(image, s_place, size)
-    else:
-        image, flipped = _training_crop(data, s_crop, augment, size, decoded)
-        if jitter:
-            image = aug.scale_jitter(image, s_jit, augment.scale_jitter)
+    # With RandomResizedCrop the scale jitter is folded into the crop (one
+    # resample; the same draws as `aug.scale_jitter` from the same seed).
+    fold = jitter and augment.random_resized_crop and not decoded
+    image, flipped = _training_crop(
+        data, s_crop, augment, size, decoded, jitter_seed=s_jit if fold else None
+    )
+    if jitter and not fold:
+        image = aug.scale_jitter(image, s_jit, augment.scale_jitter)
     if (augment.hflip or augment.vflip) and not flipped:
         image = aug.random_flip(image, s_flip, augment.hflip, augment.vflip)
     if augment.rotation > 0 or list(augment.zoom) != [1.0, 1.0]:
@@ -489,8 +485,11 @@ def augment_image(data, seed, augment: AugmentConfig, size: int, decoded=False):
     return tf.ensure_shape(image, [size, size, 3])
 
 
-def _training_crop(data, seed, augment: AugmentConfig, size: int, decoded: bool):
-    """The image at ``size`` before the other ops, and whether it is flipped."""
+def _training_crop(
+    data, seed, augment: AugmentConfig, size: int, decoded: bool, jitter_seed=None
+):
+    """The image at ``size`` before the other ops, and whether it is flipped
+    (``jitter_seed``: scale jitter folded into the RandomResizedCrop)."""
     import tensorflow as tf
 
     from keras_art.data.pipeline.decode import decode_and_resize_for_eval
@@ -510,6 +509,8 @@ def _training_crop(data, seed, augment: AugmentConfig, size: int, decoded: bool)
             augment.crop_ratio,
             hflip=augment.hflip,
             vflip=augment.vflip,
+            jitter_seed=jitter_seed,
+            jitter_range=augment.scale_jitter,
         )
         return image, True
     return decode_and_resize_for_eval(data, size, augment.eval_resize), False

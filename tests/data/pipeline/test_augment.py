@@ -61,16 +61,55 @@ def test_fused_decode_crop_eager_and_map(fmt):
     assert out.min() >= 0 and out.max() <= 255
 
 
-def test_fused_crop_at_a_tensor_side_resizes_straight_to_it():
-    blob = encode(textured(40, 64), "jpeg")
+@pytest.mark.parametrize("fmt", ["jpeg", "png_rgba"])
+def test_fused_crop_with_scale_jitter_eager_and_map(fmt):
+    blob = encode(textured(40, 64), fmt)
+    out = both(
+        lambda b, s: aug.decode_random_resized_crop(
+            b, s, 16, (0.35, 1.0), (0.75, 1.33), jitter_seed=s, jitter_range=(0.5, 1.5)
+        ),
+        blob,
+    )
+    assert out.shape == (16, 16, 3) and out.min() >= 0 and out.max() <= 255
 
-    def crop_at_jittered_side(b, s):
-        side = aug.jitter_size(s, 16, (0.5, 1.5))
-        return aug.decode_random_resized_crop(b, s, side, (0.35, 1.0), (0.75, 1.33))
 
-    out = both(crop_at_jittered_side, blob)
-    side = int(aug.jitter_size(SEED, 16, (0.5, 1.5)))
-    assert out.shape == (side, side, 3) and 8 <= side <= 24
+def _window(seed, win, size, scale_range, flips=(False, False)):
+    sub, side, (needed, paddings) = aug.jittered_window(
+        tf.constant(win), tf.constant(seed), size, scale_range, flips
+    )
+    return sub.numpy(), int(side), bool(needed), paddings.numpy()
+
+
+def test_jittered_window_keeps_what_pad_or_crop_kept():
+    """Zoom-in: the part of the window the n x n crop keeps, size/n of it per axis.
+    Zoom-out: the whole window, resized to n and padded by pad_or_crop's draws."""
+    win = [10, 20, 200, 300]
+    for s in range(8):
+        seed = [s, 5]
+        s_scale = aug.split_seed(tf.constant(seed), 2)[0]
+        n = int(aug.jitter_size(s_scale, 64, (0.5, 1.5)))
+        sub, side, needed, paddings = _window(seed, win, 64, (0.5, 1.5))
+        y, x, h, w = sub
+        assert y >= 10 and y + h <= 210 and x >= 20 and x + w <= 320
+        assert side == min(n, 64) and needed == (n < 64)
+        if n > 64:
+            assert abs(h - 200 * 64 / n) <= 1 and abs(w - 300 * 64 / n) <= 1
+            assert paddings.sum() == 0
+        else:
+            assert list(sub) == win
+            assert paddings[:2].sum(axis=1).tolist() == [64 - n, 64 - n]
+            assert (paddings >= 0).all()
+
+
+def test_jittered_window_mirrors_the_offset_of_a_flipped_crop():
+    win = [0, 0, 120, 160]
+    for s in range(8):
+        plain = _window([s, 2], win, 32, (1.2, 1.5))[0]
+        flipped = _window([s, 2], win, 32, (1.2, 1.5), flips=(True, True))[0]
+        # Same size; the kept part is mirrored inside the window (rounding: 1 px).
+        assert list(flipped[2:]) == list(plain[2:])
+        assert abs(flipped[0] - (120 - plain[0] - plain[2])) <= 1
+        assert abs(flipped[1] - (160 - plain[1] - plain[3])) <= 1
 
 
 def test_fused_flip_mirrors_the_same_crop():
@@ -182,25 +221,61 @@ def test_multi_size_batches():
 
 
 @pytest.mark.parametrize("eager", [True, False])
-def test_fused_jitter_pass_matches_numpy(eager):
-    # The XLA-compiled pixel pass gives what the same maths gives in NumPy.
+def test_fused_colour_pass_matches_numpy(eager):
+    # The XLA-compiled pass gives what the same maths gives in NumPy, with the
+    # draws `colour_params` makes for the seed (under XLA: its Philox counters
+    # differ from the TF kernel's, so the draws do too).
     rng = np.random.default_rng(1)
     image = tf.constant(rng.random((13, 17, 3)) * 255, tf.float32)
-    args = (
-        tf.constant(rng.random((3, 3)) * 1.5, tf.float32),
-        tf.constant(1.1),
-        tf.constant(0.8),
-    )
-    matrix, b, c = (a.numpy() for a in args)
+    params = tf.function(lambda sd: aug.colour_params(sd, 0.4, 0.05), jit_compile=True)
+    matrix, b, c = (v.numpy() for v in params(SEED))
     x = image.numpy()
-    mean_grey = (x.mean(axis=(0, 1)) * np.array(aug._GREY)).sum() * b
-    ref = np.clip(x @ matrix.T + (1 - c) * mean_grey, 0, 255)
+    # The contrast pivot: the mean grey of the pixel grid the pass samples.
+    step = aug._MEAN_STRIDE
+    grey = (x[::step, ::step].mean(axis=(0, 1)) * np.array(aug._GREY)).sum()
+    ref = np.clip(x @ matrix.T + (1 - c) * grey * b, 0, 255)
     if eager:
-        out = aug._affine_clip(image, *args)
+        out = aug.color_jitter(image, SEED, 0.4, 0.05)
     else:
         ds = tf.data.Dataset.from_tensors(image)
-        out = next(iter(ds.map(lambda x: aug._affine_clip(x, *args))))
+        out = next(iter(ds.map(lambda x: aug.color_jitter(x, SEED, 0.4, 0.05))))
     np.testing.assert_allclose(out.numpy(), ref, atol=1e-3)
+
+
+def test_colour_jitter_matches_the_sequential_adjustments():
+    """Brightness, contrast (about the full image's mean grey) and saturation
+    applied one after another with TF's own ops, no hue: within a grey level of
+    the one-pass version, whose contrast pivot samples a 4 x 4 pixel grid."""
+    image = tf.constant(textured(96, 128).astype("float32"))
+    params = tf.function(lambda sd: aug.colour_params(sd, 0.3, 0.0), jit_compile=True)
+    for s in range(4):
+        seed = tf.constant([s, 3])
+        matrix, b, c = params(seed)
+        # The saturation factor, read back from the matrix: its diagonal is
+        # b * c * (sat + (1 - sat) * grey weight).
+        sat = (matrix[0, 0] / (b * c) - aug._GREY[0]) / (1.0 - aug._GREY[0])
+        x = image * b
+        grey = tf.reduce_mean(tf.image.rgb_to_grayscale(x))
+        x = grey + c * (x - grey)  # contrast about the full image's mean grey
+        x = tf.image.grayscale_to_rgb(tf.image.rgb_to_grayscale(x)) * (1.0 - sat) + (
+            sat * x
+        )
+        ref = np.clip(x.numpy(), 0, 255)
+        out = aug.color_jitter(image, seed, 0.3, 0.0).numpy()
+        assert np.abs(out - ref).mean() < 1.0
+
+
+def test_hue_rotation_keeps_grey_and_turns_colour():
+    grey = np.full((8, 8, 3), 100.0, np.float32)
+    np.testing.assert_allclose(
+        aug.color_jitter(grey, SEED, 0.0, 0.5).numpy(), grey, atol=1e-3
+    )
+    red = np.zeros((8, 8, 3), np.float32)
+    red[..., 0] = 200.0
+    turned = [
+        aug.color_jitter(red, tf.constant([s, 1]), 0.0, 0.5)[0, 0] for s in range(6)
+    ]
+    assert any(float(t[1]) > 20 or float(t[2]) > 20 for t in turned)
 
 
 def test_random_erasing_noise_is_uniform_grey_levels():
