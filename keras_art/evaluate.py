@@ -3,9 +3,11 @@
     python -m keras_art.evaluate --run runs/artist-cnn_rnn-20261122-101500
     python -m keras_art.evaluate --run RUN --split val --tta --audit --gradcam 8
     python -m keras_art.evaluate --run RUN --data /data/best-artworks
+    python -m keras_art.evaluate --run RUN --shards /data/shards/style-576
 
 A thin wrapper over `keras_art.evaluation.evaluate`; the report lands in
-``RUN/eval/<split>/`` (``report.html`` is the page to open).
+``RUN/eval/<split>/`` (``report.html`` is the page to open), or with ``--shards DIR``
+(the split read from TFRecord shards) in ``RUN/eval/<split>-shards-<DIR's name>/``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--audit", action="store_true", help="flag suspicious labels")
     p.add_argument("--data", help="evaluate on another collection instead")
     p.add_argument("--format", choices=[f for f in FORMATS if f != "sample"])
+    p.add_argument(
+        "--shards",
+        metavar="DIR",
+        help="read the split's images from the TFRecord shards in DIR (written by "
+        "data_scripts.make_tfrecords from the run's data) instead of the files",
+    )
     p.add_argument("--top-k", type=int, default=5, help="top-k accuracy besides top-1")
     p.add_argument(
         "--bootstrap", type=int, default=1000, help="resamples for 95%% intervals"
@@ -67,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             audit=args.audit,
             data=args.data,
             data_format=args.format,
+            shards=args.shards,
             top_k=args.top_k,
             bootstrap=args.bootstrap,
         )
@@ -92,6 +101,7 @@ def _sizes(text: str) -> list[int]:
 
 def _print_headline(result: dict) -> None:
     print(f"{result['split']}: {result['split_note']}")
+    print(f"images: {result['image_source']['description']}")
     print(f"{'task':<10}{'top1':>8}{'top-k':>8}{'macroF1':>9}{'wF1':>8}   top1 95% CI")
     for task, m in result["per_task"].items():
         topk = next((v for k, v in m.items() if k.startswith("top") and k != "top1"), 0)

@@ -1,13 +1,19 @@
 """`evaluate`: a finished run's report, the way art-classification papers show one.
 
     python -m keras_art.evaluate --run runs/artist-cnn_rnn-20261122-101500 --tta --audit
+    python -m keras_art.evaluate --run RUN --shards /data/shards/style-576
 
 Reads only the run directory (``model.json``, ``splits.csv``, ``best.keras`` or the
-last checkpoint, ``history.csv``, ``summary.json``) and writes ``<run>/eval/<split>/``
+last checkpoint, ``history.csv``, ``summary.json``) and the images (the files of
+``splits.csv``; with ``shards``, the same split's records in TFRecord shards, see
+`keras_art.evaluation.shards`) and writes ``<run>/eval/<split>/``
 (``metrics.json``, ``classification_report.txt``, ``per_class.csv``, confusion
 matrices, ``curves.png``, galleries, ``label_audit.csv``, ``gradcam/``, ``report.md``,
 ``report.html``). The folder is built beside its final place and renamed into it, so a
-reader never sees half a report and a second call replaces the first.
+reader never sees half a report and a second call replaces the first. A split read
+from shards goes to ``<run>/eval/<split>-shards-<shard folder name>/``: it never
+replaces the report on the files, and shards of two encodings keep one report each.
+``metrics.json``'s ``image_source`` says where the images came from.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +41,35 @@ logger = logging.getLogger(__name__)
 
 SPLITS = ("val", "test", "train")
 GALLERY_SIZE = 16
+FILES_SOURCE = {"kind": "files", "description": "image files"}
 
 
 @dataclass
 class EvalRows:
-    """The images evaluated and their labels (indices into the model's classes)."""
+    """The images evaluated and their labels (indices into the model's classes).
+
+    ``encoded`` (file -> encoded bytes) holds the images when they were read from
+    TFRecord shards rather than from ``files``; ``source`` says where they came from
+    (``metrics.json``'s ``image_source``)."""
 
     name: str  # "test", or the other collection's name
     files: list[str]
     labels: dict[str, np.ndarray]
     note: str
     class_matching: dict | None = None
+    encoded: dict[str, bytes] | None = None
+    source: dict | None = None
+
+    def encoded_of(self, files: list[str]) -> list[bytes] | None:
+        """The encoded bytes of ``files`` (None: read the files themselves)."""
+        return None if self.encoded is None else [self.encoded[f] for f in files]
+
+    def gallery_item(self, file: str, caption: str) -> dict:
+        """A `plots.plot_gallery` item, with the image's bytes when in memory."""
+        item = {"file": file, "caption": caption}
+        if self.encoded is not None:
+            item["image"] = self.encoded[file]
+        return item
 
 
 def evaluate(
@@ -59,6 +83,7 @@ def evaluate(
     audit: bool = False,
     data: str | None = None,
     data_format: str | None = None,
+    shards: str | os.PathLike | None = None,
     top_k: int = 5,
     bootstrap: int = 1000,
     seed: int = 0,
@@ -67,14 +92,24 @@ def evaluate(
     report to ``<run_dir>/eval/<split>/``; returns the ``metrics.json`` dict.
 
     ``tta`` adds horizontal flips at ``tta_sizes`` (default: seed 002's 224/260/296
-    scaled to the run's size, or the run's ``augment.multi_size``)."""
+    scaled to the run's size, or the run's ``augment.multi_size``). ``shards``: read
+    ``split``'s images from the TFRecord shards in that folder (written by
+    ``make_tfrecords`` from the run's data; checked against the run before the model
+    loads) instead of the files; the report then goes to
+    ``<run_dir>/eval/<split>-shards-<folder name>/``."""
     start = time.time()
+    if data and shards:
+        raise UserError(
+            "--shards reads the run's own split; --data evaluates another "
+            "collection. Pass one of them."
+        )
     run, record = open_run(run_dir, checkpoint)
-    rows = (
-        collection_rows(record, data, data_format)
-        if data
-        else split_rows(run, record, split)
-    )
+    if data:
+        rows = collection_rows(record, data, data_format)
+    elif shards:
+        rows = shard_rows(run, record, split, shards)
+    else:
+        rows = split_rows(run, record, split)
     model = load_run_model(run, checkpoint)
     from keras_art.evaluation.predictions import predict, tta_sizes_for
 
@@ -96,6 +131,7 @@ def evaluate(
         tasks=record.tasks,
         tta_sizes=sizes,
         tta_flip=tta,
+        encoded=rows.encoded_of(rows.files),
     )
     final = Path(run) / "eval" / _safe_name(rows.name)
     final.parent.mkdir(exist_ok=True)
@@ -134,6 +170,37 @@ def split_rows(run: Path, record: ModelRecord, split: str) -> EvalRows:
     if split == "val":
         note = f"val was used for model selection (best epoch): optimistic. {note}"
     return EvalRows(split, [r["file"] for r in rows], labels, note.strip())
+
+
+def shard_rows(
+    run: Path, record: ModelRecord, split: str, shard_dir: str | os.PathLike
+) -> EvalRows:
+    """The rows of ``split`` (labels from ``splits.csv``) with their images read from
+    the TFRecord shards in ``shard_dir``; `UserError` unless the shards hold exactly
+    that split with the run's classes and labels (`keras_art.evaluation.shards`)."""
+    from keras_art.data.pipeline.tfrecord import read_manifest
+    from keras_art.evaluation import shards
+
+    rows = split_rows(run, record, split)
+    manifest = read_manifest(shard_dir)
+    shards.check_manifest(
+        manifest, shard_dir, run, split, record.class_names, rows.files
+    )
+    records = shards.read_records(shard_dir, split)
+    order = shards.align_records(rows.files, [r.path for r in records], shard_dir)
+    aligned = [records[i] for i in order]
+    shards.check_labels(rows.labels, aligned, rows.files, shard_dir, run)
+    source = shards.image_source(shard_dir, manifest.get("images"))
+    folder = Path(source["dir"]).name
+    logger.info(
+        "evaluate: %d %s images from %s", len(rows.files), split, source["description"]
+    )
+    return replace(
+        rows,
+        name=f"{split}-shards-{folder}",
+        encoded={f: r.image for f, r in zip(rows.files, aligned, strict=True)},
+        source=source,
+    )
 
 
 def collection_rows(
@@ -220,7 +287,7 @@ def _write_report(staging, run, record, rows, preds, model, **opts) -> dict:
             title=f"{task}: {rows.name}",
         ).name  # fmt: skip
         images[f"top_losses_{task}"] = plots.plot_gallery(
-            _top_losses(rows.files, labels, probs, names),
+            _top_losses(rows, labels, probs, names),
             staging / f"top_losses{suffix}.png",
             title=f"{task}: the {GALLERY_SIZE} images with the highest loss",
         ).name
@@ -244,6 +311,7 @@ def _write_report(staging, run, record, rows, preds, model, **opts) -> dict:
         "checkpoint": opts["checkpoint"],
         "tasks": list(per_task),
         "n_images": len(rows.files),
+        "image_source": rows.source or FILES_SOURCE,
         "per_task": per_task,
         "seconds": round(time.time() - opts["start"], 1),
     }
@@ -281,20 +349,17 @@ def _tta_metrics(M, labels, preds, task, names, top_k) -> dict:
     return out
 
 
-def _top_losses(files, labels, probs, names) -> list[dict]:
+def _top_losses(rows, labels, probs, names) -> list[dict]:
     labelled = np.flatnonzero(labels >= 0)
     p_true = probs[labelled, labels[labelled]]
     order = labelled[np.argsort(p_true)[:GALLERY_SIZE]]
     items = []
     for i in order:
         pred = int(probs[i].argmax())
-        items.append(
-            {
-                "file": files[i],
-                "caption": f"true: {names[labels[i]]}\npred: {names[pred]} "
-                f"({probs[i, pred]:.2f})",
-            }
+        caption = (
+            f"true: {names[labels[i]]}\npred: {names[pred]} ({probs[i, pred]:.2f})"
         )
+        items.append(rows.gallery_item(rows.files[i], caption))
     return items
 
 
@@ -309,11 +374,11 @@ def _audit(staging, record, rows, preds) -> dict:
     )
     (staging / "label_audit.csv").write_text(audit_csv(flagged))
     items = [
-        {
-            "file": r["file"],
-            "caption": f"label: {r['label']}\npred: {r['predicted']} "
+        rows.gallery_item(
+            r["file"],
+            f"label: {r['label']}\npred: {r['predicted']} "
             f"({float(r['confidence']):.2f})\n{r['reasons']}",
-        }
+        )
         for r in flagged[:GALLERY_SIZE]
     ]
     path = plots.plot_gallery(
@@ -347,7 +412,10 @@ def _gradcam(staging, model, record, rows, preds, n: int) -> list[str]:
     out_dir.mkdir()
     written = []
     start = 0
-    for batch in image_dataset(files, record.image_size, record.eval_resize, 8):
+    batches = image_dataset(
+        files, record.image_size, record.eval_resize, 8, encoded=rows.encoded_of(files)
+    )
+    for batch in batches:
         heatmaps, _ = gradcam(model, batch, task)
         attention = attention_weights(model, batch)
         for j in range(len(batch)):

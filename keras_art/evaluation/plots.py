@@ -346,13 +346,16 @@ def plot_training_curves(
 # Galleries
 
 
-def _thumbnail(file: str | os.PathLike | None) -> np.ndarray | None:
-    if not file:
+def _thumbnail(source: str | os.PathLike | bytes | None) -> np.ndarray | None:
+    """A thumbnail of an image file, or of its encoded ``bytes``; None if unreadable."""
+    if not source:
         return None
     from PIL import Image
 
     try:
-        with Image.open(file) as image:
+        with Image.open(
+            io.BytesIO(source) if isinstance(source, bytes) else source
+        ) as image:
             image = image.convert("RGB")
             image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
             return np.asarray(image)
@@ -376,7 +379,9 @@ def plot_gallery(
 ) -> Path:
     """Thumbnails (~200 px) in a grid with each item's caption under its image.
 
-    ``items``: ``[{"file": image path, "caption": str}, ...]``. Captions wrap at
+    ``items``: ``[{"file": image path, "caption": str}, ...]``; an item's
+    ``"image"`` (encoded bytes, e.g. from TFRecord shards) is drawn instead of its
+    file when present. Captions wrap at
     about 30 characters and every row reserves room for the longest caption, so
     captions never overlap. A missing or unreadable image becomes a grey tile
     marked "unreadable"; an empty list gives a small "no images" figure.
@@ -416,7 +421,7 @@ def plot_gallery(
             )
         )
         ax.set_axis_off()
-        thumb = _thumbnail(item.get("file"))
+        thumb = _thumbnail(item.get("image") or item.get("file"))
         if thumb is None:
             ax.imshow(np.full((8, 8, 3), 0.75))
             ax.text(3.5, 3.5, "unreadable", ha="center", va="center", fontsize=11)

@@ -1,5 +1,9 @@
 """One forward pass over a set of images: probabilities, embeddings, TTA views.
 
+The images are files, or their encoded bytes already in memory (records read from
+TFRecord shards): both go through the same pass (`encoded_images` is the only place
+that tells them apart).
+
 Images are brought to the model exactly as evaluation, export and predict do
 (`keras_art.data.pipeline.decode.decode_and_resize_for_eval` with the run's size and
 resize mode from ``model.json``); the model normalises them itself. One pass gives
@@ -32,16 +36,45 @@ class Predictions:
     tta_votes: dict[str, np.ndarray] | None = None
 
 
-def image_dataset(files: Sequence[str], size: int, mode: str, batch_size: int = 32):
-    """Batches of eval-resized RGB images (float32, 0-255), in file order."""
+def encoded_images(files: Sequence[str], encoded: Sequence[bytes] | None = None):
+    """Each image's encoded bytes as a `tf.data.Dataset` of scalar strings, in order.
+
+    ``encoded`` (aligned with ``files``): the bytes already in memory, e.g. the
+    records of TFRecord shards; otherwise each of ``files`` is read from disk."""
+    import tensorflow as tf
+
+    if encoded is None:
+        ds = tf.data.Dataset.from_tensor_slices([str(f) for f in files])
+        return ds.map(
+            tf.io.read_file, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
+    if len(encoded) != len(files):
+        raise ValueError(f"{len(encoded)} encoded images for {len(files)} files.")
+    # A generator, not from_tensor_slices: no graph constant (2 GB limit) and no
+    # second copy of the bytes.
+    return tf.data.Dataset.from_generator(
+        lambda: iter(encoded), output_signature=tf.TensorSpec((), tf.string)
+    )
+
+
+def image_dataset(
+    files: Sequence[str],
+    size: int,
+    mode: str,
+    batch_size: int = 32,
+    *,
+    encoded: Sequence[bytes] | None = None,
+):
+    """Batches of eval-resized RGB images (float32, 0-255), in file order; from
+    ``encoded`` bytes when given (see `encoded_images`)."""
     import tensorflow as tf
 
     from keras_art.data.pipeline.decode import decode_and_resize_for_eval
 
-    def load(path):
-        return decode_and_resize_for_eval(tf.io.read_file(path), size, mode)
+    def load(image_bytes):
+        return decode_and_resize_for_eval(image_bytes, size, mode)
 
-    ds = tf.data.Dataset.from_tensor_slices([str(f) for f in files])
+    ds = encoded_images(files, encoded)
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
@@ -56,8 +89,11 @@ def predict(
     tta_sizes: Sequence[int] = (),
     tta_flip: bool = False,
     batch_size: int = 32,
+    encoded: Sequence[bytes] | None = None,
 ) -> Predictions:
-    """Run ``model`` over ``files`` once (plus the TTA views when asked)."""
+    """Run ``model`` over ``files`` once (plus the TTA views when asked); the images
+    come from ``encoded`` bytes (aligned with ``files``) when given, e.g. TFRecord
+    shard records, else from the files."""
     import tensorflow as tf
 
     from keras_art.models.classifier import feature_and_output_model
@@ -67,14 +103,18 @@ def predict(
     embeddings = []
     views = _views(image_size, tta_sizes, tta_flip)
     view_probs = {t: [[] for _ in views] for t in tasks}
-    for batch in image_dataset(files, image_size, resize_mode, batch_size):
+    for batch in image_dataset(
+        files, image_size, resize_mode, batch_size, encoded=encoded
+    ):
         _, embedding, outputs = net(batch, training=False)
         embeddings.append(np.asarray(embedding))
         for t in tasks:
             probs[t].append(np.asarray(outputs[t]))
     _log_progress("plain", len(files))
     for v, (size, flip) in enumerate(views):
-        for batch in image_dataset(files, size, resize_mode, batch_size):
+        for batch in image_dataset(
+            files, size, resize_mode, batch_size, encoded=encoded
+        ):
             images = tf.image.flip_left_right(batch) if flip else batch
             outputs = model(images, training=False)
             for t in tasks:

@@ -238,6 +238,7 @@ def _run_facts(result: dict) -> list[tuple[str, str]]:
         ("checkpoint", result.get("checkpoint")),
         ("tasks", ", ".join(str(t) for t in _tasks(result))),
         ("images", result.get("n_images")),
+        ("image source", (result.get("image_source") or {}).get("description")),
         ("data", result.get("data")),
         ("format", result.get("format")),
         ("seconds", result.get("seconds")),

@@ -327,7 +327,7 @@ def check_shards_match(prepared, shard_dir: str | os.PathLike) -> None:
         if list(written) != wanted:
             raise UserError(
                 f"TFRecord shards in {shard_dir} were written for {task} classes "
-                f"{_short(written)} but this run has {_short(wanted)}: {fix}"
+                f"{short_list(written)} but this run has {short_list(wanted)}: {fix}"
             )
     splits = manifest.get("splits", {})
     run_splits = {s: prepared.indices(s) for s in ("train", "val", "test")}
@@ -362,14 +362,14 @@ def _split_mismatch(entry: Mapping[str, Any], prepared, idx) -> str | None:
                 for c, w in enumerate(written)
                 if c < len(wanted) and w != wanted[c]
             ]
-            return f"{task} class counts differ, shards vs run: {_short(diff)}"
+            return f"{task} class counts differ, shards vs run: {short_list(diff)}"
     digest = entry.get("members")
     if digest and digest != members_digest([prepared.files[i] for i in idx]):
         return "the same counts but other image files"
     return None
 
 
-def _short(items: Sequence[Any], limit: int = 8) -> str:
+def short_list(items: Sequence[Any], limit: int = 8) -> str:
     items = list(items)
     shown = ", ".join(str(x) for x in items[:limit])
     more = f", ... ({len(items)} in all)" if len(items) > limit else ""
