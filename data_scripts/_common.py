@@ -15,7 +15,8 @@ def config_from_args(args) -> Config:
     from keras_art.data.sources.infer_format import infer_format
 
     cfg, _ = build_config(args.preset, args.config, args.overrides)
-    cfg.task = args.task
+    if args.task:  # else the preset's or --config's task (default artist)
+        cfg.task = args.task
     if args.data:
         cfg.data.path = args.data
         cfg.data.format = args.format or infer_format(args.data)

@@ -33,7 +33,9 @@ def build_parser() -> ArgumentParser:
         description="Class distribution, image sizes and a counts table.",
     )
     add_data_flags(p)
-    p.add_argument("--task", choices=TASK_CHOICES, default="artist")
+    p.add_argument(
+        "--task", choices=TASK_CHOICES, help="label (default: the config's, artist)"
+    )
     p.add_argument("--out", required=True, help="folder for the plots and tables")
     p.add_argument(
         "--max-images",
@@ -211,7 +213,7 @@ def markdown_table(rows: list[dict]) -> str:
 def _main(argv) -> int:
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args)
-    stats = dataset_stats(cfg.data, args.task, args.out, args.max_images)
+    stats = dataset_stats(cfg.data, cfg.task, args.out, args.max_images)
     print(markdown_table(stats["table"]))
     for t, s in stats["tasks"].items():
         print(

@@ -47,7 +47,9 @@ def build_parser() -> ArgumentParser:
         description="Write a dataset's splits as TFRecord shards + manifest.json.",
     )
     add_data_flags(p)
-    p.add_argument("--task", choices=TASK_CHOICES, default="artist")
+    p.add_argument(
+        "--task", choices=TASK_CHOICES, help="label (default: the config's, artist)"
+    )
     p.add_argument("--out", required=True, help="folder for the shards")
     p.add_argument("--shard-size", type=int, default=1024, help="records per shard")
     bound = p.add_mutually_exclusive_group()

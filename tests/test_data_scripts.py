@@ -28,6 +28,16 @@ def test_make_tfrecords_writes_every_split(tmp_path, capsys):
     assert "| train |" in capsys.readouterr().out
 
 
+def test_make_tfrecords_takes_the_task_from_config_without_task(tmp_path):
+    # A run's config.json (task style) is enough: no --task silently becomes artist.
+    config = tmp_path / "config.json"
+    config.write_text('{"task": "style"}')
+    out = tmp_path / "shards"
+    argv = ["--config", str(config), "--out", str(out), *TINY]
+    assert make_tfrecords.main(argv) == 0
+    assert read_manifest(out)["tasks"] == ["style"]
+
+
 def test_make_tfrecords_prepared_resumes_and_refuses_other_settings(tmp_path, capsys):
     """--short-side re-encodes images above the bound (recorded in the manifest);
     a re-run with the same flags keeps every finished shard, other flags into the
