@@ -523,10 +523,11 @@ def _balanced_from_records(base, n, labels, spec: _BuildSpec):
 
     primary = spec.primary
     c = spec.num_classes[primary]
-    initial, target = _rejection_distributions(labels, primary, c)
+    bin_of, initial, target = _rejection_distributions(labels, primary, c)
+    bin_of = tf.constant(bin_of, tf.int32)
     ds = _cached(base, spec).shuffle(_buffer_size(spec, n), seed=spec.seed).repeat()
     ds = ds.rejection_resample(
-        lambda el: tf.where(el[primary] < 0, c, el[primary]),
+        lambda el: tf.gather(bin_of, tf.where(el[primary] < 0, c, el[primary])),
         target_dist=target.astype(np.float32),
         initial_dist=None if initial is None else initial.astype(np.float32),
         seed=spec.seed,
@@ -535,17 +536,28 @@ def _balanced_from_records(base, n, labels, spec: _BuildSpec):
 
 
 def _rejection_distributions(labels, primary: str, c: int):
-    """``(initial, target)`` over c + 1 bins, the last for records without a
-    primary label (they keep their share); ``initial`` is None without labels."""
-    bins = c + 1
+    """``(bin_of, initial, target)`` for ``rejection_resample``: ``bin_of`` maps a
+    primary class (``c``: no primary label) to its bin. Records without a primary
+    label keep their share; every class present gets an equal share of the rest.
+
+    With labels, only the bins that occur are kept: an empty bin (a class or the
+    no-label bin with no records) would make ``rejection_resample`` divide 0 by 0,
+    and with its NaN it mixes a second pass over the stream into every epoch even
+    when the data is already balanced. Without labels (``initial`` None, estimated
+    by ``rejection_resample``): c + 1 bins, uniform target.
+    """
     if labels is None:
-        return None, np.full(bins, 1.0 / bins)
+        return np.arange(c + 1), None, np.full(c + 1, 1.0 / (c + 1))
     lab = np.asarray(labels[primary])
-    counts = np.bincount(np.where(lab < 0, c, lab), minlength=bins).astype(float)
-    initial = counts / counts.sum()
-    present = counts[:c] > 0
-    target = np.where(present, (1 - initial[c]) / max(present.sum(), 1), 0.0)
-    return initial, np.append(target, initial[c])
+    counts = np.bincount(np.where(lab < 0, c, lab), minlength=c + 1).astype(float)
+    occurs = np.flatnonzero(counts)
+    bin_of = np.zeros(c + 1, np.int64)
+    bin_of[occurs] = np.arange(len(occurs))
+    initial = counts[occurs] / counts.sum()
+    unlabelled = counts[c] / counts.sum()
+    classes = np.count_nonzero(occurs < c)
+    target = np.where(occurs < c, (1 - unlabelled) / max(classes, 1), unlabelled)
+    return bin_of, initial, target
 
 
 def _class_weight_table(labels, spec: _BuildSpec):

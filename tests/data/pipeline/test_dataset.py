@@ -140,6 +140,42 @@ def test_balanced_sampling_evens_out_the_primary_task(files):
     assert counts[0] < 30 and counts[2] > 7
 
 
+def test_balanced_sampling_from_records_evens_out_imbalanced_classes():
+    """9:3:1 classes, no missing labels, as one record stream: balanced sampling
+    draws each class about equally (no NaN from the empty no-label bin)."""
+    import warnings
+
+    import tensorflow as tf
+
+    from keras_art.data.pipeline.dataset import build_dataset_from_records
+    from tests.data.image_fixtures import encode, textured
+
+    lab = np.repeat([0, 1, 2], [90, 30, 10])
+    blob = encode(textured(16, 16), "jpeg")
+    records = tf.data.Dataset.from_tensor_slices(
+        {"image": [blob] * len(lab), "style": lab.astype(np.int64)}
+    )
+    augment, inp = cfgs(mixup_p=0.0, cutmix_p=0.0, batch_size=10)
+    augment.random_resized_crop = False
+    counts = np.zeros(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for epoch in range(3):
+            ds = build_dataset_from_records(
+                records,
+                {"style": 3},
+                augment,
+                inp,
+                training=True,
+                seed=epoch,
+                labels={"style": lab},
+            )
+            for _, targets, _ in ds.as_numpy_iterator():
+                counts += targets["style"].sum(0)
+    share = counts / counts.sum()  # unbalanced: 0.69 / 0.23 / 0.08
+    assert np.all(np.abs(share - 1 / 3) < 0.08), share
+
+
 def test_tfrecord_input_matches_files(files, tmp_path):
     from keras_art.data.pipeline.tfrecord import write_shards
 
