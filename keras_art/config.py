@@ -96,6 +96,9 @@ class AugmentConfig:
     random_erasing: float = 0.25  # probability per image; 0 = off
     eval_resize: str = "center_crop"
     multi_size: list[int] = field(default_factory=list)  # seed 002: [224, 260, 296]
+    # Colour jitter, random erasing and MixUp/CutMix run on each batch in the train
+    # step (on the GPU) instead of in tf.data: for GPU hosts short of CPU cores.
+    on_device: bool = False
 
 
 @dataclass

@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_art.config import Config
+from keras_art.data.pipeline.batch_augment import make_batch_augment
 from keras_art.errors import UserError
 from tuning.space import active_values, apply_values, declare
 
@@ -202,6 +203,7 @@ class PaintingHyperModel(keras_tuner.HyperModel):
             self.strategy,
             verbose=0,
             stages=backbone_stages(model.get_layer("backbone"), cfg.model.backbone),
+            batch_augment=make_batch_augment(cfg.augment, cfg.input),
         )
         own = staged_callbacks(cfg.train, backbone=cfg.model.backbone)
         if not self.keep_checkpoints:

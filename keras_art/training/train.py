@@ -208,6 +208,7 @@ def _fit(
     cfg: Config, prepared, run_dir: Path, strategy, *, resume: bool, chief: bool
 ) -> dict[str, Any]:
     """Build, train, and evaluate the best weights on val and test."""
+    from keras_art.data.pipeline.batch_augment import make_batch_augment
     from keras_art.data.pipeline.dataset import make_split_datasets
     from keras_art.models.backbones import backbone_stages
     from keras_art.training.callbacks import default_callbacks
@@ -222,6 +223,7 @@ def _fit(
         cfg.train,
         strategy,
         stages=backbone_stages(model.get_layer("backbone"), cfg.model.backbone),
+        batch_augment=make_batch_augment(cfg.augment, cfg.input),
     )
     callbacks = default_callbacks(
         cfg.train, run_dir, backbone=cfg.model.backbone, tensorboard=chief

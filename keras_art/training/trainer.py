@@ -65,6 +65,11 @@ class Trainer:
         backbone_name, head_name: the nested models' names.
         stages: ``keras_art.models.backbones.backbone_stages(backbone, name)``: the
             backbone's stages, for the optimizer's variable groups.
+        batch_augment: ``fn(images, targets, weights, seed)`` run on every training
+            batch of images inside the step, on each replica (``augment.on_device``:
+            `keras_art.data.pipeline.batch_augment.make_batch_augment`); its seed
+            is a function of ``train.seed``, the epoch, the step and the replica.
+            Not applied to cached features.
     """
 
     def __init__(
@@ -80,6 +85,7 @@ class Trainer:
         backbone_name: str = "backbone",
         head_name: str = "head",
         stages: dict | None = None,
+        batch_augment: Callable | None = None,
     ):
         if stages is None and optimizer is None:
             raise TypeError(
@@ -98,6 +104,7 @@ class Trainer:
         self.backbone_name = backbone_name
         self.head_name = head_name
         self.stages = stages
+        self.batch_augment = batch_augment
         self.steps_per_epoch = steps_per_epoch
         self.stage = 1
         self.history_records: list[dict[str, Any]] = []
@@ -260,7 +267,18 @@ class Trainer:
             return self._train_fn
         used: list = []
 
-        def forward(images, targets, weights):
+        augment = None if head_only else self.batch_augment
+
+        def forward(images, targets, weights, seed):
+            if augment is not None:
+                ctx = tf.distribute.get_replica_context()
+                replica = tf.cast(ctx.replica_id_in_sync_group, tf.int32)
+                images, targets, weights = augment(
+                    images,
+                    targets,
+                    weights,
+                    tf.random.experimental.stateless_fold_in(seed, replica),
+                )
             return self._replica_gradients(
                 variables, used, head_only, images, targets, weights
             )
@@ -269,9 +287,9 @@ class Trainer:
             self._replica_apply(used, grads)
 
         @tf.function(jit_compile=self._jit, reduce_retracing=True)
-        def train_fn(batch):
+        def train_fn(batch, seed):
             loss, parts, stats, grads, finite = self.strategy.run(
-                forward, args=tuple(batch)
+                forward, args=(*batch, seed)
             )
             if self.loss_scale is None:
                 self.strategy.run(apply, args=(grads,))
@@ -322,6 +340,12 @@ class Trainer:
             data = data.take(self.cfg.steps_per_epoch)
         return data
 
+    def _step_seed(self, epoch: int, step: int) -> tf.Tensor:
+        """The step's seed for ``batch_augment``: (train.seed, epoch, step) only,
+        so a resumed run draws what the uninterrupted one drew."""
+        seed = int(getattr(self.cfg, "seed", 0) or 0)
+        return tf.constant([seed, epoch * 2**32 + step], tf.int64)
+
     def train_epoch(self, ds, callbacks=None, epoch: int = 0) -> dict[str, float]:
         """One pass over ``ds`` (a dataset, or a factory ``epoch -> dataset``)."""
         head_only = self._use_feature_cache
@@ -334,7 +358,7 @@ class Trainer:
         for step, batch in enumerate(dist):
             if callbacks is not None:
                 callbacks.on_train_batch_begin(step)
-            loss, parts, stats = train_fn(batch)
+            loss, parts, stats = train_fn(batch, self._step_seed(epoch, step))
             acc.update(_numpy(parts), _numpy(stats))
             loss = float(loss)
             if callbacks is not None:

@@ -38,7 +38,11 @@ from keras_art.training.strategies import make_strategy, setup_logical_cpus
 setup_logical_cpus(2)
 from tests.training import tiny
 from keras_art.training.trainer import Trainer
+from keras_art.config import AugmentConfig, InputConfig
+from keras_art.data.pipeline.batch_augment import make_batch_augment
 logging.basicConfig(level=logging.WARNING)
+# augment.on_device's batch ops run inside the step on each replica too.
+batch_augment = make_batch_augment(AugmentConfig(on_device=True), InputConfig())
 strategy = make_strategy("mirrored")
 losses = {}
 for jit in (tiny.train_cfg().jit_compile, True):
@@ -47,7 +51,8 @@ for jit in (tiny.train_cfg().jit_compile, True):
         tiny.set_trainable(model.get_layer("backbone"), None)
         trainer = Trainer(model, ("artist",), tiny.train_cfg(jit_compile=jit),
                           strategy, steps_per_epoch=2, verbose=0,
-                          stages=tiny.stages(model.get_layer("backbone")))
+                          stages=tiny.stages(model.get_layer("backbone")),
+                          batch_augment=batch_augment)
     logs = trainer.train_epoch(tiny.dataset(n=8, batch=4))
     logs.update(trainer.evaluate(tiny.dataset(n=8, batch=4)))
     losses[str(jit)] = [logs["loss"], logs["val_loss"]]

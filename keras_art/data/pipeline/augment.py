@@ -38,36 +38,41 @@ def sample_crop_window(
     scale: Sequence[float] = (0.08, 1.0),
     ratio: Sequence[float] = (3 / 4, 4 / 3),
     attempts: int = 10,
+    shape=(),
 ):
     """RandomResizedCrop's window ``[y, x, h, w]`` (int32), always inside the image.
 
     Follows torchvision: ``attempts`` candidates with area fraction in ``scale`` and
     log-uniform aspect ratio (w/h) in ``ratio``; the first that fits wins, otherwise
     the whole image clipped to the ratio range. Vectorised: no Python control flow.
+    ``shape``: independent windows for a batch (e.g. ``[B]``: ``(B, 4)``).
     """
     import tensorflow as tf
 
     s_area, s_ratio, s_y, s_x = split_seed(seed, 4)
+    shape = list(shape) if isinstance(shape, (list, tuple)) else shape
+    tries = tf.concat([tf.cast(shape, tf.int32), [attempts]], 0)
     h_img = tf.cast(height, tf.float32)
     w_img = tf.cast(width, tf.float32)
-    target = h_img * w_img * _uniform(s_area, scale[0], scale[1], [attempts])
-    log_r = _uniform(s_ratio, math.log(ratio[0]), math.log(ratio[1]), [attempts])
+    target = h_img * w_img * _uniform(s_area, scale[0], scale[1], tries)
+    log_r = _uniform(s_ratio, math.log(ratio[0]), math.log(ratio[1]), tries)
     r = tf.exp(log_r)
     w = tf.round(tf.sqrt(target * r))
     h = tf.round(tf.sqrt(target / r))
     fits = (w <= w_img) & (h <= h_img) & (w >= 1) & (h >= 1)
-    first = tf.argmax(tf.cast(fits, tf.int32))
+    first = tf.argmax(tf.cast(fits, tf.int32), axis=-1)
     in_ratio = w_img / h_img
     fb_w = tf.where(in_ratio > ratio[1], tf.round(h_img * ratio[1]), w_img)
     fb_h = tf.where(in_ratio < ratio[0], tf.round(w_img / ratio[0]), h_img)
-    ok = tf.reduce_any(fits)
-    h = tf.clip_by_value(tf.where(ok, h[first], fb_h), 1.0, h_img)
-    w = tf.clip_by_value(tf.where(ok, w[first], fb_w), 1.0, w_img)
-    y = tf.floor(_uniform(s_y, 0.0, 1.0) * (h_img - h + 1.0))
-    x = tf.floor(_uniform(s_x, 0.0, 1.0) * (w_img - w + 1.0))
+    ok = tf.reduce_any(fits, axis=-1)
+    pick = tf.one_hot(first, attempts, dtype=tf.float32)  # the first that fits
+    h = tf.clip_by_value(tf.where(ok, tf.reduce_sum(h * pick, -1), fb_h), 1.0, h_img)
+    w = tf.clip_by_value(tf.where(ok, tf.reduce_sum(w * pick, -1), fb_w), 1.0, w_img)
+    y = tf.floor(_uniform(s_y, 0.0, 1.0, shape) * (h_img - h + 1.0))
+    x = tf.floor(_uniform(s_x, 0.0, 1.0, shape) * (w_img - w + 1.0))
     y = tf.minimum(y, h_img - h)
     x = tf.minimum(x, w_img - w)
-    return tf.cast(tf.stack([y, x, h, w]), tf.int32)
+    return tf.cast(tf.stack([y, x, h, w], axis=-1), tf.int32)
 
 
 def random_resized_crop(image, seed, size: int, scale, ratio):
@@ -390,7 +395,8 @@ _MEAN_STRIDE = 4  # colour jitter's contrast pivot samples this pixel grid
 def color_jitter(image, seed, strength: float = 0.2, hue: float = 0.0):
     """Brightness, contrast and saturation factors in [1 - strength, 1 + strength]
     and a hue rotation of U(-hue, hue) turns, in that order (torchvision's
-    ColorJitter), clipped to [0, 255].
+    ColorJitter), clipped to [0, 255]. ``image``: one (H, W, 3) image, or a batch
+    (B, H, W, 3) with its own draws per image.
 
     All four are linear in RGB, so they are folded into one 3x3 matrix and offset
     per image and applied in one pass (hue as a rotation in YIQ space, the usual
@@ -406,7 +412,7 @@ def color_jitter(image, seed, strength: float = 0.2, hue: float = 0.0):
         # One fused kernel: the ~20 small ops that draw the factors and build the
         # matrix cost as much dispatch time per image as the pixel loop itself.
         _COLOUR_PASS[key] = tf.function(
-            lambda x, sd: _affine_clip(x, *colour_params(sd, *key)),
+            lambda x, sd: _affine_clip(x, *colour_params(sd, *key, tf.shape(x)[:-3])),
             jit_compile=True,
             reduce_retracing=True,
         )
@@ -416,22 +422,23 @@ def color_jitter(image, seed, strength: float = 0.2, hue: float = 0.0):
 _COLOUR_PASS: dict = {}
 
 
-def colour_params(seed, strength: float, hue: float):
+def colour_params(seed, strength: float, hue: float, shape=()):
     """`color_jitter`'s draws for ``seed``: ``(matrix, b, c)``, the 3x3 RGB matrix
-    (rows = output channels) and the brightness and contrast factors."""
+    (rows = output channels) and the brightness and contrast factors; ``shape``
+    (e.g. ``[B]``) draws one set per image, ``matrix`` then is ``(B, 3, 3)``."""
     import tensorflow as tf
 
     s_b, s_c, s_s, s_h = split_seed(seed, 4)
     lo, hi = max(0.0, 1.0 - strength), 1.0 + strength
-    b = _uniform(s_b, lo, hi)
-    c = _uniform(s_c, lo, hi)
-    s = _uniform(s_s, lo, hi)
+    b = _uniform(s_b, lo, hi, shape)
+    c = _uniform(s_c, lo, hi, shape)
+    s = _uniform(s_s, lo, hi, shape)[..., None, None]
     grey = tf.constant(_GREY, tf.float32)
     # saturation: s * I + (1 - s) * ones @ grey^T
     sat = s * tf.eye(3) + (1.0 - s) * tf.ones([3, 1]) * grey[None, :]
-    matrix = sat * (b * c)
+    matrix = sat * (b * c)[..., None, None]
     if hue > 0:
-        theta = _uniform(s_h, -hue, hue) * (2.0 * math.pi)
+        theta = (_uniform(s_h, -hue, hue, shape) * (2.0 * math.pi))[..., None, None]
         cos_part, sin_part = _hue_basis()
         rot = tf.eye(3) + (tf.cos(theta) - 1.0) * cos_part + tf.sin(theta) * sin_part
         matrix = rot @ matrix
@@ -465,16 +472,17 @@ def _affine_clip(image, matrix, b, c):
     # The contrast pivot from every 4th pixel of every 4th row: within a grey
     # level of the full mean on paintings, at a 16th of the reduction's cost
     # (the full mean was a third of this function's time on CPU).
-    sample = image[::_MEAN_STRIDE, ::_MEAN_STRIDE]
-    mean = tf.reduce_sum(tf.reduce_mean(sample, axis=[0, 1]) * grey) * b
-    offset = (1.0 - c) * mean
+    sample = image[..., ::_MEAN_STRIDE, ::_MEAN_STRIDE, :]
+    mean = tf.reduce_sum(tf.reduce_mean(sample, axis=[-3, -2]) * grey, -1) * b
+    offset = ((1.0 - c) * mean)[..., None, None, None]
     # Written as three broadcast multiply-adds, not an einsum: XLA turns an einsum
     # into a separate dot kernel, this fuses with the clip into one loop (~2x
-    # cheaper per image on CPU).
+    # cheaper per image on CPU). A batch's matrices broadcast over its pixels.
+    m = matrix[..., None, None, :, :]
     out = (
-        image[..., 0:1] * matrix[:, 0]
-        + image[..., 1:2] * matrix[:, 1]
-        + image[..., 2:3] * matrix[:, 2]
+        image[..., 0:1] * m[..., 0]
+        + image[..., 1:2] * m[..., 1]
+        + image[..., 2:3] * m[..., 2]
         + offset
     )
     return tf.clip_by_value(out, 0.0, 255.0)
@@ -489,9 +497,13 @@ def random_erasing(
 ):
     """With ``probability``, replace a random rectangle (``area`` fraction of the
     image, aspect ratio in ``ratio``) with uniform noise in [0, 255] (timm's
-    "pixel" mode). The rectangle always lies inside the image."""
+    "pixel" mode). The rectangle always lies inside the image. ``image``: one
+    (H, W, 3) image, or a batch (B, H, W, 3) with one draw per image (see
+    `random_erasing_batch`)."""
     import tensorflow as tf
 
+    if image.shape.rank == 4:
+        return random_erasing_batch(image, seed, probability, area, ratio)
     s_apply, s_win, s_noise = split_seed(seed, 3)
     shape = tf.shape(image)
 
@@ -499,12 +511,7 @@ def random_erasing(
         win = sample_crop_window(s_win, shape[0], shape[1], area, ratio)
         y, x, h, w = tf.unstack(win)
         # Noise only for the box, stitched in with slices: one copy of the image.
-        # One 32-bit random word per pixel gives its three uniform grey levels
-        # (bytes 0-2): a third of the generator work of drawing each channel.
-        bits = tf.random.stateless_uniform(
-            tf.stack([h, w]), s_noise, minval=None, maxval=None, dtype=tf.int32
-        )
-        noise = tf.cast(tf.bitcast(bits, tf.uint8)[..., :3], image.dtype)
+        noise = _noise_bytes(tf.stack([h, w]), s_noise, image.dtype)
         middle = tf.concat(
             [image[y : y + h, :x], noise, image[y : y + h, x + w :]], axis=1
         )
@@ -515,6 +522,44 @@ def random_erasing(
     return tf.ensure_shape(
         tf.cond(apply, erase, lambda: tf.identity(image)), image.shape
     )
+
+
+def random_erasing_batch(
+    images,
+    seed,
+    probability: float = 0.25,
+    area: Sequence[float] = (0.02, 1 / 3),
+    ratio: Sequence[float] = (0.3, 3.3),
+):
+    """`random_erasing` of a batch (B, H, W, 3) in one pass: per image an apply
+    draw and a rectangle, the noise drawn for the whole batch (cheap on an
+    accelerator, where `augment.on_device` runs it)."""
+    import tensorflow as tf
+
+    s_apply, s_win, s_noise = split_seed(seed, 3)
+    shape = tf.shape(images)
+    batch, height, width = shape[0], shape[1], shape[2]
+    apply = _uniform(s_apply, 0.0, 1.0, [batch]) < probability
+    win = sample_crop_window(s_win, height, width, area, ratio, shape=[batch])
+    y, x, h, w = (win[:, i, None, None] for i in range(4))
+    rows = tf.range(height)[None, :, None]
+    cols = tf.range(width)[None, None, :]
+    inside = (rows >= y) & (rows < y + h) & (cols >= x) & (cols < x + w)
+    inside &= apply[:, None, None]
+    noise = _noise_bytes(shape[:3], s_noise, images.dtype)
+    return tf.where(inside[..., None], noise, images)
+
+
+def _noise_bytes(shape, seed, dtype):
+    """Uniform grey levels 0-255, ``shape + (3,)``: one 32-bit random word per
+    pixel gives its three channels (bytes 0-2), a third of the generator work of
+    drawing each channel."""
+    import tensorflow as tf
+
+    bits = tf.random.stateless_uniform(
+        shape, seed, minval=None, maxval=None, dtype=tf.int32
+    )
+    return tf.cast(tf.bitcast(bits, tf.uint8)[..., :3], dtype)
 
 
 def resize_batch_to_random_size(images, seed, sizes: Sequence[int]):

@@ -238,7 +238,9 @@ class _BuildSpec:
     @property
     def mixing(self) -> bool:
         cfg = self.input_cfg
-        return self.training and (cfg.mixup_p > 0 or cfg.cutmix_p > 0)
+        mixes = cfg.mixup_p > 0 or cfg.cutmix_p > 0
+        # augment.on_device: the train step mixes (batch_augment).
+        return self.training and mixes and not self.augment.on_device
 
     @property
     def multi_size(self) -> bool:
@@ -478,6 +480,9 @@ def augment_image(data, seed, augment: AugmentConfig, size: int, decoded=False):
         image = aug.random_flip(image, s_flip, augment.hflip, augment.vflip)
     if augment.rotation > 0 or list(augment.zoom) != [1.0, 1.0]:
         image = aug.random_rotate_zoom(image, s_rot, augment.rotation, augment.zoom)
+    if augment.on_device:
+        # Erasing and colour run on the batch in the train step (batch_augment).
+        return tf.ensure_shape(image, [size, size, 3])
     if augment.random_erasing > 0:
         image = aug.random_erasing(image, s_erase, augment.random_erasing)
     if augment.color_jitter > 0 or augment.hue_jitter > 0:
