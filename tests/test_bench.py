@@ -92,6 +92,23 @@ def test_pipeline_recipe_overrides(class_tree, tmp_path):
         PipelineBenchConfig(overrides=("train.epochs=3",)).recipe()
 
 
+def test_pipeline_bench_times_the_ops_moved_on_device(class_tree, tmp_path):
+    """--set augment.on_device=true: the pipeline runs without colour, erasing and
+    mixing, and the JSON says what those cost in the step instead."""
+    out = tmp_path / "bench.json"
+    argv = ["pipeline", "--data", str(class_tree), "--image-size", "32"]
+    argv += ["--batch-size", "4", "--min-images", "8", "--rounds", "1"]
+    argv += ["--variants", "pipeline", "--set", "augment.on_device=true"]
+    assert bench.main([*argv, "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    moved = result["on_device"]
+    assert moved["ops"] == ["random_erasing", "color_jitter", "mixup_cutmix"]
+    assert moved["cpu_ms_per_image"] > 0 and moved["device"].startswith("CPU")
+    assert "augment.on_device" in result["recipe"]
+    assert bench.main([*argv[:-2], "--json", str(out)]) == 0
+    assert "on_device" not in json.loads(out.read_text())
+
+
 def test_pipeline_bench_times_prepared_shards(class_tree, tmp_path):
     """--prepared-short-side converts the images to shards first and times the
     training pipeline on them next to the originals."""

@@ -291,6 +291,9 @@ def bench_pipeline(
         if PREPARED in config.timed_variants:
             images, extra["prepared"] = prepare_shards(images, config, tmp, threads)
         timings, peaks = _time_in_turns(config, images, threads, timed)
+        on_device = _time_on_device_ops(images, config)
+    if on_device:
+        extra["on_device"] = on_device
     result = {
         **_summarise(timings),
         **extra,
@@ -447,13 +450,18 @@ def _recipe(config: PipelineBenchConfig) -> str:
     a, i = config.recipe()
     sampling = "balanced sampling" if i.balanced_sampling else "shuffled"
     changed = f" with {', '.join(config.overrides)}" if config.overrides else ""
+    where = (
+        " (colour, erasing and mixing in the train step: augment.on_device)"
+        if a.on_device
+        else ""
+    )
     return (
         f"seed000 defaults{changed}: "
         f"RandomResizedCrop({a.crop_scale[0]}-{a.crop_scale[1]}) + "
         f"scale jitter {a.scale_jitter[0]}-{a.scale_jitter[1]} + hflip + colour "
         f"jitter {a.color_jitter}/hue {a.hue_jitter} + random erasing "
         f"{a.random_erasing} + {sampling} + MixUp {i.mixup_p}/CutMix "
-        f"{i.cutmix_p}; {NO_NORMALISATION_NOTE}"
+        f"{i.cutmix_p}{where}; {NO_NORMALISATION_NOTE}"
     )
 
 
@@ -619,6 +627,41 @@ def _time(name: str, ds, timed: int, batch_size: int) -> Timing:
         f"{cpu_ms:.2f} CPU ms/image"
     )
     return Timing(seen / elapsed, round(elapsed, 2), round(cpu_ms, 3))
+
+
+def _time_on_device_ops(
+    images: ClassFolders, config: PipelineBenchConfig, batches: int = 20
+) -> dict[str, Any] | None:
+    """With ``--set augment.on_device=true``: what the ops moved out of the pipeline
+    cost in the train step (`make_batch_augment` as a tf.function on this
+    process's default device, on batches of variant (a)); None otherwise."""
+    import tensorflow as tf
+
+    from keras_art.data.pipeline.batch_augment import make_batch_augment
+
+    fn = make_batch_augment(*config.recipe())
+    if fn is None:
+        return None
+    data = list(_keras_art_pipeline(images, config).take(4))
+    step = tf.function(fn)
+    for i, (x, y, w) in enumerate(data):  # trace and warm up
+        step(x, y, w, tf.constant([config.seed, i], tf.int64))
+    cpu, start = time.process_time(), time.perf_counter()
+    for i in range(batches):
+        x, y, w = data[i % len(data)]
+        out = step(x, y, w, tf.constant([config.seed, i], tf.int64))
+    float(tf.reduce_sum(out[0][0, 0]))  # wait for the device
+    n = batches * config.batch_size
+    spec = tf.DeviceSpec.from_string(out[0].device)
+    device = f"{spec.device_type or 'CPU'}:{spec.device_index or 0}"
+    return {
+        "ops": fn.ops,
+        "device": device,
+        "ms_per_image": round((time.perf_counter() - start) * 1000 / n, 3),
+        "cpu_ms_per_image": round((time.process_time() - cpu) * 1000 / n, 3),
+        "note": "the ops augment.on_device runs in the train step instead of in "
+        "tf.data, timed here on this device; on a GPU they leave the CPU",
+    }
 
 
 def _ratios(rates: dict[str, float]) -> dict[str, float]:
