@@ -11,7 +11,7 @@
 (d) ``pipeline_prepared`` (with ``--prepared-short-side S``): (a) reading prepared
     TFRecord shards of the same images, each re-encoded once with short side S
     (`keras_art.data.pipeline.prepared`), as ``input.tfrecords`` training reads
-    them (shard stream, shuffle buffer, rejection-resampled balancing). The shards
+    them (shard stream, repeat-factor balancing, shuffle buffer). The shards
     are written to a temporary folder first; the conversion is timed too
     (``prepared`` in the result).
 

@@ -152,7 +152,7 @@ def _prepare(cfg: Config, run_dir: Path, *, chief: bool, resume: bool):
     if cfg.input.tfrecords:  # before the model is built: fail fast
         check_shards_match(prepared, cfg.input.tfrecords)
     elif cfg.input.balanced_sampling:
-        # TFRecords balance by rejection resampling over the record stream.
+        # TFRecords balance by repeat factors over the record stream.
         prepared.report["sampler"] = sampler_report(prepared, seed=cfg.train.seed)
     if resume:
         check_same_data(prepared, run_dir)

@@ -176,6 +176,55 @@ def test_balanced_sampling_from_records_evens_out_imbalanced_classes():
     assert np.all(np.abs(share - 1 / 3) < 0.08), share
 
 
+def test_repeat_factors_balance_in_expectation_and_keep_the_unlabelled_share():
+    from keras_art.data.pipeline.dataset import repeat_factors
+
+    lab = np.array([0] * 60 + [1] * 30 + [3] * 10 + [-1] * 20)  # class 2 absent
+    f = repeat_factors(lab, 4)
+    counts = np.array([60, 30, 0, 10, 20])
+    assert f[2] == 0 and f[4] == 1.0  # absent class; unlabelled keep their share
+    expected = f * counts
+    assert expected.sum() == pytest.approx(len(lab))  # one epoch's worth per pass
+    assert expected[[0, 1, 3]] == pytest.approx([100 / 3] * 3)
+
+
+def test_balanced_record_stream_at_wikiart_scale():
+    """57,000 records in WikiArt style's skew (largest class 100x the smallest),
+    labels and record ids only: one epoch is 57,000 records with every class about
+    equally often; a rare class's records each come back ~its factor times, and a
+    common class still shows a fresh spread of its records."""
+    import tensorflow as tf
+
+    from keras_art.data.pipeline.dataset import _balanced_from_records, _BuildSpec
+
+    rng = np.random.default_rng(0)
+    n = 57000
+    sizes = np.floor(np.geomspace(100, 1, 27) / np.geomspace(100, 1, 27).sum() * n)
+    sizes[0] += n - sizes.sum()
+    lab = np.repeat(np.arange(27), sizes.astype(int))
+    rng.shuffle(lab)
+    base = tf.data.Dataset.from_tensor_slices(
+        {"image": tf.as_string(tf.range(n)), "style": lab.astype(np.int32)}
+    )
+    augment, inp = cfgs()
+    spec = _BuildSpec({"style": 27}, augment, inp, True, 7, "style", False)
+    stream = _balanced_from_records(base, n, {"style": lab}, spec)
+    ids, classes = [], []
+    for batch in stream.batch(4096).as_numpy_iterator():
+        ids.append(batch["image"].astype(int))
+        classes.append(batch["style"])
+    ids, classes = np.concatenate(ids), np.concatenate(classes)
+    assert len(ids) == n
+    share = np.bincount(classes, minlength=27) / n
+    assert np.abs(share - 1 / 27).max() < 0.15 / 27, share
+    rare = np.flatnonzero(lab == 26)
+    copies = np.bincount(ids, minlength=n)[rare]
+    assert copies.mean() == pytest.approx(n / 27 / len(rare), rel=0.15)
+    common = np.flatnonzero(lab == 0)
+    seen = np.unique(ids[np.isin(ids, common)])
+    assert len(seen) > 0.9 * (n / 27)  # mostly distinct records of the big class
+
+
 def test_tfrecord_input_matches_files(files, tmp_path):
     from keras_art.data.pipeline.tfrecord import write_shards
 
