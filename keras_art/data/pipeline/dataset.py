@@ -523,10 +523,10 @@ def _balanced_from_records(base, n, labels, spec: _BuildSpec):
     """Records come as one stream, so balance it by repeat factors: each record is
     emitted k times, k = floor(f + u) with u ~ U[0, 1) (its class's factor f, see
     `repeat_factors`), so every class gets an equal share in expectation (rare
-    classes' records repeat, common ones' are sometimes skipped). Written by hand: ``rejection_resample``
-    only rejects, so it reads 1 / (mean acceptance) records per one it keeps (2.5
-    on 40:25:15:12:8 classes) and cost 0.9 ms of CPU per image here; this reads
-    about one."""
+    classes' records repeat, common ones' are sometimes skipped). Written by hand:
+    ``rejection_resample`` only rejects, so it reads 1 / (mean acceptance) records
+    per one it keeps (2.5 on 40:25:15:12:8 classes) and cost 0.9 ms of CPU per
+    image here; this reads about one."""
     import tensorflow as tf
 
     primary = spec.primary
@@ -546,7 +546,9 @@ def _balanced_from_records(base, n, labels, spec: _BuildSpec):
     # buffer: it holds mostly other records' bytes).
     records = _cached(base, spec).shuffle(buffer, seed=spec.seed).repeat()
     ds = tf.data.Dataset.zip((records, seeds)).flat_map(copies)
-    return ds.shuffle(min(buffer, _COPY_SPREAD), seed=spec.seed).take(n)
+    ds = ds.shuffle(min(buffer, _COPY_SPREAD), seed=spec.seed).take(n)
+    # flat_map hides the length; the stream is endless, so take(n) gives n.
+    return ds.apply(tf.data.experimental.assert_cardinality(n))
 
 
 _COPY_SPREAD = 512  # shuffle buffer after repeat-factor sampling (records)

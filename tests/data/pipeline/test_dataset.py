@@ -209,6 +209,7 @@ def test_balanced_record_stream_at_wikiart_scale():
     augment, inp = cfgs()
     spec = _BuildSpec({"style": 27}, augment, inp, True, 7, "style", False)
     stream = _balanced_from_records(base, n, {"style": lab}, spec)
+    assert int(stream.cardinality()) == n  # the trainer sizes its schedule from it
     ids, classes = [], []
     for batch in stream.batch(4096).as_numpy_iterator():
         ids.append(batch["image"].astype(int))
