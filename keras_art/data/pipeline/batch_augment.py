@@ -49,7 +49,7 @@ def make_batch_augment(
         import tensorflow as tf
 
         from keras_art.data.pipeline import augment as aug
-        from keras_art.data.pipeline.mixing import mix_batch
+        from keras_art.data.pipeline.mixing import mix_batch_as_configured
 
         s_erase, s_colour, s_mix = aug.split_seed(seed, 3)
         images = tf.cast(images, tf.float32)
@@ -61,15 +61,8 @@ def make_batch_augment(
                 images, s_colour, augment.color_jitter, augment.hue_jitter
             )
         if "mixup_cutmix" in ops:
-            images, targets, weights = mix_batch(
-                images,
-                targets,
-                weights,
-                s_mix,
-                mixup_p=input_cfg.mixup_p,
-                mixup_alpha=input_cfg.mixup_alpha,
-                cutmix_p=input_cfg.cutmix_p,
-                cutmix_alpha=input_cfg.cutmix_alpha,
+            images, targets, weights = mix_batch_as_configured(
+                images, targets, weights, s_mix, input_cfg
             )
         return images, targets, weights
 

@@ -416,21 +416,13 @@ def _batch_level_ops(ds, spec: _BuildSpec):
 
 
 def _mix_and_resize(batch, seed, spec: _BuildSpec):
-    from keras_art.data.pipeline.mixing import mix_batch
+    from keras_art.data.pipeline.mixing import mix_batch_as_configured
 
     images, targets, weights = batch
     s_mix, s_size = aug.split_seed(seed, 2)
     if spec.mixing:
-        cfg = spec.input_cfg
-        images, targets, weights = mix_batch(
-            images,
-            targets,
-            weights,
-            s_mix,
-            mixup_p=cfg.mixup_p,
-            mixup_alpha=cfg.mixup_alpha,
-            cutmix_p=cfg.cutmix_p,
-            cutmix_alpha=cfg.cutmix_alpha,
+        images, targets, weights = mix_batch_as_configured(
+            images, targets, weights, s_mix, spec.input_cfg
         )
     if spec.multi_size:
         images = aug.resize_batch_to_random_size(

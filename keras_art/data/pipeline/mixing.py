@@ -153,3 +153,18 @@ def mix_batch(
     )
     targets, weights = mix_labels(targets, weights, perm, lam)
     return mixed, targets, weights
+
+
+def mix_batch_as_configured(images, targets, weights, seed, input_cfg):
+    """`mix_batch` with ``input.mixup_p/alpha`` and ``input.cutmix_p/alpha`` of
+    ``input_cfg`` (a `keras_art.config.InputConfig`)."""
+    return mix_batch(
+        images,
+        targets,
+        weights,
+        seed,
+        mixup_p=input_cfg.mixup_p,
+        mixup_alpha=input_cfg.mixup_alpha,
+        cutmix_p=input_cfg.cutmix_p,
+        cutmix_alpha=input_cfg.cutmix_alpha,
+    )
