@@ -497,13 +497,10 @@ def random_erasing(
 ):
     """With ``probability``, replace a random rectangle (``area`` fraction of the
     image, aspect ratio in ``ratio``) with uniform noise in [0, 255] (timm's
-    "pixel" mode). The rectangle always lies inside the image. ``image``: one
-    (H, W, 3) image, or a batch (B, H, W, 3) with one draw per image (see
-    `random_erasing_batch`)."""
+    "pixel" mode). The rectangle always lies inside the image. A batch:
+    `random_erasing_batch`."""
     import tensorflow as tf
 
-    if image.shape.rank == 4:
-        return random_erasing_batch(image, seed, probability, area, ratio)
     s_apply, s_win, s_noise = split_seed(seed, 3)
     shape = tf.shape(image)
 
