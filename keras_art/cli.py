@@ -10,7 +10,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from keras_art.errors import UserError
 
@@ -111,10 +111,16 @@ def show_library_logs(info_stream=None, name: str = "keras_art") -> None:
     root._keras_art_cli_handlers = (out, err)
 
 
-def run_command(fn: Callable[[], int | None], info_stream=None) -> int:
+def run_command(
+    fn: Callable[[], int | None],
+    info_stream=None,
+    flags: Mapping[str, str] | None = None,
+) -> int:
     """Run ``fn``; map `UserError` to exit 2 and a single line on stderr.
 
-    Library INFO logs (progress) show on ``info_stream`` (default stdout)."""
+    ``flags`` maps the library's parameter names to this command's flags (``{"run_dir":
+    "--run"}``): the one place a command translates an error's words. Library INFO
+    logs (progress) show on ``info_stream`` (default stdout)."""
     libraries = [logging.getLogger(name) for name in LIBRARY_LOGGERS]
     saved = [lib.propagate for lib in libraries]
     for lib in libraries:
@@ -125,7 +131,7 @@ def run_command(fn: Callable[[], int | None], info_stream=None) -> int:
     try:
         code = fn()
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc.render(flags)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -1,17 +1,59 @@
-"""The one exception type that means "the user gave us something we cannot use"."""
+"""The exceptions that mean "the user gave us something we cannot use".
+
+Library functions speak in their own parameters' words: a notebook user calling
+``evaluate(run_dir=...)`` reads ``run_dir``, never ``--run``. A `ParameterError` keeps
+its parameter names as ``{name}`` slots, so each command renders the same error with
+its flags (`keras_art.cli.run_command`'s ``flags``) and the terminal still shows one
+line naming the flag.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+_SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}")
 
 
 class UserError(Exception):
     """Bad usage or bad input: printed as one line on stderr, exit code 2.
 
     The message names the problem and the fix, e.g.
-    ``UserError("--data /x: no such folder. Pass the folder that holds wikiart/ ...")``.
+    ``UserError("run_dir /x has no config.json: pass a finished run directory.")``.
     """
 
+    def render(self, flags: Mapping[str, str] | None = None) -> str:
+        """The message for a command; plain `UserError`s have no parameter slots."""
+        return str(self)
 
-def check_positive_int(value, flag: str) -> int:
-    """``value`` when it is a positive integer; else one `UserError` naming
-    ``flag`` (e.g. ``--top-k``)."""
+
+class ParameterError(UserError):
+    """A bad value for one or more of a library function's parameters.
+
+    ``message`` writes each parameter as ``{name}``: ``str(error)`` says ``name``,
+    ``error.render({"name": "--flag"})`` says ``--flag``. Literal braces in values
+    that do not name a slot are left as they are.
+
+        raise ParameterError("{run_dir} {value}: no such folder.", run_dir=...)
+    """
+
+    def __init__(self, message: str):
+        self.template = message
+        super().__init__(self.render())
+
+    def render(self, flags: Mapping[str, str] | None = None) -> str:
+        flags = flags or {}
+        return _SLOT.sub(lambda m: flags.get(m[1], m[1]), self.template)
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        """The parameter names the message mentions, in order."""
+        return tuple(dict.fromkeys(_SLOT.findall(self.template)))
+
+
+def check_positive_int(value, param: str) -> int:
+    """``value`` when it is a positive integer; else a `ParameterError` naming
+    ``param`` (the caller's parameter, e.g. ``top_k``)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UserError(f"{flag} {value}: pass a positive integer.")
+        raise ParameterError(f"{{{param}}} {value!r}: pass a positive integer.")
     return value

@@ -74,3 +74,22 @@ def read_json_or_yaml(path: str | os.PathLike, flag: str) -> Any:
         return json.loads(text)
     except Exception as exc:  # noqa: BLE001 - any parse error is the user's file
         raise UserError(f"{flag} {path}: cannot parse ({exc}). Fix the file.") from None
+
+
+def check_output_folder(path: str | os.PathLike, param: str) -> Path:
+    """``path`` as a `Path` when it is a folder or can be made one (nothing on the way
+    is a file); else a `ParameterError` naming ``param``. Call it before any work, so
+    a bad output path costs nothing and writes nothing."""
+    from keras_art.errors import ParameterError
+
+    folder = Path(path).expanduser()
+    for existing in (folder, *folder.parents):
+        if existing.exists():
+            if not existing.is_dir():
+                where = "" if existing == folder else f" ({existing} is a file)"
+                raise ParameterError(
+                    f"{{{param}}} {folder}: not a folder{where}. Pass a folder; it "
+                    "is created if missing."
+                )
+            break
+    return folder

@@ -51,6 +51,17 @@ def build_parser() -> ArgumentParser:
     return p
 
 
+# The library's parameter names -> this command's flags (its errors' words).
+FLAGS = {
+    "model": "--model",
+    "inputs": "IMAGE_OR_DIR",
+    "top_k": "--top-k",
+    "csv": "--csv",
+    "gradcam": "--gradcam",
+    "batch_size": "--batch-size",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     def _run() -> int:
         args = build_parser().parse_args(argv)
@@ -69,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     # Progress and skipped files go to stderr: stdout is the predictions.
-    return run_command(_run, info_stream=sys.stderr)
+    return run_command(_run, info_stream=sys.stderr, flags=FLAGS)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,17 @@ from keras_art.registry import QUANTIZE_MODES
 
 FORMATS = ("saved_model", "tflite")
 
+# The library's parameter names -> this command's flags (its errors' words).
+FLAGS = {
+    "run_dir": "--run",
+    "out_base": "--out",
+    "name": "--name",
+    "version": "--version",
+    "top_k": "--top-k",
+    "checkpoint": "--checkpoint",
+    "quantize": "--quantize",
+}
+
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(
@@ -83,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     # Library progress goes to stderr: stdout is the path, then the signatures.
-    return run_command(_run, info_stream=sys.stderr)
+    return run_command(_run, info_stream=sys.stderr, flags=FLAGS)
 
 
 def _check_format_flags(args) -> None:

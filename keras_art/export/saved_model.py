@@ -40,9 +40,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from keras_art.errors import UserError, check_positive_int
+from keras_art.errors import ParameterError, UserError, check_positive_int
 from keras_art.export.graph_scan import describe_signatures, find_gpu_only_ops
-from keras_art.io_utils import umask
+from keras_art.io_utils import check_output_folder, umask
 from keras_art.models.model_record import ModelRecord
 
 logger = logging.getLogger(__name__)
@@ -84,16 +84,17 @@ def export_saved_model(
     from keras_art.models.run_reader import load_run_model, open_run
 
     start = time.time()
+    out_base = check_output_folder(out_base, "out_base")
     run, record = open_run(run_dir, checkpoint)
-    check_positive_int(top_k, "--top-k")
+    check_positive_int(top_k, "top_k")
     name = check_name(name if name is not None else run.resolve().name)
-    model_dir = Path(out_base).expanduser() / name
+    model_dir = out_base / name
     version = _next_version(model_dir) if version is None else _check_version(version)
     final = model_dir / str(version)
     if final.exists():
-        raise UserError(
+        raise ParameterError(
             f"{final} already exists: versions are never overwritten. Pass another "
-            f"--version, or leave it out to write version {_next_version(model_dir)}."
+            f"{{version}}, or leave it out to write version {_next_version(model_dir)}."
         )
 
     model = load_run_model(run, checkpoint)

@@ -104,14 +104,19 @@ def export_tflite(
         The ``.tflite`` path. It and its ``.json`` sidecar are each written to a
         temporary file and renamed over any earlier export of the same name.
     """
-    from keras_art.io_utils import atomic_write_bytes, atomic_write_json
+    from keras_art.io_utils import (
+        atomic_write_bytes,
+        atomic_write_json,
+        check_output_folder,
+    )
 
     start = time.time()
+    out_base = check_output_folder(out_base, "out_base")
     run, record = open_run(run_dir, checkpoint)
     quantize = check_quantize(quantize)
-    check_positive_int(top_k, "--top-k")
+    check_positive_int(top_k, "top_k")
     name = check_name(name if name is not None else run.resolve().name)
-    path = Path(out_base).expanduser() / tflite_file_name(name, quantize)
+    path = out_base / tflite_file_name(name, quantize)
 
     model = load_run_model(run, checkpoint)
     converted = convert_to_tflite(model, record, quantize=quantize, top_k=top_k)

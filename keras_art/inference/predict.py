@@ -121,8 +121,8 @@ def predict(
         all, a path that is not a model, Grad-CAM without a run directory, or when
         no file could be decoded.
     """
-    top_k = check_positive_int(top_k, "--top-k")
-    batch_size = check_positive_int(batch_size, "--batch-size")
+    top_k = check_positive_int(top_k, "top_k")
+    batch_size = check_positive_int(batch_size, "batch_size")
     progress_every = check_positive_int(progress_every, "progress_every")
     files = find_images(inputs)
     if isinstance(model, LoadedModel):

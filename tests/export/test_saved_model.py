@@ -150,11 +150,32 @@ def test_unfinished_run_and_bad_arguments_are_user_errors(run, tmp_path):
         export_saved_model(unfinished, tmp_path / "models")
     with pytest.raises(UserError, match="positive integer"):
         export_saved_model(run, tmp_path / "models", version=0)
-    with pytest.raises(UserError, match="top-k"):
+    with pytest.raises(UserError, match="top_k"):
         export_saved_model(run, tmp_path / "models", top_k=0)
     with pytest.raises(UserError, match="--name"):
         export_saved_model(run, tmp_path / "models", name="../x")
     assert not (tmp_path / "models").exists()
+
+
+def test_an_out_path_that_is_a_file_is_one_line_and_writes_nothing(
+    run, tmp_path, capsys
+):
+    taken = tmp_path / "models"
+    taken.write_text("not a folder")
+    with pytest.raises(UserError, match=r"^out_base .*models: not a folder\."):
+        export_saved_model(run, taken)
+    with pytest.raises(UserError, match=r"out_base .*\(.*models is a file\)"):
+        export_saved_model(run, taken / "deeper")
+    for fmt in ("saved_model", "tflite"):
+        code = main(["--run", str(run), "--out", str(taken), "--format", fmt])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2
+        assert err == [
+            f"error: --out {taken}: not a folder. Pass a folder; it is "
+            "created if missing."
+        ]
+    assert taken.read_text() == "not a folder"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]
 
 
 def test_next_version_is_one_past_the_highest_integer(tmp_path):
