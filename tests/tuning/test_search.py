@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,8 @@ from tensorboard.backend.event_processing.event_accumulator import (
 from keras_art.config import build_config, load_config_file
 from tuning.search import main
 from tuning.searcher import search
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ["--preset", "smoke", "--task", "artist", "--weights", "none", "--epochs", "2"]
@@ -123,7 +124,30 @@ def _env():
     return env
 
 
-def _search_script(directory: Path) -> list[str]:
+# Prepended to the first run's script: KerasTuner writes oracle.json in place
+# (keras_tuner.src.utils.save_json); the write that starts trial 1, after trial 0
+# finished, is cut halfway and the process kills itself with SIGKILL, as a kill -9
+# landing mid-write would. Deterministic: no race with the child's output.
+_DIE_WRITING_ORACLE_AT_TRIAL_1 = """
+import json, os, signal
+from keras_tuner.src import utils
+
+_save_json = utils.save_json
+
+def save_json(path, obj):
+    ongoing = obj.get("ongoing_trials", {}).values()
+    if str(path).endswith("oracle.json") and "1" in ongoing:
+        text = json.dumps(obj)
+        with open(path, "w") as fh:
+            fh.write(text[: len(text) // 2])
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _save_json(path, obj)
+
+utils.save_json = save_json
+"""
+
+
+def _search_script(directory: Path, prelude: str = "") -> list[str]:
     """``python -c`` running the search command on two logical CPUs (a fresh
     process: the split must happen before TensorFlow starts)."""
     argv = [*SMOKE, "--tuner", "random", "--max-trials", "3"]
@@ -131,42 +155,52 @@ def _search_script(directory: Path) -> list[str]:
     script = (
         "from keras_art.training.strategies import setup_logical_cpus\n"
         "setup_logical_cpus(2)\n"
+        f"{prelude}"
         "from tuning.search import main\n"
         f"raise SystemExit(main({argv!r}))\n"
     )
     return [sys.executable, "-c", script]
 
 
+def _parses(path: Path) -> bool:
+    try:
+        json.loads(path.read_text())
+    except ValueError:
+        return False
+    return True
+
+
 def test_mirrored_search_killed_with_9_continues_without_repeating(tmp_path):
-    cmd = _search_script(tmp_path)
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        text=True,
+    # Every wait is bounded by a subprocess timeout: a child that hangs fails the
+    # test with TimeoutExpired instead of blocking it forever.
+    first = subprocess.run(
+        _search_script(tmp_path, _DIE_WRITING_ORACLE_AT_TRIAL_1),
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-    first = []
-    deadline = time.time() + 240
-    for line in proc.stdout:
-        first.append(line)
-        if line.startswith("trial 0"):  # trial 0 done; trial 1 starts now
-            break
-        assert time.time() < deadline, "".join(first)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert any("2 replica(s)" in line for line in first), "".join(first)
+    assert first.returncode == -signal.SIGKILL, first.stderr[-2000:]
+    assert "2 replica(s)" in first.stdout, first.stdout
+    ran_first = [ln for ln in first.stdout.splitlines() if ln.startswith("trial ")]
+    assert len(ran_first) == 1 and ran_first[0].startswith("trial 0/"), ran_first
     folder = tmp_path / "artist-head"
+    # The kill left what the snapshot is for: trial 1 started, oracle.json cut.
+    assert not _parses(folder / "oracle.json")
+    assert (folder / "trial_1").is_dir()
     before = {r["trial"]: r for r in _rows(folder)}
-    assert [r["status"] for r in before.values()] == ["COMPLETED"]
+    assert list(before) == ["0"] and before["0"]["status"] == "COMPLETED"
 
     again = subprocess.run(
-        cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300
-    )
+        _search_script(tmp_path),
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
     assert again.returncode == 0, again.stderr[-2000:]
+    assert _parses(folder / "oracle.json")
     rows = {r["trial"]: r for r in _rows(folder)}
-    assert len(rows) == 3 and {r["status"] for r in rows.values()} == {"COMPLETED"}
-    (done,) = before
-    assert rows[done] == before[done]  # not run again
+    assert sorted(rows) == ["0", "1", "2"]
+    assert {r["status"] for r in rows.values()} == {"COMPLETED"}
+    assert rows["0"] == before["0"]  # not run again: same values, score, seconds
+    # This session ran trials 1 and 2 only (1 again, as it never finished).
     ran = [ln for ln in again.stdout.splitlines() if ln.startswith("trial ")]
-    assert len(ran) == 2 and not any(ln.startswith(f"trial {done}/") for ln in ran)
+    assert [ln.split("/")[0] for ln in ran] == ["trial 1", "trial 2"], ran
 
 
 @pytest.mark.parametrize(
