@@ -18,6 +18,16 @@ def textured(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
 
 
+def patchwork(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """Smoothly blended random colours on a coarse 4 x 6 grid, plus a little noise:
+    images of different seeds differ everywhere (unlike `textured`'s one gradient),
+    uint8 (H, W, 3)."""
+    rng = np.random.default_rng(seed)
+    grid = Image.fromarray(rng.integers(0, 256, (4, 6, 3), dtype=np.uint8))
+    base = np.asarray(grid.resize((width, height), Image.BILINEAR), np.float64)
+    return np.clip(base + rng.normal(0, 6, base.shape), 0, 255).astype(np.uint8)
+
+
 def encode(array: np.ndarray, fmt: str) -> bytes:
     """Encode an RGB uint8 array as ``fmt`` (one of FORMATS)."""
     buf = io.BytesIO()
@@ -42,13 +52,16 @@ def encode(array: np.ndarray, fmt: str) -> bytes:
     return buf.getvalue()
 
 
-def write_images(folder, n: int, height: int = 40, width: int = 56) -> list[str]:
-    """Write ``n`` images cycling through FORMATS; returns their paths."""
+def write_images(
+    folder, n: int, height: int = 40, width: int = 56, make=textured
+) -> list[str]:
+    """Write ``n`` images cycling through FORMATS (pixels ``make(h, w, seed=i)``);
+    returns their paths."""
     ext = {"jpeg": "jpg", "gif": "gif", "bmp": "bmp"}
     paths = []
     for i in range(n):
         fmt = FORMATS[i % len(FORMATS)]
         path = folder / f"img{i:03d}.{ext.get(fmt, 'png')}"
-        path.write_bytes(encode(textured(height + i % 3, width, seed=i), fmt))
+        path.write_bytes(encode(make(height + i % 3, width, seed=i), fmt))
         paths.append(str(path))
     return paths

@@ -113,7 +113,9 @@ def test_jittered_window_mirrors_the_offset_of_a_flipped_crop():
 
 
 def test_fused_flip_mirrors_the_same_crop():
+    """hflip=True gives the same crop, either as is or mirrored, and both happen."""
     blob = tf.constant(encode(textured(40, 64), "jpeg"))
+    outcomes = []
     for s in range(6):
         seed = tf.constant([s, 4])
         plain = aug.decode_random_resized_crop(blob, seed, 16, (0.4, 1.0), (0.75, 1.33))
@@ -121,9 +123,12 @@ def test_fused_flip_mirrors_the_same_crop():
             blob, seed, 16, (0.4, 1.0), (0.75, 1.33), hflip=True
         ).numpy()
         plain = plain.numpy()
-        assert np.allclose(flip, plain, atol=1e-3) or np.allclose(
-            flip, plain[:, ::-1], atol=1e-3
-        )
+        assert np.abs(plain - plain[:, ::-1]).mean() > 10  # the two are told apart
+        same = np.allclose(flip, plain, atol=1e-3)
+        mirrored = np.allclose(flip, plain[:, ::-1], atol=1e-3)
+        assert same != mirrored
+        outcomes.append(mirrored)
+    assert any(outcomes) and not all(outcomes)  # flips with probability 1/2
 
 
 def test_dct_downscale_matches_plain_crop():

@@ -150,19 +150,36 @@ def test_trainer_runs_batch_augment_on_each_image_batch(head_only):
     tiny.set_trainable(model.get_layer("backbone"), None)
     trainer = tiny.trainer(model, tiny.train_cfg(), steps_per_epoch=2)
     trainer.batch_augment = spy
+    seen, modes = [], []
+    get_train_fn = trainer._get_train_fn
+
+    def traced(head_only):
+        modes.append(head_only)
+        real = get_train_fn(head_only)
+
+        def record(batch, seed):
+            seen.append(seed.numpy().tolist())
+            return real(batch, seed)
+
+        return record
+
+    trainer._get_train_fn = traced
     if head_only:
-        trainer._get_train_fn(head_only=True)  # traces without augment
-        assert seeds == []
+        from keras_art.training.feature_cache import build_feature_cache
+
+        backbone = model.get_layer("backbone")
+        cached = build_feature_cache(backbone, tiny.dataset(n=8), batch_size=4)
+        trainer._feature_ds = cached  # what fit() sets while the backbone is frozen
+        head = model.get_layer("head")
+        before = head.get_weights()[0].copy()
+        logs = trainer.train_epoch(cached, epoch=3)
+        assert modes == [True] and len(seen) == 2  # both feature batches ran
+        assert np.isfinite(logs["loss"])
+        assert not np.allclose(before, head.get_weights()[0])  # the head trained
+        assert seeds == []  # ...without batch augment on the features
         return
-    seen = []
-    real = trainer._get_train_fn(False)
-
-    def record(batch, seed):
-        seen.append(seed.numpy().tolist())
-        return real(batch, seed)
-
-    trainer._get_train_fn = lambda head_only: record
     trainer.train_epoch(tiny.dataset(n=8, batch=4), epoch=3)
+    assert modes == [False]
     trainer.evaluate(tiny.dataset(n=8, batch=4))
     assert len(seeds) == 1  # traced once: one call in the step function
     assert seen == [[42, 3 * 2**32], [42, 3 * 2**32 + 1]]

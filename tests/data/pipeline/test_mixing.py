@@ -67,7 +67,10 @@ def test_mixed_labels_sum_to_one_and_weights_follow_the_rule(kind):
 
 def check_one_batch(seed, kind, kw):
     images, targets, weights = to_np(run(seed, **kw))
-    _, t0, w0 = to_np(batch())
+    i0, t0, w0 = to_np(batch())
+    # Probability 1: the batch is mixed, pixels and labels alike.
+    assert not np.array_equal(images, i0)
+    assert any(((t > 0) & (t < 1)).any() for t in targets.values())
     for i in range(B):
         j, lam = partner_and_share(images[i], i, kind)
         for task in targets:
@@ -99,6 +102,29 @@ def test_cutmix_box_inside_image_and_lam_from_area():
     for s in range(30):
         y0, x0, y1, x1 = cutmix_box(tf.constant([s, 1]), 10, 14, 0.3).numpy()
         assert 0 <= y0 <= y1 <= 10 and 0 <= x0 <= x1 <= 14
+    # In mix_batch, lam = 1 - (area of the box found in the output) / (H * W).
+    i0, t0, w0 = to_np(batch())
+    at_border = 0
+    for s in range(12):
+        images, targets, weights = to_np(run([s, 7], mixup_p=0.0, cutmix_p=1.0))
+        changed = (images != i0).any(-1)  # (B, H, H): each image's pasted pixels
+        box = changed.any(0)
+        rows, cols = np.nonzero(box)
+        assert rows.size  # the batch was mixed
+        y0, y1, x0, x1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+        assert box[y0:y1, x0:x1].all() and box.sum() == (y1 - y0) * (x1 - x0)
+        at_border += y0 == 0 or x0 == 0 or y1 == H or x1 == H
+        lam = 1.0 - box.sum() / (H * H)
+        for i in range(B):
+            assert not changed[i].any() or (changed[i] == box).all()  # one box
+            j = int(round(images[i, y0, x0, 0])) - 1  # the partner's pixel
+            for task in targets:
+                w = lam * w0[task][i] + (1 - lam) * w0[task][j]
+                np.testing.assert_allclose(weights[task][i], w, atol=1e-5)
+                if w0[task][i] > 0 and w0[task][j] > 0:
+                    y = lam * t0[task][i] + (1 - lam) * t0[task][j]
+                    np.testing.assert_allclose(targets[task][i], y, atol=1e-5)
+    assert at_border  # a box clipped by the image edge (its area is not nominal)
 
 
 def test_no_mixing_when_probabilities_are_zero():
