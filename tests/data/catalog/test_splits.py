@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from keras_art.data.catalog.splits import assign_splits, content_hash
+from keras_art.data.catalog.splits import assign_splits, content_hash, hash_unit
 from keras_art.errors import UserError
 
 
@@ -132,3 +132,24 @@ def test_official_test_split_is_not_carved_again():
     assert list(split) == list(official)
     assert report["carved_test_from_train"] == 0
     assert report["split_meaning"]["test"] == "the source's official test list"
+
+
+def _keys_at(seed, *targets, tol=0.005):
+    """Distinct keys whose hash draw ``u`` is within ``tol`` of each target."""
+    keys, i = [], 0
+    for t in targets:
+        while not abs(hash_unit(seed, f"u{i}") - t) < tol:
+            i += 1
+        keys.append(f"u{i}")
+        i += 1
+    return keys
+
+
+def test_fractions_a_little_under_one_never_fill_an_unrequested_split():
+    # 0.5 + 0.4995 is accepted (within 1e-3); a draw above 0.9995 goes to val.
+    keys = _keys_at(0, 0.1, 0.3, 0.6) + _keys_at(0, 0.9997, tol=0.0002)
+    labels = np.zeros(4, dtype=int)
+    split, report = assign_splits(keys, labels, [0.5, 0.4995], seed=0)
+    assert list(split) == ["train", "train", "val", "val"]
+    assert report["counts"] == {"train": 2, "val": 2, "test": 0}
+    assert report["fractions"] == {"train": 0.5, "val": 0.4995, "test": 0.0}
