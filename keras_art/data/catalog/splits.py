@@ -170,9 +170,12 @@ def _hashed(
     """Threshold-split the rows in ``free`` into ``out``; fix tiny classes."""
     edges = np.cumsum(fractions)
     wanted = [s for s, f in zip(SPLITS, fractions, strict=False) if f > 0]
+    # Fractions may sum to a little under 1: the rest of [0, 1) goes to the last
+    # requested split, never to one with fraction 0.
+    last = max(i for i, f in enumerate(fractions) if f > 0)
     idx = np.flatnonzero(free)
     out[idx] = np.array(SPLITS, dtype=object)[
-        np.minimum(np.searchsorted(edges, u[idx], side="right"), 2)
+        np.minimum(np.searchsorted(edges, u[idx], side="right"), last)
     ]
     dropped, filled = [], 0
     for cls in np.unique(label[idx]):
@@ -204,11 +207,9 @@ def _fill_empty(rows, u, out, wanted, edges) -> int:
         if np.any(members == target):
             continue
         sizes = {s: int(np.sum(members == s)) for s in wanted}
-        donors = rows[
-            [sizes.get(str(m), 0) > 1 for m in members]
-        ]  # never empty another split
-        if len(donors) == 0:
-            continue
+        # Never empty another split. There is always a donor: every row is in a
+        # requested split and the class has at least one row per requested split.
+        donors = rows[[sizes[str(m)] > 1 for m in members]]
         centre = (lows[target] + highs[target]) / 2
         pick = donors[np.argmin(np.abs(u[donors] - centre))]
         out[pick] = target
