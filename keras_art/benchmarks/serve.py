@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 
 from keras_art.benchmarks import PeakRSS, progress, usable_cores
-from keras_art.benchmarks.pipeline import IMAGE_EXTENSIONS
 from keras_art.errors import UserError
+from keras_art.registry import IMAGE_SUFFIXES
 
 NAME = "serve"
 HELP = "serving latency/throughput: SavedModel bytes signature vs Keras+PIL vs TFLite"
@@ -176,11 +176,11 @@ def _image_files(run: Path, record, images: str | None) -> list[str]:
     files = sorted(
         str(p)
         for p in root.rglob("*")
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
     )
     if not files:
         raise UserError(
-            f"--images {images}: no {'/'.join(IMAGE_EXTENSIONS)} files under it."
+            f"--images {images}: no {'/'.join(IMAGE_SUFFIXES)} files under it."
         )
     return files
 
