@@ -186,7 +186,12 @@ def _image_files(run: Path, record, images: str | None) -> list[str]:
 
 
 def pil_pixels(data: bytes, size: int, mode: str) -> np.ndarray:
-    """PIL's take on the run's eval resize: float32 RGB ``[size, size, 3]``, 0-255."""
+    """PIL's take on the run's eval resize: float32 RGB ``[size, size, 3]``, 0-255.
+
+    A second implementation of `keras_art.data.pipeline.decode.resize_for_eval`'s
+    modes, on purpose: it is the baseline a PIL-based server would run, so it must not
+    call TensorFlow. Same geometry (crop, bars), different resampling; a test keeps it
+    within a tolerance of ``resize_for_eval``."""
     import io
 
     from PIL import Image
