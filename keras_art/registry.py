@@ -46,6 +46,14 @@ QUANTIZE_MODES = ("none", "float16", "dynamic")
 TUNERS = ("hyperband", "bayesian", "random", "grid")
 TUNE_STAGES = ("head", "full")
 
+# The log key model selection watches (maximised): best checkpoint, early stopping,
+# the plateau schedule, the curves' best epoch and a search's objective. The trainer
+# logs it (`keras_art.training.metrics`): macro F1 on val, the mean over tasks.
+MONITOR_METRIC = "val_macro_f1"
+# Classes a top-k output shows or a top-k accuracy counts, unless told otherwise
+# (evaluate, export, predict).
+DEFAULT_TOP_K = 5
+
 
 @dataclass(frozen=True)
 class Normalization:

@@ -27,6 +27,7 @@ from sklearn.metrics import (
 )
 
 from keras_art.f1 import f1_scores
+from keras_art.registry import DEFAULT_TOP_K
 
 # Keras's backend epsilon: the loss matches the ``val_loss`` logged during training.
 _EPSILON = 1e-7
@@ -41,7 +42,11 @@ COMBINED_DEFINITION = (
 
 
 def classification_metrics(
-    labels, probs, class_names: Sequence[str], *, top_k: Iterable[int] = (1, 5)
+    labels,
+    probs,
+    class_names: Sequence[str],
+    *,
+    top_k: Iterable[int] = (1, DEFAULT_TOP_K),
 ) -> dict:
     """Top-k accuracy, F1, loss, per-class scores and the confusion matrix.
 
@@ -96,7 +101,7 @@ def combined_metrics(
     per_task: Mapping[str, tuple],
     class_names: Mapping[str, Sequence[str]],
     *,
-    top_k: Iterable[int] = (1, 5),
+    top_k: Iterable[int] = (1, DEFAULT_TOP_K),
 ) -> dict:
     """The "Combined" row of a multi-task run (definition under ``"definition"``).
 
