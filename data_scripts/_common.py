@@ -1,25 +1,17 @@
-"""Flags and config building shared by the data scripts."""
+"""Flags and config building shared by the data scripts: the same as every
+command's (`keras_art.cli.config_from_flags`), so a script run with a training run's
+flags sees the data that run sees."""
 
 from __future__ import annotations
 
-from keras_art.cli import ArgumentParser, add_config_flags
-from keras_art.config import Config, build_config
+from keras_art.cli import ArgumentParser, add_config_flags, config_from_flags
+from keras_art.config import Config
 
 
 def add_data_flags(p: ArgumentParser) -> None:
-    add_config_flags(p, default_preset="default")
+    add_config_flags(p, default_preset=None)
 
 
 def config_from_args(args) -> Config:
-    """preset -> --config -> --set, then --task/--data/--format; validated."""
-    from keras_art.data.sources.infer_format import infer_format
-
-    cfg, _ = build_config(args.preset, args.config, args.overrides)
-    if args.task:  # else the preset's or --config's task (default artist)
-        cfg.task = args.task
-    if args.data:
-        cfg.data.path = args.data
-        cfg.data.format = args.format or infer_format(args.data)
-    elif args.format:
-        cfg.data.format = args.format  # e.g. data.path given with --set
-    return cfg.validate()
+    """preset -> --config -> --set -> --task/--data/--format; validated."""
+    return config_from_flags(args)[0]

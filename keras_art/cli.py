@@ -38,28 +38,66 @@ def add_config_flags(p: argparse.ArgumentParser, default_preset: str | None) -> 
     add_set_flag(p, "override any config value, e.g. train.epochs=3")
 
 
-def config_from_flags(args, flag_keys: dict[str, str]):
-    """preset -> ``--config`` -> ``--set`` -> explicit flags (``flag_keys``: flag
-    -> dotted config key; a flag given wins over ``--set``) into one validated
-    `Config`; also returns the dotted keys set explicitly. Without ``--preset``:
-    demo on the embedded sample, default with ``--data``."""
+# Flag (argparse dest) -> dotted config key, for every command that builds a
+# `Config` from flags: a command reads the flags it has and skips the others. A flag
+# given on the command line wins over ``--set``.
+FLAG_KEYS = {
+    "task": "task",
+    "data": "data.path",
+    "format": "data.format",
+    "workdir": "workdir",
+    "run_name": "run_name",
+    "head": "model.head",
+    "backbone": "model.backbone",
+    "weights": "model.weights",
+    "epochs": "train.epochs",
+    "batch_size": "input.batch_size",
+    "image_size": "augment.image_size",
+    "mixed_precision": "train.mixed_precision",
+    "strategy": "train.strategy",
+    "seed": "train.seed",
+    "report": "train.report",
+}
+# The search commands (``tuning.search``, ``bench tune``): ``--epochs`` is a trial's
+# epochs, and the search settings have flags of their own.
+TUNE_FLAG_KEYS = {
+    **FLAG_KEYS,
+    "epochs": "tune.epochs",
+    "tuner": "tune.tuner",
+    "max_trials": "tune.max_trials",
+    "directory": "tune.directory",
+    "project": "tune.project",
+    "space": "tune.space",
+    "stage": "tune.stage",
+}
+
+
+def config_from_flags(args, flag_keys: Mapping[str, str] = FLAG_KEYS):
+    """The one way a command turns flags into a `Config`: preset -> ``--config`` ->
+    ``--set`` -> explicit flags (``flag_keys``: flag -> dotted config key; a flag
+    the command lacks or leaves unset is skipped) -> the task's defaults
+    (`resolve_task_defaults`), validated. Without ``--preset``: demo on the embedded
+    sample, default with ``--data``; without ``--format``, the layout is inferred
+    from ``--data``. Returns the config and the dotted keys set explicitly."""
     import json
 
     from keras_art.config import build_config, resolve_task_defaults
 
-    if args.data is None and args.format is not None:
-        raise UserError("--format needs --data (the dataset root it describes).")
-    preset = args.preset or ("demo" if args.data is None else "default")
-    overrides = list(args.overrides)
+    data, fmt = getattr(args, "data", None), getattr(args, "format", None)
+    preset = getattr(args, "preset", None) or ("demo" if data is None else "default")
+    overrides = list(getattr(args, "overrides", None) or [])
     for flag, key in flag_keys.items():
-        value = getattr(args, flag)
+        value = getattr(args, flag, None)
         if value is not None:
             overrides.append(f"{key}={json.dumps(value)}")
-    if args.data is not None and args.format is None:
+    if data is not None and fmt is None:
         from keras_art.data.sources.infer_format import infer_format
 
-        overrides.append(f"data.format={infer_format(args.data)}")
-    cfg, explicit = build_config(preset, args.config, overrides)
+        overrides.append(f"data.format={infer_format(data)}")
+    cfg, explicit = build_config(preset, getattr(args, "config", None), overrides)
+    if fmt is not None and cfg.data.path is None:
+        # The dataset root may also come from --set data.path=... or --config.
+        raise UserError("--format needs --data (the dataset root it describes).")
     return resolve_task_defaults(cfg, explicit).validate(), explicit
 
 

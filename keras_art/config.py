@@ -31,6 +31,7 @@ from keras_art.registry import (
     FORMATS,
     HEADS,
     MIXED_PRECISION,
+    MONITOR_METRIC,
     SCHEDULES,
     STAGES,
     STRATEGIES,
@@ -161,7 +162,7 @@ class TrainConfig:
     clipnorm: float = 1.0
     label_smoothing: float = 0.03
     early_stopping_patience: int = 5  # epochs without val macro-F1 gain; 0 = off
-    monitor: str = "val_macro_f1"
+    monitor: str = MONITOR_METRIC
     task_weights: dict[str, float] = field(default_factory=dict)
     mixed_precision: str = "off"
     strategy: str = "auto"

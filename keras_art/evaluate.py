@@ -13,7 +13,7 @@ A thin wrapper over `keras_art.evaluation.evaluate`; the report lands in
 from __future__ import annotations
 
 from keras_art.cli import ArgumentParser, quiet_tensorflow, run_command
-from keras_art.registry import FORMATS
+from keras_art.registry import DEFAULT_TOP_K, FORMATS
 
 
 def build_parser() -> ArgumentParser:
@@ -47,7 +47,9 @@ def build_parser() -> ArgumentParser:
         help="read the split's images from the TFRecord shards in DIR (written by "
         "data_scripts.make_tfrecords from the run's data) instead of the files",
     )
-    p.add_argument("--top-k", type=int, default=5, help="top-k accuracy besides top-1")
+    p.add_argument(
+        "--top-k", type=int, default=DEFAULT_TOP_K, help="top-k accuracy besides top-1"
+    )
     p.add_argument(
         "--bootstrap", type=int, default=1000, help="resamples for 95%% intervals"
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 
 from keras_art.cli import ArgumentParser, quiet_tensorflow, run_command
+from keras_art.registry import DEFAULT_TOP_K
 
 
 def build_parser() -> ArgumentParser:
@@ -34,7 +35,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument(
         "inputs", nargs="+", metavar="IMAGE_OR_DIR", help="files and folders"
     )
-    p.add_argument("--top-k", type=int, default=5, metavar="K", help="classes shown")
+    p.add_argument(
+        "--top-k", type=int, default=DEFAULT_TOP_K, metavar="K", help="classes shown"
+    )
     p.add_argument(
         "--csv",
         metavar="F",

@@ -17,6 +17,9 @@ TASK_CHOICES = (*TASKS, "multi")
 # Dataset layouts `keras_art.data.sources.load_catalog` reads ("sample" = the
 # embedded demo data, chosen by leaving out --data).
 FORMATS = ("sample", "wikiart", "parquet", "best-artworks", "folder", "tfds")
+# The image files the folder readers list (class folders, Best Artworks, the benches'
+# image folders); TensorFlow's decode_image reads every one of them.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 HEADS = ("cnn_rnn", "gap", "spp")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 MIXED_PRECISION = ("off", "float16", "bfloat16")
@@ -42,6 +45,14 @@ QUANTIZE_MODES = ("none", "float16", "dynamic")
 # "full" = trials run the whole staged schedule (the backbone learns when unfrozen).
 TUNERS = ("hyperband", "bayesian", "random", "grid")
 TUNE_STAGES = ("head", "full")
+
+# The log key model selection watches (maximised): best checkpoint, early stopping,
+# the plateau schedule, the curves' best epoch and a search's objective. The trainer
+# logs it (`keras_art.training.metrics`): macro F1 on val, the mean over tasks.
+MONITOR_METRIC = "val_macro_f1"
+# Classes a top-k output shows or a top-k accuracy counts, unless told otherwise
+# (evaluate, export, predict).
+DEFAULT_TOP_K = 5
 
 
 @dataclass(frozen=True)

@@ -68,31 +68,11 @@ def build_parser() -> ArgumentParser:
     return p
 
 
-# flag -> dotted config key; flags given on the command line win over --set.
-FLAG_KEYS = {
-    "task": "task",
-    "data": "data.path",
-    "format": "data.format",
-    "workdir": "workdir",
-    "run_name": "run_name",
-    "head": "model.head",
-    "backbone": "model.backbone",
-    "weights": "model.weights",
-    "epochs": "train.epochs",
-    "batch_size": "input.batch_size",
-    "image_size": "augment.image_size",
-    "mixed_precision": "train.mixed_precision",
-    "strategy": "train.strategy",
-    "seed": "train.seed",
-    "report": "train.report",
-}
-
-
 def config_from_args(args) -> tuple[Config, set[str]]:
     """Resolve preset -> --config -> --set -> explicit flags into one `Config`."""
     if args.resume:
         return _resumed_config(args), set()
-    return config_from_flags(args, FLAG_KEYS)
+    return config_from_flags(args)
 
 
 def _resumed_config(args) -> Config:

@@ -79,3 +79,34 @@ def test_pil_pixels_follow_the_eval_resize(mode, tmp_path):
     assert got.shape == (16, 16, 3) and got.dtype == np.float32
     # Same geometry (crop, bars) as TensorFlow; resampling differs (< 1 level here).
     assert np.abs(got - want).mean() < 2
+
+
+@pytest.mark.parametrize("mode", ["resize", "center_crop", "letterbox"])
+@pytest.mark.parametrize("shape", [(40, 60), (70, 30)])  # wide and tall
+def test_pil_baseline_stays_close_to_resize_for_eval(mode, shape):
+    """The serve bench's PIL re-implementation of the eval resize modes against
+    the one the runs use (`decode.resize_for_eval` on the decoded pixels)."""
+    import io
+
+    from keras_art.data.pipeline.decode import decode_image, resize_for_eval
+
+    h, w = shape
+    rng = np.random.default_rng(1)
+    # Smooth content (resampling filters agree closely on it), lossless PNG.
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    pixels = np.stack([xx * 255 / w, yy * 255 / h, (xx + yy) * 127 / (w + h)], -1)
+    pixels += rng.uniform(0, 4, pixels.shape).astype(np.float32)
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buf, "PNG")
+    data = buf.getvalue()
+    want = resize_for_eval(decode_image(data), 16, mode).numpy()
+    got = pil_pixels(data, 16, mode)
+    assert got.shape == want.shape == (16, 16, 3)
+    assert np.abs(got - want).mean() < 2
+    if mode == "letterbox":  # the black bars on the same rows and columns
+        np.testing.assert_array_equal(
+            got.max(axis=(1, 2)) == 0, want.max(axis=(1, 2)) == 0
+        )
+        np.testing.assert_array_equal(
+            got.max(axis=(0, 2)) == 0, want.max(axis=(0, 2)) == 0
+        )

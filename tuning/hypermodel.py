@@ -34,12 +34,13 @@ import tensorflow as tf
 from keras_art.config import Config
 from keras_art.data.pipeline.batch_augment import make_batch_augment
 from keras_art.errors import UserError
+from keras_art.registry import MONITOR_METRIC
 from tuning.space import active_values, apply_values, declare
 
 logger = logging.getLogger(__name__)
 
 OBJECTIVE = "val_f1"
-TRAINER_METRIC = "val_macro_f1"
+TRAINER_METRIC = MONITOR_METRIC
 
 
 def objective() -> keras_tuner.Objective:

@@ -14,6 +14,7 @@ search setting) -> the search. Re-running the same command continues the search.
 from __future__ import annotations
 
 from keras_art.cli import (
+    TUNE_FLAG_KEYS,
     ArgumentParser,
     add_config_flags,
     config_from_flags,
@@ -21,25 +22,6 @@ from keras_art.cli import (
     run_command,
 )
 from keras_art.config import HEADS, STRATEGIES, TASK_CHOICES, TUNE_STAGES, TUNERS
-
-# flag -> dotted config key; flags given on the command line win over --set.
-FLAG_KEYS = {
-    "task": "task",
-    "data": "data.path",
-    "format": "data.format",
-    "workdir": "workdir",
-    "head": "model.head",
-    "weights": "model.weights",
-    "strategy": "train.strategy",
-    "seed": "train.seed",
-    "tuner": "tune.tuner",
-    "max_trials": "tune.max_trials",
-    "epochs": "tune.epochs",
-    "directory": "tune.directory",
-    "project": "tune.project",
-    "space": "tune.space",
-    "stage": "tune.stage",
-}
 
 
 def build_parser() -> ArgumentParser:
@@ -89,7 +71,7 @@ def build_parser() -> ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     def _run() -> int:
         args = build_parser().parse_args(argv)
-        cfg, _ = config_from_flags(args, FLAG_KEYS)
+        cfg, _ = config_from_flags(args, TUNE_FLAG_KEYS)
         quiet_tensorflow()
         from keras_art.training.train import set_global_policies
         from tuning.searcher import search

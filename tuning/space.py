@@ -41,10 +41,15 @@ class Param:
 
     name: str
     key: str
-    default: Any
     spec: dict
     heads: tuple[str, ...] = HEADS
     stages: tuple[str, ...] = TUNE_STAGES
+
+    @property
+    def default(self) -> Any:
+        """The default config's value (seed 000's recipe), read from `Config`: a
+        trial at its defaults trains what ``keras_art.train`` trains."""
+        return _read(Config(), self.key)
 
 
 _DENSE = ("gap", "spp")
@@ -54,14 +59,11 @@ _FULL_ONLY = ("full",)
 PARAMS: dict[str, Param] = {
     p.name: p
     for p in (
-        Param(
-            "head", "model.head", "cnn_rnn", {"values": list(HEADS)}, HEADS, _HEAD_ONLY
-        ),
+        Param("head", "model.head", {"values": list(HEADS)}, HEADS, _HEAD_ONLY),
         # Seed 002's dense blocks: Dense -> Dropout -> BatchNorm, twice.
         Param(
             "dense1",
             "model.dense_units.0",
-            384,
             {"min": 128, "max": 512, "step": 64},
             _DENSE,
             _HEAD_ONLY,
@@ -69,7 +71,6 @@ PARAMS: dict[str, Param] = {
         Param(
             "dense2",
             "model.dense_units.1",
-            128,
             {"min": 32, "max": 256, "step": 32},
             _DENSE,
             _HEAD_ONLY,
@@ -77,7 +78,6 @@ PARAMS: dict[str, Param] = {
         Param(
             "dense_dropout",
             "model.dense_dropout",
-            0.5,
             {"min": 0.2, "max": 0.6, "step": 0.1},
             _DENSE,
             _HEAD_ONLY,
@@ -85,7 +85,6 @@ PARAMS: dict[str, Param] = {
         Param(
             "dense_batchnorm",
             "model.dense_batchnorm",
-            True,
             {"values": [True, False]},
             _DENSE,
             _HEAD_ONLY,
@@ -94,7 +93,6 @@ PARAMS: dict[str, Param] = {
         Param(
             "proj_dim",
             "model.proj_dim",
-            320,
             {"min": 128, "max": 512, "step": 64},
             ("cnn_rnn",),
             _HEAD_ONLY,
@@ -102,7 +100,6 @@ PARAMS: dict[str, Param] = {
         Param(
             "gru_units",
             "model.gru_units",
-            256,
             {"min": 64, "max": 512, "step": 64},
             ("cnn_rnn",),
             _HEAD_ONLY,
@@ -110,7 +107,6 @@ PARAMS: dict[str, Param] = {
         Param(
             "dropout",
             "model.dropout",
-            0.3,
             {"min": 0.1, "max": 0.5, "step": 0.1},
             ("cnn_rnn",),
             _HEAD_ONLY,
@@ -119,40 +115,34 @@ PARAMS: dict[str, Param] = {
         Param(
             "lr_head",
             "train.lr_head",
-            8e-4,
             {"min": 1e-4, "max": 3e-3, "sampling": "log"},
         ),
         Param(
             "label_smoothing",
             "train.label_smoothing",
-            0.03,
             {"min": 0.0, "max": 0.1, "step": 0.01},
         ),
         Param(
             "weight_decay",
             "train.weight_decay",
-            0.05,
             {"min": 1e-3, "max": 0.1, "sampling": "log"},
         ),
         # The fine-tuning schedule: only when the backbone learns.
         Param(
             "lr_backbone",
             "train.lr_backbone",
-            1.5e-4,
             {"min": 1e-5, "max": 5e-4, "sampling": "log"},
             stages=_FULL_ONLY,
         ),
         Param(
             "unfreeze_epoch",
             "train.unfreeze_epoch",
-            3,
             {"min": 1, "max": 5, "step": 1},
             stages=_FULL_ONLY,
         ),
         Param(
             "unfreeze_from",
             "train.unfreeze_from",
-            "conv3",
             {"values": list(STAGES)},
             stages=_FULL_ONLY,
         ),
@@ -386,6 +376,14 @@ def _declare_one(hp, name: str, spec: dict):
         sampling=sampling,
         default=min(max(float(default), float(low)), float(high)),
     )
+
+
+def _read(cfg: Config, key: str) -> Any:
+    """The value at dotted ``key`` (``model.dense_units.0``: item 0 of the list)."""
+    target: Any = cfg
+    for part in key.split("."):
+        target = target[int(part)] if part.isdigit() else getattr(target, part)
+    return target
 
 
 def _assign(cfg: Config, key: str, value: Any) -> None:

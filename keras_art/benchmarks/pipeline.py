@@ -54,7 +54,6 @@ GENERATED_KINDS = {
     "noise": (((3, 110.0), (12, 50.0), (48, 30.0), (200, 18.0)), 7.0),
     "smooth": (((3, 110.0), (12, 50.0), (48, 30.0), (200, 10.0)), 1.0),
 }
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 # Each timed window spans at least this many batches: shorter ones (20 batches,
 # ~2.5 s here) moved the pipeline/ceiling ratio by +-5 % from run to run.
 MIN_TIMED_BATCHES = 60
@@ -693,22 +692,18 @@ def _median_ratios(per_round: list[dict]) -> dict:
 
 # ------------------------------------------------------------------------- data
 def list_class_folders(data_dir: str) -> ClassFolders:
-    """Images of a ``DIR/<class>/*`` tree."""
-    root = Path(data_dir).expanduser()
-    if not root.is_dir():
-        raise UserError(f"--data {data_dir}: no such folder. Pass DIR/<class>/*.jpg.")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
-    files, labels = [], []
-    for k, name in enumerate(classes):
-        for f in sorted((root / name).iterdir()):
-            if f.suffix.lower() in IMAGE_EXTENSIONS:
-                files.append(str(f))
-                labels.append(k)
-    if not files:
-        raise UserError(
-            f"--data {data_dir}: no images in class folders (DIR/<class>/*.jpg)."
-        )
-    return ClassFolders(str(root), files, np.asarray(labels, np.int64), classes)
+    """Images of a ``DIR/<class>/*`` tree, listed by the folder reader a run uses
+    (`keras_art.data.sources.folder`), so the bench sees the files training sees."""
+    from keras_art.data.sources.folder import read_folder_dir
+
+    # The reader labels one task; which one does not matter to a bench.
+    catalog = read_folder_dir(Path(data_dir).expanduser(), task="style")
+    return ClassFolders(
+        str(Path(data_dir).expanduser()),
+        list(catalog.files),
+        np.asarray(catalog.labels["style"], np.int64),
+        list(catalog.class_names["style"]),
+    )
 
 
 def generate_large_jpegs(

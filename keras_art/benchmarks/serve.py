@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 
 from keras_art.benchmarks import PeakRSS, progress, usable_cores
-from keras_art.benchmarks.pipeline import IMAGE_EXTENSIONS
 from keras_art.errors import UserError
+from keras_art.registry import IMAGE_SUFFIXES
 
 NAME = "serve"
 HELP = "serving latency/throughput: SavedModel bytes signature vs Keras+PIL vs TFLite"
@@ -176,17 +176,22 @@ def _image_files(run: Path, record, images: str | None) -> list[str]:
     files = sorted(
         str(p)
         for p in root.rglob("*")
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
     )
     if not files:
         raise UserError(
-            f"--images {images}: no {'/'.join(IMAGE_EXTENSIONS)} files under it."
+            f"--images {images}: no {'/'.join(IMAGE_SUFFIXES)} files under it."
         )
     return files
 
 
 def pil_pixels(data: bytes, size: int, mode: str) -> np.ndarray:
-    """PIL's take on the run's eval resize: float32 RGB ``[size, size, 3]``, 0-255."""
+    """PIL's take on the run's eval resize: float32 RGB ``[size, size, 3]``, 0-255.
+
+    A second implementation of `keras_art.data.pipeline.decode.resize_for_eval`'s
+    modes, on purpose: it is the baseline a PIL-based server would run, so it must not
+    call TensorFlow. Same geometry (crop, bars), different resampling; a test keeps it
+    within a tolerance of ``resize_for_eval``."""
     import io
 
     from PIL import Image

@@ -26,8 +26,10 @@ HELP = "a search trial (--stage head) on cached features vs on images, per head"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", help="image folder (default: the embedded sample)")
-    parser.add_argument("--format", default=None, help="dataset layout of --data")
+    from keras_art.cli import add_config_flags
+
+    # The same --data/--format/--preset/--config/--set as every command.
+    add_config_flags(parser, default_preset=None)
     parser.add_argument("--task", default="style")
     parser.add_argument("--heads", nargs="+", default=list(HEADS), choices=HEADS)
     parser.add_argument("--image-size", type=int, default=224)
@@ -112,22 +114,18 @@ def _compare(times: dict) -> dict:
 
 
 def _base_config(args):
-    from keras_art.config import build_config
-    from keras_art.data.sources.infer_format import infer_format
+    from keras_art.cli import TUNE_FLAG_KEYS, config_from_flags
 
-    overrides = [
-        f"task={args.task}",
-        f"augment.image_size={args.image_size}",
-        f"input.batch_size={args.batch_size}",
-        f"tune.epochs={args.epochs}",
+    # What this benchmark times: a --stage head trial from ImageNet weights, run to
+    # its last epoch; after --set, so that they hold whatever else is set.
+    fixed = [
         "tune.stage=head",
         "train.early_stopping_patience=0",
         "model.weights=imagenet",
     ]
-    if args.data:
-        fmt = args.format or infer_format(args.data)
-        overrides += [f"data.path={args.data}", f"data.format={fmt}"]
-    cfg, _ = build_config("default" if args.data else "demo", overrides=overrides)
+    flags = copy.copy(args)
+    flags.overrides = [*args.overrides, *fixed]
+    cfg, _ = config_from_flags(flags, TUNE_FLAG_KEYS)
     if args.data and cfg.data.format != "sample":
         # Offline there are no ImageNet weights; the timing does not depend on them.
         cfg.model.weights = _weights_or_none(cfg)

@@ -36,6 +36,7 @@ from keras_art.errors import UserError
 from keras_art.io_utils import atomic_write_json
 from keras_art.models.model_record import ModelRecord
 from keras_art.models.run_reader import load_run_model, open_run
+from keras_art.registry import DEFAULT_TOP_K
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def evaluate(
     data: str | None = None,
     data_format: str | None = None,
     shards: str | os.PathLike | None = None,
-    top_k: int = 5,
+    top_k: int = DEFAULT_TOP_K,
     bootstrap: int = 1000,
     seed: int = 0,
 ) -> dict[str, Any]:

@@ -26,6 +26,9 @@ from sklearn.metrics import (
     top_k_accuracy_score,
 )
 
+from keras_art.f1 import f1_scores
+from keras_art.registry import DEFAULT_TOP_K
+
 # Keras's backend epsilon: the loss matches the ``val_loss`` logged during training.
 _EPSILON = 1e-7
 
@@ -39,7 +42,11 @@ COMBINED_DEFINITION = (
 
 
 def classification_metrics(
-    labels, probs, class_names: Sequence[str], *, top_k: Iterable[int] = (1, 5)
+    labels,
+    probs,
+    class_names: Sequence[str],
+    *,
+    top_k: Iterable[int] = (1, DEFAULT_TOP_K),
 ) -> dict:
     """Top-k accuracy, F1, loss, per-class scores and the confusion matrix.
 
@@ -94,7 +101,7 @@ def combined_metrics(
     per_task: Mapping[str, tuple],
     class_names: Mapping[str, Sequence[str]],
     *,
-    top_k: Iterable[int] = (1, 5),
+    top_k: Iterable[int] = (1, DEFAULT_TOP_K),
 ) -> dict:
     """The "Combined" row of a multi-task run (definition under ``"definition"``).
 
@@ -181,7 +188,7 @@ def bootstrap_ci(
         counts = np.bincount(cell[idx], minlength=num_classes * num_classes)
         counts = counts.reshape(num_classes, num_classes)
         top1[r] = np.trace(counts) / y.size
-        macro[r] = _macro_f1_from_confusion(counts)
+        macro[r] = f1_scores(counts)[0]
     tail = (1.0 - level) / 2.0
     return {
         "top1": [float(v) for v in np.quantile(top1, [tail, 1.0 - tail])],
@@ -317,11 +324,3 @@ def _cross_entropy(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     p = np.divide(p, total, out=np.full_like(p, 1.0 / p.shape[1]), where=total > 0)
     picked = np.clip(p[np.arange(y.size), y], _EPSILON, 1.0 - _EPSILON)
     return -np.log(picked)
-
-
-def _macro_f1_from_confusion(counts: np.ndarray) -> float:
-    """sklearn's macro F1 (zero_division=0, default labels) from a confusion matrix."""
-    tp = np.diag(counts).astype(np.float64)
-    denominator = counts.sum(axis=1) + counts.sum(axis=0)  # 2TP + FP + FN
-    present = denominator > 0
-    return float(np.mean(2.0 * tp[present] / denominator[present]))

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from keras_art.io_utils import atomic_write_bytes
+from keras_art.registry import MONITOR_METRIC
 
 DPI = 100
 LR_DROP_RATIO = 0.3  # a drop of more than 30 % between two epochs is a "step"
@@ -195,7 +196,7 @@ def _same_lr(a: float, b: float) -> bool:
 def curve_markers(
     rows: list[dict[str, float]],
     *,
-    monitor: str = "val_macro_f1",
+    monitor: str = MONITOR_METRIC,
     drop_ratio: float = LR_DROP_RATIO,
 ) -> dict[str, Any]:
     """Epochs (1-based, from the ``epoch`` column) to mark on the training curves.
@@ -245,7 +246,7 @@ def plot_training_curves(
     history_csv_path: str | os.PathLike,
     path: str | os.PathLike,
     *,
-    monitor: str = "val_macro_f1",
+    monitor: str = MONITOR_METRIC,
 ) -> Path:
     """Loss and macro-F1 per epoch, train and val, from a run's ``history.csv``.
 

@@ -19,7 +19,7 @@ import sys
 from keras_art.cli import ArgumentParser, quiet_tensorflow, run_command
 from keras_art.errors import UserError
 from keras_art.models.run_reader import CHECKPOINTS
-from keras_art.registry import QUANTIZE_MODES
+from keras_art.registry import DEFAULT_TOP_K, QUANTIZE_MODES
 
 FORMATS = ("saved_model", "tflite")
 
@@ -52,7 +52,11 @@ def build_parser() -> ArgumentParser:
         "saved_model only",
     )
     p.add_argument(
-        "--top-k", type=int, default=5, metavar="K", help="classes per top-k output"
+        "--top-k",
+        type=int,
+        default=DEFAULT_TOP_K,
+        metavar="K",
+        help="classes per top-k output",
     )
     p.add_argument("--checkpoint", choices=CHECKPOINTS, default="best")
     p.add_argument("--format", choices=FORMATS, default="saved_model")

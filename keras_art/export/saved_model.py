@@ -44,6 +44,7 @@ from keras_art.errors import ParameterError, UserError, check_positive_int
 from keras_art.export.graph_scan import describe_signatures, find_gpu_only_ops
 from keras_art.io_utils import check_output_folder, umask
 from keras_art.models.model_record import ModelRecord
+from keras_art.registry import DEFAULT_TOP_K
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def export_saved_model(
     *,
     name: str | None = None,
     version: int | None = None,
-    top_k: int = 5,
+    top_k: int = DEFAULT_TOP_K,
     checkpoint: str = "best",
 ) -> Path:
     """Export the finished run ``run_dir`` to ``out_base/name/version/``.

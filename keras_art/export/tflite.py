@@ -54,7 +54,7 @@ from keras_art.export.saved_model import (
 )
 from keras_art.models.model_record import ModelRecord
 from keras_art.models.run_reader import load_run_model, open_run
-from keras_art.registry import QUANTIZE_MODES
+from keras_art.registry import DEFAULT_TOP_K, QUANTIZE_MODES
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def export_tflite(
     name: str | None = None,
     quantize: str = "none",
     checkpoint: str = "best",
-    top_k: int = 5,
+    top_k: int = DEFAULT_TOP_K,
 ) -> Path:
     """Convert the finished run ``run_dir`` to ``out_base/<name>[.<quantize>].tflite``.
 
@@ -160,7 +160,7 @@ def check_quantize(mode: str) -> str:
 
 # ------------------------------------------------------------------ conversion
 def convert_to_tflite(
-    model, record: ModelRecord, *, quantize: str = "none", top_k: int = 5
+    model, record: ModelRecord, *, quantize: str = "none", top_k: int = DEFAULT_TOP_K
 ) -> TFLiteConversion:
     """Convert a `build_classifier` model to the TFLite contract of this module.
 
@@ -207,7 +207,7 @@ def convert_to_tflite(
 
 
 def serving_function(
-    model, record: ModelRecord, *, top_k: int = 5, with_classes: bool = True
+    model, record: ModelRecord, *, top_k: int = DEFAULT_TOP_K, with_classes: bool = True
 ):
     """The concrete ``serving_default``: ``pixels`` float32 ``[1, S, S, 3]`` ->
     `named_outputs` (without the string ones unless ``with_classes``).

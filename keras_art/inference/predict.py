@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_art.data.sources.folder import IMAGE_SUFFIXES
 from keras_art.errors import UserError, check_positive_int
 from keras_art.inference.backends import (
     MODEL_KINDS,
@@ -34,6 +33,7 @@ from keras_art.inference.backends import (
     detect_model,
     load_model,
 )
+from keras_art.registry import DEFAULT_TOP_K, IMAGE_SUFFIXES
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def predict(
     model: str | os.PathLike | LoadedModel,
     inputs: str | os.PathLike | Sequence[str | os.PathLike],
     *,
-    top_k: int = 5,
+    top_k: int = DEFAULT_TOP_K,
     csv: str | os.PathLike | None = None,
     gradcam: str | os.PathLike | None = None,
     batch_size: int = 32,

@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from keras_art.io_utils import atomic_write_text, to_builtin
 from keras_art.models.backbones import set_backbone_trainable
+from keras_art.registry import MONITOR_METRIC
 from keras_art.training.schedules import monitor_mode
 from keras_art.training.strategies import is_chief
 
@@ -92,7 +93,7 @@ class StagedUnfreeze(TrainerAwareCallback):
         unfreeze_from: str,
         on_plateau: bool = False,
         patience: int = 2,
-        monitor: str = "val_macro_f1",
+        monitor: str = MONITOR_METRIC,
         set_trainable: Callable | None = None,
         backbone_name: str = "backbone",
         *,
@@ -212,7 +213,7 @@ class GroupReduceLROnPlateau(TrainerAwareCallback):
 
     def __init__(
         self,
-        monitor: str = "val_macro_f1",
+        monitor: str = MONITOR_METRIC,
         factor: float = 0.1,
         patience: int = 10,
         mode: str = "max",
@@ -370,7 +371,7 @@ class BestModelCheckpoint(TrainerAwareCallback):
     (tuning trials).
     """
 
-    def __init__(self, path: str | os.PathLike | None, monitor: str = "val_macro_f1"):
+    def __init__(self, path: str | os.PathLike | None, monitor: str = MONITOR_METRIC):
         super().__init__()
         self.path = None if path is None else Path(path)
         self.monitor = monitor

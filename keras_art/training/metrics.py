@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from keras_art.f1 import f1_scores
+
 METRICS = ("top1", "top5", "macro_f1", "weighted_f1")
 
 
@@ -43,21 +45,6 @@ def step_statistics(targets: dict, outputs: dict, weights: dict) -> dict:
             "count": tf.reduce_sum(present),
         }
     return stats
-
-
-def f1_scores(confusion: np.ndarray) -> tuple[float, float]:
-    """``(macro_f1, weighted_f1)`` from a confusion matrix (rows = true class)."""
-    confusion = np.asarray(confusion, dtype=np.float64)
-    tp = np.diag(confusion)
-    support = confusion.sum(axis=1)
-    predicted = confusion.sum(axis=0)
-    denom = support + predicted
-    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
-    seen = denom > 0
-    macro = float(f1[seen].mean()) if seen.any() else 0.0
-    total = support.sum()
-    weighted = float((f1 * support).sum() / total) if total > 0 else 0.0
-    return macro, weighted
 
 
 class EpochMetrics:

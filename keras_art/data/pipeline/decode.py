@@ -33,10 +33,11 @@ def decode_image(image_bytes):
     return image
 
 
-def decode_and_resize_for_eval(image_bytes, image_size: int, mode: str = "resize"):
+def decode_and_resize_for_eval(image_bytes, image_size: int, mode: str):
     """Decode one encoded image and bring it to ``(image_size, image_size, 3)``.
 
-    Modes:
+    ``mode`` has no default here: it is the run's ``augment.eval_resize`` (whose
+    default is the config's), so every caller passes the run's own. Modes:
         ``resize``: stretch to the square (aspect ratio not kept).
         ``center_crop``: the largest central square, then resize. JPEGs decode only
             that square (``decode_and_crop_jpeg``).
@@ -67,7 +68,7 @@ def decode_and_resize_for_eval(image_bytes, image_size: int, mode: str = "resize
     return resize_for_eval(square, image_size, "resize")
 
 
-def resize_for_eval(pixels, image_size: int, mode: str = "resize"):
+def resize_for_eval(pixels, image_size: int, mode: str):
     """Decoded RGB pixels (``[H, W, 3]`` or a batch ``[N, H, W, 3]``, 0-255) to the
     square the model takes, by the eval resize ``mode`` (see
     `decode_and_resize_for_eval`, which uses it). Float32, clipped to [0, 255]."""

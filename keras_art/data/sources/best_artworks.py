@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from keras_art.data.catalog.catalog import MISSING, Catalog
-from keras_art.data.sources.folder import IMAGE_SUFFIXES
 from keras_art.errors import UserError
+from keras_art.registry import IMAGE_SUFFIXES
 
 _NUMBERED = re.compile(r"^(?P<name>.+)_(?P<n>\d+)$")
 

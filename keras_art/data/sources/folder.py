@@ -13,9 +13,8 @@ import numpy as np
 
 from keras_art.data.catalog.catalog import Catalog
 from keras_art.errors import UserError
-from keras_art.registry import TASKS
+from keras_art.registry import IMAGE_SUFFIXES, TASKS
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 SPLIT_FOLDERS = {
     "train": "train",
     "val": "val",
