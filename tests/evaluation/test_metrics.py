@@ -265,3 +265,199 @@ def test_per_class_csv_round_trips():
     tagged = [{"task": "style", **r} for r in m["per_class"]]
     rows = list(csv.DictReader(io.StringIO(per_class_csv(tagged))))
     assert list(rows[0])[:2] == ["task", "class"] and rows[0]["task"] == "style"
+
+
+def test_absent_class_scores_zero_without_warnings():
+    """A class the split lacks and the model never predicts: precision, recall and
+    F1 are 0 in every output (per_class and the report text), and sklearn's
+    UndefinedMetricWarning is not raised for it."""
+    import warnings
+
+    probs = np.hstack([PROBS, np.zeros((len(PROBS), 1))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = classification_metrics(LABELS, probs, [*NAMES, "Pop Art"])
+    row = next(line for line in m["report_text"].splitlines() if "Pop Art" in line)
+    assert row.split()[-4:] == ["0.0000", "0.0000", "0.0000", "0"]
+
+
+def test_one_class_task():
+    m = classification_metrics(np.array([0, 0, -1]), np.ones((3, 1)), ["only"])
+    assert (m["n"], m["top1"], m["top5"], m["macro_f1"]) == (2, 1.0, 1.0, 1.0)
+    assert m["confusion"] == [[2]]
+
+
+def test_top_k_one_only_and_bad_k_message():
+    m = classification_metrics(LABELS, PROBS, NAMES, top_k=(1,))
+    assert {k for k in m if k.startswith("top")} == {"top1"}
+    with pytest.raises(ValueError, match=r"^top_k values must be >= 1\. Received: "
+                       r"top_k=\(0, 2\)$"):  # fmt: skip
+        classification_metrics(LABELS, PROBS, NAMES, top_k=(0, 2))
+
+
+def test_integer_one_hot_predictions_are_accepted():
+    """Hard (0/1 integer) predictions give the same scores as float ones; the loss
+    clips them to [1e-7, 1 - 1e-7] as Keras does."""
+    labels = np.array([0, 1, 1])
+    hard = np.array([[1, 0], [0, 1], [1, 0]])
+    m = classification_metrics(labels, hard, ["a", "b"])
+    assert m["top1"] == pytest.approx(2 / 3)
+    assert m["loss"] == pytest.approx(
+        (2 * -np.log(1 - 1e-7) + -np.log(1e-7)) / 3, rel=1e-9
+    )
+
+
+def test_loss_of_degenerate_rows():
+    """Keras's clipping, by hand: a certain right answer costs -log(1 - 1e-7), a
+    zero probability on the label -log(1e-7) (not inf); a row of zeros counts as
+    uniform (-log(1/C))."""
+    names = list("abcd")
+    right = classification_metrics(np.array([0]), np.array([[1.0, 0, 0, 0]]), names)
+    assert right["loss"] == pytest.approx(-np.log(1 - 1e-7), rel=1e-6)
+    assert right["loss"] > 0
+    wrong = classification_metrics(np.array([1]), np.array([[1.0, 0, 0, 0]]), names)
+    assert wrong["loss"] == pytest.approx(-np.log(1e-7))
+    zeros = classification_metrics(np.array([2]), np.zeros((1, 4)), names)
+    assert zeros["loss"] == pytest.approx(np.log(4))
+
+
+@pytest.mark.parametrize(
+    ("labels", "probs", "message"),
+    [
+        ([0, 1], [0.5, 0.5], r"^probs must be a 2-D array \(N, C\)\. "
+                             r"Received: shape=\(2,\)$"),
+        ([0, 1], np.zeros((2, 0)), r"^probs must be a 2-D array \(N, C\)\. "
+                                   r"Received: shape=\(2, 0\)$"),
+        ([0, 1, 2], PROBS[:2], r"^labels must be 1-D with one entry per row of "
+                               r"probs\. Received: labels\.shape=\(3,\), "
+                               r"probs\.shape=\(2, 3\)$"),
+        ([0.5, 1.0], PROBS[:2], r"^labels must be integers\. Received dtype=float64$"),
+        ([-2, 0], PROBS[:2], r"^labels must be -1 \(unlabelled\) or in \[0, 3\)\. "
+                             r"Received: \[-2\]$"),
+        (list(range(3, 9)), np.ones((6, 3)), r"Received: \[3, 4, 5, 6, 7\]$"),
+        ([0, 1], [[np.nan, 0, 0], [0, 1, 0]],
+         r"^probs contains NaN or infinite values\.$"),
+    ],
+)  # fmt: skip
+def test_bad_inputs_messages(labels, probs, message):
+    with pytest.raises(ValueError, match=message):
+        classification_metrics(np.asarray(labels), np.asarray(probs), NAMES)
+
+
+def test_integral_float_labels_are_accepted():
+    m = classification_metrics(np.array([0.0, 1.0, -1.0]), PROBS[[0, 3, 8]], NAMES)
+    assert (m["n"], m["top1"]) == (2, 1.0)
+
+
+def _four_tasks():
+    """a: 3 classes, predictions 0 1 1 for labels 0 1 2; b: unlabelled; c: 0 0
+    for 0 1; d: 1 1 for 0 1."""
+
+    def onehot(pred, c):
+        return np.eye(c)[pred]
+
+    per_task = {
+        "a": (np.array([0, 1, 2]), onehot([0, 1, 1], 3)),
+        "b": (np.array([-1, -1]), np.ones((2, 1))),
+        "c": (np.array([0, 1]), onehot([0, 0], 2)),
+        "d": (np.array([0, 1]), onehot([1, 1], 2)),
+    }
+    names = {"a": ["x", "y", "z"], "b": ["x"], "c": ["x", "y"], "d": ["x", "y"]}
+    return per_task, names
+
+
+def test_combined_keeps_every_task_apart_past_an_unlabelled_task():
+    """Seven distinct classes, each with support 1. F1 by hand: a:x 1, a:y 2/3,
+    a:z 0, c:x 2/3, c:y 0, d:x 0, d:y 2/3 -> macro = weighted = 3/7. Classes of
+    c or d folded onto a's (or each other's) would change it."""
+    per_task, names = _four_tasks()
+    c = combined_metrics(per_task, names)
+    assert c["n"] == 7
+    assert c["top1"] == pytest.approx(4 / 7)
+    assert c["macro_f1"] == pytest.approx(3 / 7)
+    assert c["weighted_f1"] == pytest.approx(3 / 7)
+    # A single labelled pair is enough.
+    one_pair = {"b": per_task["b"], "c": (np.array([0, -1]), per_task["c"][1])}
+    one = combined_metrics(one_pair, {"b": ["x"], "c": ["x", "y"]})
+    assert (one["n"], one["top1"]) == (1, 1.0)
+
+
+def test_combined_errors_name_the_problem():
+    per_task, names = _four_tasks()
+    with pytest.raises(ValueError, match=r"^combined_metrics needs class names for "
+                       r"exactly the tasks given\. Received: tasks=\['a', 'b', 'c', "
+                       r"'d'\], class_names=\['a'\]$"):  # fmt: skip
+        combined_metrics(per_task, {"a": names["a"]})
+    with pytest.raises(ValueError, match="probs has 3 columns but there are 2 class"):
+        combined_metrics(per_task, {**names, "a": ["x", "y"]})
+    unlabelled = {t: (np.full(2, -1), np.ones((2, 1))) for t in ("b", "e")}
+    with pytest.raises(ValueError, match=r"^No labelled rows in any task "
+                       r"\(\['b', 'e'\]\): every label is -1\.$"):  # fmt: skip
+        combined_metrics(unlabelled, {"b": ["x"], "e": ["x"]})
+
+
+def test_bootstrap_defaults_and_parameter_checks():
+    labels, probs = _bootstrap_example()
+    ci = bootstrap_ci(labels, probs)
+    assert (ci["n_resamples"], ci["seed"], ci["level"]) == (1000, 0, 0.95)
+    assert ci == bootstrap_ci(labels, probs, n_resamples=1000, seed=0, level=0.95)
+    one = bootstrap_ci(labels, probs, n_resamples=1)
+    assert one["top1"][0] == one["top1"][1]  # one resample: a point
+    with pytest.raises(ValueError, match=r"^n_resamples must be >= 1\. "
+                       r"Received: n_resamples=0$"):  # fmt: skip
+        bootstrap_ci(labels, probs, n_resamples=0)
+    for level in (0.0, 1.0, 1.5):
+        with pytest.raises(ValueError, match=r"^level must be in \(0, 1\)\. "
+                           rf"Received: level={level}$"):  # fmt: skip
+            bootstrap_ci(labels, probs, level=level)
+
+
+def test_bootstrap_with_rare_and_absent_classes_matches_sklearn():
+    """Tiny data: resamples often hold a class once (a lone false positive or
+    false negative) or not at all, and class 3 is never labelled or predicted."""
+    labels = np.array([0, 0, 1, 2, 2, 0])
+    probs = np.eye(4)[[0, 1, 1, 2, 0, 0]]
+    ci = bootstrap_ci(labels, probs, n_resamples=200, seed=2, level=0.8)
+    rng = np.random.default_rng(2)
+    pred = probs.argmax(axis=1)
+    macro = []
+    for _ in range(200):
+        idx = rng.integers(0, labels.size, size=labels.size)
+        macro.append(f1_score(labels[idx], pred[idx], average="macro", zero_division=0))
+    assert ci["macro_f1"] == pytest.approx(np.quantile(macro, [0.1, 0.9]).tolist())
+
+
+def test_most_confused_pairs_tie_breaks_and_checks():
+    # Equal rates 1/2: the larger count first, even from a later class.
+    cm = [[2, 2, 0], [1, 1, 0], [0, 0, 1]]
+    pairs = most_confused_pairs(cm, ["a", "b", "c"])
+    assert [(p["true"], p["predicted"]) for p in pairs] == [("a", "b"), ("b", "a")]
+    # Equal rates and counts: the earlier true class first (not the predicted).
+    cm = [[1, 0, 1], [1, 1, 0], [0, 0, 1]]
+    pairs = most_confused_pairs(cm, ["a", "b", "c"])
+    assert [(p["true"], p["predicted"]) for p in pairs] == [("a", "c"), ("b", "a")]
+    assert most_confused_pairs(cm, ["a", "b", "c"], k=0) == []
+    # The default keeps 10 of the 12 confused cells of a 4-class matrix.
+    assert len(most_confused_pairs(np.ones((4, 4)), list("abcd"))) == 10
+    assert most_confused_pairs(cm, ["a", "b", "c"], k=-1) == []
+    message = (
+        r"^confusion must be \(C, C\) with C = len\(class_names\)\. "
+        r"Received: shape=\(2, 3\), len\(class_names\)=2$"
+    )
+    with pytest.raises(ValueError, match=message):
+        most_confused_pairs([[1, 0, 0], [0, 1, 0]], ["a", "b"])
+    with pytest.raises(ValueError, match=r"shape=\(3,\)"):
+        most_confused_pairs([1, 0, 0], ["a", "b", "c"])
+
+
+def test_per_class_csv_exact_text():
+    row = {"class": "Baroque", "precision": 2 / 3, "recall": 0.5, "f1": 4 / 7,
+           "support": 3}  # fmt: skip
+    assert per_class_csv([row]) == (
+        "class,precision,recall,f1,support\nBaroque,0.666667,0.500000,0.571429,3\n"
+    )
+    assert per_class_csv([{"task": "style", **row}]) == (
+        "task,class,precision,recall,f1,support\n"
+        "style,Baroque,0.666667,0.500000,0.571429,3\n"
+    )
+    assert per_class_csv([]) == "class,precision,recall,f1,support\n"

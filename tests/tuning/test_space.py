@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import keras_tuner
 import pytest
@@ -17,6 +18,7 @@ from tuning.space import (
     declare,
     default_of,
     resolve_space,
+    tidy,
 )
 
 
@@ -186,3 +188,218 @@ def test_named_spaces_resolve():
         cfg = get_preset("seed003" if name == "seed003" else "default")
         cfg.tune.space = name
         assert resolve_space(cfg.tune, cfg)
+
+
+def _declared(space, hp=None):
+    """{name: (kind, config without conditions)} of what `declare` put on hp."""
+    hp = hp or keras_tuner.HyperParameters()
+    declare(hp, space)
+    out = {}
+    for p in hp.space:
+        config = p.get_config()
+        config.pop("conditions")
+        config.pop("name")
+        out[p.name] = (type(p).__name__, config)
+    return out
+
+
+def test_full_stage_declares_the_documented_ranges():
+    """--stage full with 3-epoch trials: the optimisation ranges as in PARAMS, log
+    sampling for the learning rates and weight decay, and the unfreeze epoch
+    capped at epoch 2 (its default 3 pulled into the range)."""
+
+    def linear(kind, lo, hi, step, default):
+        return kind, {"default": default, "min_value": lo, "max_value": hi,
+                      "step": step, "sampling": "linear"}  # fmt: skip
+
+    def log(lo, hi, default):
+        return "Float", {"default": default, "min_value": lo, "max_value": hi,
+                         "step": None, "sampling": "log"}  # fmt: skip
+
+    assert _declared(_space(stage="full", epochs=3)) == {
+        "lr_head": log(1e-4, 3e-3, 8e-4),
+        "label_smoothing": linear("Float", 0.0, 0.1, 0.01, 0.03),
+        "weight_decay": log(1e-3, 0.1, 0.05),
+        "lr_backbone": log(1e-5, 5e-4, 1.5e-4),
+        "unfreeze_epoch": linear("Int", 1, 2, 1, 2),
+        "unfreeze_from": (
+            "Choice",
+            {"default": "conv3", "values": list(STAGES), "ordered": False},
+        ),  # fmt: skip
+    }
+
+
+def test_head_stage_declares_the_head_blocks_by_kind():
+    declared = _declared(_space())
+    assert declared["head"] == (
+        "Choice",
+        {"default": "cnn_rnn", "values": list(HEADS), "ordered": False},
+    )
+    assert declared["dense1"] == ("Int", {"default": 384, "min_value": 128,
+                                          "max_value": 512, "step": 64,
+                                          "sampling": "linear"})  # fmt: skip
+    assert declared["dense_dropout"] == ("Float", {"default": 0.5, "min_value": 0.2,
+                                                   "max_value": 0.6, "step": 0.1,
+                                                   "sampling": "linear"})  # fmt: skip
+    # A True/False choice is a Boolean (a Choice would store 1/0).
+    assert declared["dense_batchnorm"] == ("Boolean", {"default": True})
+
+
+def test_a_space_file_declares_choices_pins_and_clamped_defaults(tmp_path):
+    path = tmp_path / "space.json"
+    path.write_text(
+        json.dumps(
+            {
+                "head": {"fixed": "gap"},
+                "dense1": {"values": [256, 320]},  # default 384 absent: first
+                "dense2": {"values": [64, 128, 192]},  # default 128 present
+                "dense_dropout": {"fixed": 0.4},
+                "lr_head": {"min": 1e-3, "max": 3e-3, "sampling": "log"},
+                "label_smoothing": {"min": 0.05, "max": 0.1},  # no step
+            }
+        )
+    )
+    assert _declared(_space(space=str(path))) == {
+        "head": ("Fixed", {"value": "gap"}),
+        "dense1": ("Choice", {"default": 256, "values": [256, 320], "ordered": True}),
+        "dense2": (
+            "Choice",
+            {"default": 128, "values": [64, 128, 192], "ordered": True},
+        ),  # fmt: skip
+        "dense_dropout": ("Fixed", {"value": 0.4}),
+        "lr_head": (
+            "Float",
+            {
+                "default": 1e-3,
+                "min_value": 1e-3,
+                "max_value": 3e-3,
+                "step": None,
+                "sampling": "log",
+            },
+        ),  # fmt: skip
+        "label_smoothing": (
+            "Float",
+            {
+                "default": 0.05,
+                "min_value": 0.05,
+                "max_value": 0.1,
+                "step": None,
+                "sampling": "linear",
+            },
+        ),  # fmt: skip
+    }
+
+
+def test_an_int_range_without_step_steps_by_one(tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text("unfreeze_epoch: {min: 2, max: 4}\nlr_backbone: {fixed: 1.0e-4}\n")
+    assert _declared(_space(space=str(path), stage="full", epochs=10))[
+        "unfreeze_epoch"
+    ] == ("Int", {"default": 3, "min_value": 2, "max_value": 4, "step": 1,
+                  "sampling": "linear"})  # fmt: skip
+
+
+def test_two_epoch_trials_unfreeze_at_epoch_one():
+    assert _space(stage="full", epochs=2)["unfreeze_epoch"] == {
+        "min": 1,
+        "max": 1,
+        "step": 1,
+    }
+    with pytest.raises(UserError, match=r"^--stage full with --epochs 1: a trial "):
+        _space(stage="full", epochs=1)
+
+
+def test_resolving_never_changes_the_shipped_ranges(monkeypatch):
+    """The unfreeze cap is per search: it must not write into PARAMS or a named
+    space, or the next search in the process would start from the capped range."""
+    _space(stage="full", epochs=2)
+    assert PARAMS["unfreeze_epoch"].spec == {"min": 1, "max": 5, "step": 1}
+    assert _space(stage="full", epochs=10)["unfreeze_epoch"]["max"] == 5
+    probe = {"unfreeze_epoch": {"min": 1, "max": 5}}
+    monkeypatch.setitem(NAMED_SPACES, "probe", probe)
+    assert _space(space="probe", stage="full", epochs=2)["unfreeze_epoch"] == {
+        "min": 1,
+        "max": 1,
+    }
+    assert probe == {"unfreeze_epoch": {"min": 1, "max": 5}}
+
+
+def test_active_values_tidy_floats_and_skip_undeclared_names():
+    hp = keras_tuner.HyperParameters()
+    hp.Fixed("dense_dropout", 0.1 + 0.2)
+    hp.Fixed("dense1", 256)
+    space = {"dense_dropout": {}, "dense1": {}, "lr_head": {}}
+    assert active_values(hp, space) == {"dense_dropout": 0.3, "dense1": 256}
+    assert tidy(0.1 + 0.2) == 0.3 and tidy(True) is True and tidy("gap") == "gap"
+
+
+def test_apply_values_fills_an_empty_block_list():
+    cfg = Config()
+    cfg.model.dense_units = []
+    assert apply_values(cfg, {"dense2": 64}).model.dense_units == [64, 64]
+
+
+@pytest.mark.parametrize(
+    "tune, message",
+    [
+        (
+            {"fixed": {"dense9": 3}},
+            "Unknown hyperparameter 'dense9'. Known: head, dense1, dense2, "
+            "dense_dropout, dense_batchnorm, proj_dim, gru_units, dropout, lr_head, "
+            "label_smoothing, weight_decay, lr_backbone, unfreeze_epoch, "
+            "unfreeze_from.",
+        ),
+        (
+            {"space": "nope"},
+            "--space nope: neither a named space (default, seed002, seed003) nor a "
+            "file.",
+        ),
+        (
+            {
+                "space": "seed003",
+                "fixed": {"head": "gap", "dense_dropout": 0.5, "lr_head": 1e-4},
+            },
+            "The search space is empty: every hyperparameter is fixed or left out. "
+            "Free one with --set 'tune.values.NAME=[...]' or use --space default.",
+        ),
+        (
+            {"values": {"head": ["cnn_rnn"], "dense1": [256]}},
+            "Hyperparameter dense1 applies to the gap/spp head(s) only, and this "
+            "search trains cnn_rnn. Leave it out or search the head too.",
+        ),
+        (
+            {"values": {"head": ["gap", "spp"], "gru_units": [64]}},
+            "Hyperparameter gru_units applies to the cnn_rnn head(s) only, and this "
+            "search trains gap/spp.",
+        ),
+        (
+            {"fixed": {"head": "vit"}},
+            "Hyperparameter head: unknown head(s) ['vit']. Choose from cnn_rnn, gap, "
+            "spp.",
+        ),
+    ],
+)
+def test_error_messages_in_full(tune, message):
+    with pytest.raises(UserError, match="^" + re.escape(message)):
+        _space(**tune)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('{"dense1": [256, 384]}', "expected a mapping of hyperparameter names to "
+                                   "specs, e.g. {\"dense1\": {\"values\": [256, "
+                                   "384]}}."),
+        ("[1, 2]", "expected a mapping of hyperparameter names"),
+        ('{"dense1": {"values": [256], "bogus": 1}}', "Hyperparameter dense1: spec"),
+        ('{"dense1": {"values": [256], "fixed": 256}}', "Hyperparameter dense1: spec"),
+        ('{"dense1": {"values": [256]', "cannot parse"),
+    ],
+)  # fmt: skip
+def test_bad_space_files(tmp_path, text, message):
+    path = tmp_path / "space.json"
+    path.write_text(text)
+    if not message.startswith("Hyperparameter"):  # file-level errors name the file
+        message = f"--space {path}: {message}"
+    with pytest.raises(UserError, match="^" + re.escape(message)):
+        _space(space=str(path))

@@ -122,3 +122,106 @@ def test_resume_after_epoch_k_continues_the_class_streams():
         np.testing.assert_array_equal(got, want)
     stream = np.concatenate([_class_draws(o, LARGE, 0) for o in uninterrupted])
     assert len(np.unique(stream[:17000])) == 17000
+
+
+def _stream(*key):
+    """numpy's generator for a stream key, written out here (not imported) so a
+    change to the module's seed layout shows up as a failing test."""
+    return np.random.default_rng([k % 2**63 for k in key])
+
+
+@pytest.mark.parametrize("seed", [0, 5, 7, -1])
+def test_orders_are_the_documented_seed_streams(seed):
+    """The exact orders are part of the contract: a run resumed (or re-run) with a
+    later version of the code must see the same epochs. The streams are
+    SeedSequence([stream, seed mod 2**63, ...]) with stream 1 = the shuffle,
+    2 = the group draws, 3 = a group's permutations keyed by (class, cycle)."""
+    n = 12
+    for epoch in (0, 1, 2):
+        shuffled = epoch_order(np.arange(n) % 3, 3, seed=seed, balanced=False,
+                               epoch=epoch)  # fmt: skip
+        want = _stream(1, seed, epoch).permutation(n)
+        np.testing.assert_array_equal(shuffled, want)
+        assert shuffled.dtype == np.int64
+        # One class (key 2): every draw is from it, epoch e is its cycle e.
+        one = epoch_order(np.full(n, 2), 3, seed=seed, balanced=True, epoch=epoch)
+        np.testing.assert_array_equal(one, _stream(3, seed, 2, epoch).permutation(n))
+        # Two equal classes: which class each draw comes from is stream 2.
+        two = np.repeat([0, 1], n // 2)
+        order = epoch_order(two, 2, seed=seed, balanced=True, epoch=epoch)
+        groups = _stream(2, seed, epoch).choice(2, size=n, p=[0.5, 0.5])
+        np.testing.assert_array_equal(two[order], groups)
+
+
+def test_class_draws_change_with_seed_and_epoch_even_for_same_parity():
+    """Which class each position draws depends on both seed and epoch (seeds or
+    epochs that differ by 2 are not folded together)."""
+
+    def classes(seed, epoch):
+        order = epoch_order(LARGE, 4, seed=seed, balanced=True, epoch=epoch)
+        return LARGE[order]
+
+    assert not np.array_equal(classes(5, 1), classes(7, 1))
+    assert not np.array_equal(classes(5, 1), classes(5, 3))
+    np.testing.assert_array_equal(classes(5, 1), classes(5, 1))
+
+
+def test_equal_classes_get_their_own_permutations():
+    """Each class walks its own permutation: two classes of the same size do not
+    visit their files in the same relative order."""
+    labels = np.repeat([0, 1], 50)
+    order = epoch_order(labels, 2, seed=3, balanced=True)
+    a = _class_draws(order, labels, 0)
+    b = _class_draws(order, labels, 1)
+    k = min(len(a), len(b))
+    assert k > 20 and not np.array_equal(a[:k], b[:k])
+
+
+def test_a_class_stream_does_not_shift_when_another_class_is_empty():
+    """Class 2's permutations are keyed by its class id, not its position among
+    the non-empty classes: with class 1 empty it visits its files in the same
+    order (the number of draws differs, so compare the common prefix)."""
+    with_1 = np.repeat([0, 1, 2], 40)
+    without_1 = np.repeat([0, 2], [40, 40])
+    a = _class_draws(epoch_order(with_1, 3, seed=9, balanced=True), with_1, 2)
+    b = _class_draws(epoch_order(without_1, 3, seed=9, balanced=True), without_1, 2)
+    k = min(len(a), len(b))
+    assert k > 20
+    np.testing.assert_array_equal(a[:k], b[:k])
+
+
+def test_a_group_missed_by_an_earlier_epoch_still_resumes():
+    """A group with a tiny share (one unlabelled file in 1,000) is often not drawn
+    in an epoch; later epochs must still count the earlier draws per group."""
+    labels = np.concatenate([np.repeat([0, 1], [500, 499]), [-1]])
+    seed = next(
+        s
+        for s in range(50)
+        if (labels[epoch_order(labels, 2, seed=s, balanced=True)] >= 0).all()
+    )
+    orders = [epoch_order(labels, 2, seed=seed, balanced=True, epoch=e) for e in (0, 1)]
+    assert all(len(o) == 1000 and o.dtype == np.int64 for o in orders)
+
+
+@pytest.mark.parametrize("balanced", [True, False])
+def test_edge_sizes(balanced):
+    empty = epoch_order([], 3, seed=0, balanced=balanced)
+    assert empty.shape == (0,) and empty.dtype == np.int64
+    np.testing.assert_array_equal(epoch_order([1], 3, seed=0, balanced=balanced), [0])
+    # Every label missing: the one (unlabelled) group is the whole epoch.
+    order = epoch_order([-1] * 6, 3, seed=0, balanced=balanced)
+    np.testing.assert_array_equal(np.sort(order), np.arange(6))
+
+
+@pytest.mark.parametrize("balanced", [True, False])
+def test_unseeded_orders_are_valid_and_fresh(balanced):
+    labels = np.repeat(np.arange(3), 20)
+    a = epoch_order(labels, 3, seed=None, balanced=balanced)
+    b = epoch_order(labels, 3, seed=None, balanced=balanced)
+    assert len(a) == 60 and a.dtype == np.int64 and set(a) <= set(range(60))
+    assert not np.array_equal(a, b)  # 60 draws agreeing by chance: P < 1e-28
+
+
+def test_negative_epoch_is_refused():
+    with pytest.raises(ValueError, match=r"epoch must be >= 0. Received: -1"):
+        epoch_order([0, 1], 2, seed=0, balanced=True, epoch=-1)
