@@ -53,6 +53,63 @@ def test_mislabelled_image_ranks_first_with_the_right_reasons():
         assert "prediction_disagrees" not in row["reasons"]
 
 
+def _unit(x):
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def _between(a, b, degrees):
+    """The unit vector ``degrees`` away from axis ``a`` towards axis ``b``."""
+    t = np.radians(degrees)
+    return np.cos(t) * np.eye(DIM)[a] + np.sin(t) * np.eye(DIM)[b]
+
+
+def test_leave_one_out_exposes_a_mislabel_in_a_three_image_class():
+    emb, true, probs, files = _clusters()
+    # Cubism keeps 3 images: two of its own and (row 12) a Baroque image leaning
+    # towards Cubism, labelled Cubism; the model learnt the wrong label, so only
+    # the embeddings can tell. In Cubism's full centroid the image pulls the
+    # centroid towards itself and looks Cubist enough.
+    keep = np.r_[0:13, 20:40]
+    emb, labels, probs = emb[keep], true[keep], probs[keep]
+    files = [files[i] for i in keep]
+    wrong, decoy = 12, 13
+    emb[wrong] = 3.0 * _between(0, 1, degrees=42)
+    # An Impressionism image nearly as close to Realism: a small positive margin,
+    # the most suspicious image of the split if the mislabel stays hidden.
+    emb[decoy] = 3.0 * _between(2, 3, degrees=46)
+
+    u = _unit(emb)
+    baroque = u[wrong] @ _unit(u[labels == 0].sum(axis=0))
+    with_itself = u[wrong] @ _unit(u[labels == 1].sum(axis=0))
+    without_itself = u[wrong] @ _unit(u[[10, 11]].sum(axis=0))
+    realism = u[decoy] @ _unit(u[labels == 3].sum(axis=0))
+    impressionism = u[decoy] @ _unit(u[labels == 2].sum(axis=0) - u[decoy])
+    decoy_margin = impressionism - realism
+    # The premise: without leave-one-out the mislabelled image's margin would be
+    # above the small_margin threshold (0.05) and the decoy's (also measured with
+    # the decoy in its own centroid), so it would be neither flagged for its margin
+    # nor ranked first; with it, its margin is negative.
+    decoy_with_itself = u[decoy] @ _unit(u[labels == 2].sum(axis=0)) - realism
+    assert with_itself - baroque > max(0.05, decoy_with_itself)
+    assert without_itself - baroque < 0 < decoy_margin < 0.05
+
+    rows = label_audit(emb, labels, probs, NAMES, files)
+    top = rows[0]
+    assert (top["file"], top["label"], top["nearest_other"]) == (
+        files[wrong],
+        "Cubism",
+        "Baroque",
+    )
+    assert top["own_sim"] == pytest.approx(without_itself, abs=1e-9)
+    assert top["other_sim"] == pytest.approx(baroque, abs=1e-9)
+    assert top["margin"] == pytest.approx(without_itself - baroque, abs=1e-9)
+    assert "small_margin" in top["reasons"]
+    assert "prediction_disagrees" not in top["reasons"]
+    assert rows[1]["file"] == files[decoy]
+    assert rows[1]["margin"] == pytest.approx(decoy_margin, abs=1e-9)
+    assert "small_margin" in rows[1]["reasons"]
+
+
 def test_rows_are_ranked_by_margin():
     emb, true, probs, files = _clusters()
     rows = label_audit(emb, true, probs, NAMES, files, margin_threshold=2.0)

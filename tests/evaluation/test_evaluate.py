@@ -1,12 +1,17 @@
 """`evaluate` end to end on a tiny finished multi-task run (the smoke preset)."""
 
+import csv
+import io
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from sklearn.metrics import f1_score
 
+from keras_art.data.pipeline.decode import decode_and_resize_for_eval
 from keras_art.errors import UserError
 from keras_art.evaluation import evaluate
 from keras_art.evaluation.evaluate_run import split_rows
@@ -52,6 +57,81 @@ def test_full_report_and_numbers_match_sklearn(run):
     # The numbers are sklearn's on the model's own predictions.
     record = read_model_record(run)
     rows = split_rows(run, record, "test")
+    model = load_run_model(run)
+    preds = predict(
+        model,
+        rows.files,
+        image_size=record.image_size,
+        resize_mode=record.eval_resize,
+        tasks=record.tasks,
+    )
+    for task in record.tasks:
+        pred = preds.probs[task].argmax(axis=1)
+        _assert_top1_and_macro_f1(result["per_task"][task], rows.labels[task], pred)
+
+    # TTA: every size of seed 002's scales at 32 px, plain and mirrored, through the
+    # model here; mean of the six views, and a hand count of their argmax votes.
+    size = record.image_size
+    sizes = [size, round(size * 260 / 224), round(size * 296 / 224)]
+    assert result["tta"] == {"flip": True, "sizes": sizes}
+    views = []
+    for s in sizes:
+        images = np.stack(
+            [
+                decode_and_resize_for_eval(tf.io.read_file(f), s, record.eval_resize)
+                for f in rows.files
+            ]
+        )
+        for x in (images, images[:, :, ::-1]):  # plain, mirrored left-right
+            views.append(model(x, training=False))
+    tta = predict(
+        model,
+        rows.files,
+        image_size=size,
+        resize_mode=record.eval_resize,
+        tasks=record.tasks,
+        tta_sizes=sizes,
+        tta_flip=True,
+    )
+    for task in record.tasks:
+        stacked = np.stack([np.asarray(v[task]) for v in views])  # views, N, C
+        mean = stacked.mean(axis=0)
+        classes = mean.shape[1]
+        counts = np.zeros_like(mean, dtype=int)
+        for view in stacked:
+            for i, c in enumerate(view.argmax(axis=1)):
+                counts[i, c] += 1
+        # Most votes wins; a tie goes to the higher mean probability.
+        vote = np.array(
+            [
+                max(range(classes), key=lambda c: (n[c], m[c]))
+                for n, m in zip(counts, mean, strict=True)
+            ]
+        )
+        np.testing.assert_allclose(tta.tta_mean[task], mean, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(np.floor(tta.tta_votes[task]), counts)
+        np.testing.assert_array_equal(tta.tta_votes[task].argmax(axis=1), vote)
+        m = result["per_task"][task]["tta"]
+        _assert_top1_and_macro_f1(m["mean"], rows.labels[task], mean.argmax(axis=1))
+        _assert_top1_and_macro_f1(m["vote"], rows.labels[task], vote)
+
+
+def _assert_top1_and_macro_f1(metrics, labels, pred):
+    """``metrics``' top1 and macro_f1 are sklearn's on the labelled rows."""
+    keep = labels >= 0
+    want = f1_score(labels[keep], pred[keep], average="macro")
+    assert metrics["macro_f1"] == pytest.approx(want, abs=1e-6)
+    top1 = (pred[keep] == labels[keep]).mean()
+    assert metrics["top1"] == pytest.approx(top1, abs=1e-6)
+
+
+def test_audit_ranks_a_planted_mislabel_first(run, tmp_path):
+    """A copy of the run whose test split is three copies of image P (artist X),
+    three of image Q (artist Y) and one more copy of Q labelled X: that one is the
+    only image closer to another class than to its own (its leave-one-out X centroid
+    is P, its nearest other centroid Q itself), whatever the model learnt."""
+    record = read_model_record(run)
+    rows = split_rows(run, record, "test")
     preds = predict(
         load_run_model(run),
         rows.files,
@@ -59,13 +139,48 @@ def test_full_report_and_numbers_match_sklearn(run):
         resize_mode=record.eval_resize,
         tasks=record.tasks,
     )
-    for task in record.tasks:
-        labels, probs = rows.labels[task], preds.probs[task]
-        keep = labels >= 0
-        want = f1_score(labels[keep], probs[keep].argmax(1), average="macro")
-        assert result["per_task"][task]["macro_f1"] == pytest.approx(want, abs=1e-6)
-        top1 = (probs[keep].argmax(1) == labels[keep]).mean()
-        assert result["per_task"][task]["top1"] == pytest.approx(top1, abs=1e-6)
+    artist = record.tasks[0]  # the audit's task
+    labels = rows.labels[artist]
+    unit = preds.embeddings / np.linalg.norm(preds.embeddings, axis=1, keepdims=True)
+    cos = unit @ unit.T
+    other_artist = (labels[:, None] != labels[None, :]) & (labels >= 0)[:, None]
+    # P and Q: the least similar pair of images of different artists.
+    p, q = np.unravel_index(np.where(other_artist, cos, np.inf).argmin(), cos.shape)
+    assert cos[p, q] < 0.99 and labels[q] >= 0
+
+    planted_run = tmp_path / "planted"
+    shutil.copytree(run, planted_run, ignore=shutil.ignore_patterns("eval"))
+    text = (run / "splits.csv").read_text(encoding="utf-8")
+    table = list(csv.DictReader(io.StringIO(text)))
+    source = {r["file"]: r for r in table if r["split"] == "test"}
+    (tmp_path / "images").mkdir()
+
+    def copy(index, name, **relabel):
+        file = tmp_path / "images" / f"{name}{Path(rows.files[index]).suffix}"
+        shutil.copyfile(rows.files[index], file)
+        return {**source[rows.files[index]], "file": str(file), **relabel}
+
+    x_name = record.class_names[artist][labels[p]]
+    test = [copy(p, f"p{k}") for k in range(3)] + [copy(q, f"q{k}") for k in range(3)]
+    # Only the artist is wrong: genre and style stay Q's.
+    planted = copy(q, "planted", **{artist: x_name})
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(table[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows([r for r in table if r["split"] != "test"] + test + [planted])
+    (planted_run / "splits.csv").write_text(out.getvalue(), encoding="utf-8")
+
+    evaluate(planted_run, split="test", audit=True, bootstrap=100)
+    audit = (planted_run / "eval" / "test" / "label_audit.csv").read_text()
+    flagged = list(csv.DictReader(io.StringIO(audit)))
+    top = flagged[0]
+    assert (top["rank"], top["file"], top["label"]) == ("1", planted["file"], x_name)
+    assert top["nearest_other"] == record.class_names[artist][labels[q]]
+    assert float(top["own_sim"]) == pytest.approx(cos[p, q], abs=1e-4)
+    assert float(top["other_sim"]) == pytest.approx(1.0, abs=1e-4)
+    assert float(top["margin"]) == pytest.approx(cos[p, q] - 1.0, abs=1e-4)
+    assert "small_margin" in top["reasons"]
+    assert all(float(r["margin"]) > 0 for r in flagged[1:])
 
 
 def test_second_call_replaces_the_report_atomically(run):

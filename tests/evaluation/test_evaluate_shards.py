@@ -8,6 +8,7 @@ import io
 import json
 import shutil
 
+import keras
 import numpy as np
 import pytest
 
@@ -105,7 +106,52 @@ def test_prepared_shards_evaluate_and_record_their_encoding(run, prepared, capsy
     assert len(list((out / "gradcam").glob("*.png"))) == 2
     assert (out / "label_audit.png").stat().st_size > 0
     for m in metrics["per_task"].values():
-        assert 0.0 <= m["top1"] <= 1.0 and {"mean", "vote"} <= set(m["tta"])
+        assert {"mean", "vote"} <= set(m["tta"])
+
+    # The records are the run's test images, each paired with its own file and
+    # labels, brought to the model by the run's eval resize.
+    record = read_model_record(run)
+    files_rows = split_rows(run, record, "test")
+    rows = shard_rows(run, record, "test", prepared)
+    assert rows.files == files_rows.files
+    for task in record.tasks:
+        np.testing.assert_array_equal(rows.labels[task], files_rows.labels[task])
+    model = load_run_model(run)
+    kwargs = dict(
+        image_size=record.image_size,
+        resize_mode=record.eval_resize,
+        tasks=record.tasks,
+    )
+    on_files = predict(model, rows.files, **kwargs)
+    on_shards = predict(
+        model, rows.files, encoded=rows.encoded_of(rows.files), **kwargs
+    )
+    files_p = np.concatenate([on_files.probs[t] for t in record.tasks], axis=1)
+    shards_p = np.concatenate([on_shards.probs[t] for t in record.tasks], axis=1)
+    # Re-encoding (short side 40, JPEG q80, then the eval crop to 32 px) moves the
+    # smoke model's probabilities noticeably. Measured over every image and class
+    # of the three tasks (two fixture runs): mean |difference| 0.013-0.019, up to
+    # 0.25 for one probability, while two different images differ by 0.07-0.09 on
+    # average, so a per-image bound cannot tell an image from another. The bound is
+    # on the mean, relative to this model's between-image difference (it scales
+    # with whatever the fixture run learnt): half of it, about 2x from either side.
+    # Measured on broken code: records paired with the wrong files 0.07-0.08
+    # (unaligned, shifted by one, reversed), the letterbox eval resize 0.09-0.10.
+    own = np.abs(shards_p - files_p).mean()
+    between = np.abs(files_p[:, None] - files_p[None]).mean(axis=-1)
+    between = between[~np.eye(len(rows.files), dtype=bool)].mean()
+    assert own < 0.5 * between, (own, between)
+    # metrics.json's numbers are those of the records' probabilities.
+    for task in record.tasks:
+        m, labels = metrics["per_task"][task], rows.labels[task]
+        probs = on_shards.probs[task][labels >= 0]
+        labels = labels[labels >= 0]
+        top1 = (probs.argmax(axis=1) == labels).mean()
+        assert m["top1"] == pytest.approx(top1, abs=1e-6)
+        # Keras's loss on probabilities clips them to [1e-7, 1 - 1e-7], as the
+        # report does (a barely trained model gives some far below 1e-7).
+        loss = keras.losses.sparse_categorical_crossentropy(labels, probs)
+        assert m["loss"] == pytest.approx(float(np.mean(loss)), rel=1e-5)
 
 
 def _edited_copy(shards, out, edit):
