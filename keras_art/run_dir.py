@@ -40,16 +40,16 @@ from keras_art.io_utils import (
     atomic_write_text,
 )
 
-CONFIG = "config.json"
-CLASSES = "classes.json"
-SPLITS = "splits.csv"
-DATA_REPORT = "data_report.json"
-MODEL_RECORD = "model.json"
+CONFIG_FILE = "config.json"
+CLASSES_FILE = "classes.json"
+SPLITS_FILE = "splits.csv"
+DATA_REPORT_FILE = "data_report.json"
+MODEL_RECORD_FILE = "model.json"
 CHECKPOINT_DIR = "checkpoints"
-BEST_MODEL = "best.keras"
-HISTORY = "history.csv"
+BEST_MODEL_FILE = "best.keras"
+HISTORY_FILE = "history.csv"
 LOGS_DIR = "logs"
-SUMMARY = "summary.json"
+SUMMARY_FILE = "summary.json"
 EVAL_DIR = "eval"
 
 # An epoch checkpoint: checkpoints/epoch_NNNN/ holding these three files.
@@ -62,21 +62,21 @@ _EPOCH_DIR = re.compile(r"^epoch_(\d{4,})$")
 CHECKPOINTS = ("best", "last")
 
 FILE_NAMES = (
-    CONFIG,
-    CLASSES,
-    SPLITS,
-    DATA_REPORT,
-    MODEL_RECORD,
-    BEST_MODEL,
-    HISTORY,
-    SUMMARY,
+    CONFIG_FILE,
+    CLASSES_FILE,
+    SPLITS_FILE,
+    DATA_REPORT_FILE,
+    MODEL_RECORD_FILE,
+    BEST_MODEL_FILE,
+    HISTORY_FILE,
+    SUMMARY_FILE,
     CHECKPOINT_MODEL,
     CHECKPOINT_OPTIMIZER,
     CHECKPOINT_STATE,
 )
 DIR_NAMES = (CHECKPOINT_DIR, LOGS_DIR, EVAL_DIR)
 
-_SPLITS_FILE, _SPLITS_SPLIT = "file", "split"  # splits.csv's first and last columns
+_COLUMN_FILE, _COLUMN_SPLIT = "file", "split"  # splits.csv's first and last columns
 
 
 class RunDir:
@@ -109,23 +109,23 @@ class RunDir:
     # ------------------------------------------------------------------ paths
     @property
     def config(self) -> Path:
-        return self.path / CONFIG
+        return self.path / CONFIG_FILE
 
     @property
     def classes(self) -> Path:
-        return self.path / CLASSES
+        return self.path / CLASSES_FILE
 
     @property
     def splits(self) -> Path:
-        return self.path / SPLITS
+        return self.path / SPLITS_FILE
 
     @property
     def data_report(self) -> Path:
-        return self.path / DATA_REPORT
+        return self.path / DATA_REPORT_FILE
 
     @property
     def model_record(self) -> Path:
-        return self.path / MODEL_RECORD
+        return self.path / MODEL_RECORD_FILE
 
     @property
     def checkpoints(self) -> Path:
@@ -133,11 +133,11 @@ class RunDir:
 
     @property
     def best_model(self) -> Path:
-        return self.path / BEST_MODEL
+        return self.path / BEST_MODEL_FILE
 
     @property
     def history(self) -> Path:
-        return self.path / HISTORY
+        return self.path / HISTORY_FILE
 
     @property
     def logs(self) -> Path:
@@ -145,7 +145,7 @@ class RunDir:
 
     @property
     def summary(self) -> Path:
-        return self.path / SUMMARY
+        return self.path / SUMMARY_FILE
 
     def eval_dir(self, name: str) -> Path:
         """``eval/<name>/``: one report (``name``: a split or a collection)."""
@@ -168,27 +168,27 @@ class RunDir:
     def read_config(self) -> dict[str, Any]:
         """``config.json`` as a dict (`keras_art.config.config_from_dict` makes it a
         `Config`)."""
-        return self._read_json(CONFIG)
+        return self._read_json(CONFIG_FILE)
 
     def read_classes(self) -> dict[str, list[str]]:
-        return self._read_json(CLASSES)
+        return self._read_json(CLASSES_FILE)
 
     def read_splits(self) -> list[dict[str, str]]:
         """``splits.csv``'s rows: ``{"file", <task>..., "split"}`` (an empty class
         name where a label is missing)."""
         # surrogateescape: paths with undecodable bytes come back exactly as written.
-        text = self._read_bytes(SPLITS).decode("utf-8", "surrogateescape")
+        text = self._read_bytes(SPLITS_FILE).decode("utf-8", "surrogateescape")
         return list(csv.DictReader(io.StringIO(text)))
 
     def read_data_report(self) -> dict[str, Any]:
-        return self._read_json(DATA_REPORT)
+        return self._read_json(DATA_REPORT_FILE)
 
     def read_model_record(self) -> dict[str, Any]:
         """``model.json``'s raw fields; `keras_art.models.model_record` checks them."""
-        return self._read_json(MODEL_RECORD)
+        return self._read_json(MODEL_RECORD_FILE)
 
     def read_summary(self) -> dict[str, Any]:
-        return self._read_json(SUMMARY)
+        return self._read_json(SUMMARY_FILE)
 
     def _read_bytes(self, name: str) -> bytes:
         path = self.path / name
@@ -221,7 +221,7 @@ class RunDir:
         """``rows``: ``(file, class name per task ("" when missing), split)``."""
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow([_SPLITS_FILE, *tasks, _SPLITS_SPLIT])
+        writer.writerow([_COLUMN_FILE, *tasks, _COLUMN_SPLIT])
         for file, names, split in rows:
             writer.writerow([file, *names, split])
         # surrogateescape writes undecodable path bytes back exactly as they were.
@@ -257,13 +257,13 @@ def open_finished(run_dir: str | os.PathLike) -> RunDir:
         )
     if not run.is_run():
         raise ParameterError(
-            f"{{run_dir}} {run_dir}: not a run directory (no {CONFIG})."
+            f"{{run_dir}} {run_dir}: not a run directory (no {CONFIG_FILE})."
         )
     if not run.summary.is_file():
         raise ParameterError(
-            f"{{run_dir}} {run_dir}: the run is unfinished (no {SUMMARY}). Finish it "
-            f"with python -m keras_art.train --resume {run_dir}, or pass a finished "
-            f"run."
+            f"{{run_dir}} {run_dir}: the run is unfinished (no {SUMMARY_FILE}). "
+            f"Finish it with python -m keras_art.train --resume {run_dir}, or pass a "
+            f"finished run."
         )
     return run
 
@@ -275,8 +275,8 @@ def find_resumable(run_dir: str, workdir: str | os.PathLike) -> RunDir:
         run = RunDir(run_dir)
         if not run.is_run():
             raise ParameterError(
-                f"{{run_dir}} {run_dir}: not a run directory (no {CONFIG}). Pass the "
-                f"folder a previous train command printed."
+                f"{{run_dir}} {run_dir}: not a run directory (no {CONFIG_FILE}). Pass "
+                f"the folder a previous train command printed."
             )
         if run.is_finished():
             raise ParameterError(f"{{run_dir}} {run_dir}: that run already finished.")
@@ -284,7 +284,7 @@ def find_resumable(run_dir: str, workdir: str | os.PathLike) -> RunDir:
     root = Path(workdir).expanduser()
     candidates = [
         run
-        for run in (RunDir(p.parent) for p in root.glob(f"*/{CONFIG}"))
+        for run in (RunDir(p.parent) for p in root.glob(f"*/{CONFIG_FILE}"))
         if not run.is_finished()
     ]
     if not candidates:
@@ -361,7 +361,7 @@ def restore_checkpoint_arrays(variables, folder: str | os.PathLike, part: str) -
     ):
         raise UserError(
             f"Checkpoint {folder} does not match this {part} ({len(arrays)} saved "
-            f"variables vs {len(variables)}). Resume with the run's own {CONFIG}, "
+            f"variables vs {len(variables)}). Resume with the run's own {CONFIG_FILE}, "
             f"or start a new run."
         )
     for v, a in zip(variables, arrays, strict=True):

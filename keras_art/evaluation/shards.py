@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from keras_art.errors import UserError
-from keras_art.run_dir import RunDir
+from keras_art.run_dir import SPLITS_FILE, RunDir
 
 
 class ShardRecord(NamedTuple):
@@ -83,13 +83,13 @@ def check_manifest(
     if entry.get("count") != len(files):
         raise UserError(
             f"--shards {shard_dir} holds {entry.get('count')} {split} images but the "
-            f"run's splits.csv has {len(files)}: {fix}"
+            f"run's {SPLITS_FILE} has {len(files)}: {fix}"
         )
     digest = entry.get("members")
     if digest and digest != members_digest(files):
         raise UserError(
             f"--shards {shard_dir} holds other {split} image files than the run's "
-            f"splits.csv (the same count, {len(files)}): {fix}"
+            f"{SPLITS_FILE} (the same count, {len(files)}): {fix}"
         )
 
 
@@ -167,7 +167,7 @@ def check_labels(
             i = differ[0]
             raise UserError(
                 f"--shards {shard_dir}: {differ.size} {task} labels differ from the "
-                f"run's splits.csv (e.g. {files[i]}: shards {stored[i]}, run "
+                f"run's {SPLITS_FILE} (e.g. {files[i]}: shards {stored[i]}, run "
                 f"{wanted[i]}): {rewrite_fix(shard_dir, run)}"
             )
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from keras_art.errors import ParameterError, UserError
 from keras_art.registry import EVAL_RESIZE_MODES
-from keras_art.run_dir import MODEL_RECORD, RunDir
+from keras_art.run_dir import MODEL_RECORD_FILE as MODEL_RECORD
+from keras_art.run_dir import RunDir
 
 __all__ = ["MODEL_RECORD", "RECORD_VERSION", "ModelRecord", "read_model_record"]
 # Bumped when a field changes meaning; readers refuse records they cannot read.

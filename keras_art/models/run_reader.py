@@ -14,9 +14,9 @@ import os
 from keras_art.errors import ParameterError
 from keras_art.models.model_record import ModelRecord, read_model_record
 from keras_art.run_dir import (
-    BEST_MODEL,
+    BEST_MODEL_FILE,
     CHECKPOINTS,
-    HISTORY,
+    HISTORY_FILE,
     RunDir,
     open_finished,
     restore_checkpoint_arrays,
@@ -44,8 +44,8 @@ def load_run_model(run: str | os.PathLike, checkpoint: str = "best"):
     run = RunDir(run)
     if not run.best_model.is_file():
         raise ParameterError(
-            f"{{run_dir}} {run}: no {BEST_MODEL} (no epoch had a finite validation "
-            f"score). Retrain, or check the run's {HISTORY}."
+            f"{{run_dir}} {run}: no {BEST_MODEL_FILE} (no epoch had a finite "
+            f"validation score). Retrain, or check the run's {HISTORY_FILE}."
         )
     model = keras.saving.load_model(run.best_model, compile=False)
     if checkpoint == "last":

@@ -20,7 +20,7 @@ from keras_art.config import Config
 from keras_art.data.catalog.run_data_check import check_same_data
 from keras_art.errors import UserError
 from keras_art.models.model_record import ModelRecord
-from keras_art.run_dir import DATA_REPORT, RunDir
+from keras_art.run_dir import DATA_REPORT_FILE, RunDir
 from keras_art.system import peak_rss_mb, versions
 from keras_art.training.strategies import is_chief_process, make_strategy
 
@@ -305,7 +305,9 @@ def _log_data_summary(prepared) -> None:
     excluded = prepared.report.get("excluded", [])
     if excluded:
         logger.info(
-            "data: %d unreadable file(s) excluded, see %s", len(excluded), DATA_REPORT
+            "data: %d unreadable file(s) excluded, see %s",
+            len(excluded),
+            DATA_REPORT_FILE,
         )
 
 

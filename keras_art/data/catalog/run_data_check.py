@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from keras_art.errors import UserError
-from keras_art.run_dir import CLASSES, RunDir
+from keras_art.run_dir import CLASSES_FILE, RunDir
 
 
 def check_same_data(prepared, run_dir: str | os.PathLike) -> None:
@@ -36,7 +36,7 @@ def _check_classes(class_names: dict, run_dir: RunDir) -> None:
         )
         raise UserError(
             f"--resume {run_dir}: the data no longer gives this run's {task} classes "
-            f"({len(before)} in {CLASSES}, {len(now)} now; {detail}). Resume with "
+            f"({len(before)} in {CLASSES_FILE}, {len(now)} now; {detail}). Resume with "
             f"the data and settings the run started with, or start a new run."
         )
 
