@@ -61,8 +61,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         return int(result or 0)
 
-    # Progress on stderr: stdout is the JSON, for piping.
-    return run_command(_run, info_stream=sys.stderr)
+    # Progress on stderr: stdout is the JSON, for piping. ``serve`` reads a run
+    # (its library parameter run_dir is the --run flag).
+    return run_command(
+        _run,
+        info_stream=sys.stderr,
+        flags={"run_dir": "--run", "checkpoint": "--checkpoint"},
+    )
 
 
 if __name__ == "__main__":

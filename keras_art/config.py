@@ -665,9 +665,10 @@ def _hint_name(hint: Any) -> str:
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
-def config_from_dict(raw: dict[str, Any]) -> Config:
-    """Rebuild a `Config` from ``config.json`` (e.g. a run directory's)."""
-    return merge_dict(Config(), raw, source="config.json")
+def config_from_dict(raw: dict[str, Any], source: str = "the config") -> Config:
+    """Rebuild a `Config` from a dict of `Config.to_json` (e.g. a run directory's
+    config file); errors name ``source``, the file it came from."""
+    return merge_dict(Config(), raw, source=source)
 
 
 def build_config(

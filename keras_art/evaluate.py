@@ -18,7 +18,7 @@ from keras_art.registry import DEFAULT_TOP_K, FORMATS
 
 def build_parser() -> ArgumentParser:
     from keras_art.evaluation.evaluate_run import SPLITS
-    from keras_art.models.run_reader import CHECKPOINTS
+    from keras_art.run_dir import CHECKPOINTS
 
     p = ArgumentParser(
         prog="python -m keras_art.evaluate",
@@ -56,6 +56,10 @@ def build_parser() -> ArgumentParser:
     return p
 
 
+# The library's parameter names -> this command's flags (its errors' words).
+FLAGS = {"run_dir": "--run", "checkpoint": "--checkpoint"}
+
+
 def main(argv: list[str] | None = None) -> int:
     def _run() -> int:
         args = build_parser().parse_args(argv)
@@ -84,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         _print_headline(result)
         return 0
 
-    return run_command(_run)
+    return run_command(_run, flags=FLAGS)
 
 
 def _sizes(text: str) -> list[int]:

@@ -57,6 +57,7 @@ def build_parser() -> ArgumentParser:
 # The library's parameter names -> this command's flags (its errors' words).
 FLAGS = {
     "model": "--model",
+    "run_dir": "--model",  # a run directory passed as the model
     "inputs": "IMAGE_OR_DIR",
     "top_k": "--top-k",
     "csv": "--csv",

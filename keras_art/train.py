@@ -10,7 +10,6 @@ sets the process-wide policies (mixed precision, determinism) and calls the libr
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from keras_art.cli import (
@@ -76,13 +75,16 @@ def config_from_args(args) -> tuple[Config, set[str]]:
 
 
 def _resumed_config(args) -> Config:
-    from keras_art.training.train import find_resumable_run
+    from keras_art.run_dir import find_resumable
 
-    run_dir = find_resumable_run(args.resume, args.workdir or "runs")
-    cfg_file = run_dir / "config.json"
-    cfg = config_from_dict(json.loads(cfg_file.read_text(encoding="utf-8")))
-    cfg.workdir, cfg.run_name = str(run_dir.parent), run_dir.name
+    run = find_resumable(args.resume, args.workdir or "runs")
+    cfg = config_from_dict(run.read_config(), source=str(run.config))
+    cfg.workdir, cfg.run_name = str(run.path.parent), run.name
     return cfg.validate()
+
+
+# The library's parameter names -> this command's flags (its errors' words).
+FLAGS = {"run_dir": "--resume"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"run directory: {Path(result.run_dir)}")
         return 0
 
-    return run_command(_run)
+    return run_command(_run, flags=FLAGS)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ import numpy as np
 
 from keras_art.benchmarks import PeakRSS, progress, usable_cores
 from keras_art.cli import add_set_flag
+from keras_art.data.sources.build_once import build_dir_once, is_complete
 from keras_art.errors import UserError
 
 NAME = "pipeline"
@@ -729,23 +730,26 @@ def generate_large_jpegs(
     root = (
         Path(cache_dir or default_cache_dir()) / f"bench-large-{tag}{n}-{w}x{h}-s{seed}"
     )
-    done = root / ".complete"
-    if done.exists():
+    if is_complete(root):
         progress(f"reusing {n} generated {w}x{h} JPEGs in {root}")
         return root
     progress(f"generating {n} {w}x{h} JPEGs in {root}")
-    rng = np.random.default_rng(seed)
-    bounds = np.cumsum(GENERATED_SHARES)
-    for i in range(n):
-        k = int(np.searchsorted(bounds, (i + 0.5) / n))
-        folder = root / f"class_{k}"
-        folder.mkdir(parents=True, exist_ok=True)
-        image = _painting(rng, h, w, kind)
-        Image.fromarray(image).save(folder / f"{i:05d}.jpg", quality=90)
-        if (i + 1) % 50 == 0:
-            progress(f"generated {i + 1}/{n}")
-    done.write_text("ok\n")
-    return root
+
+    def build(tmp: Path) -> None:
+        rng = np.random.default_rng(seed)
+        bounds = np.cumsum(GENERATED_SHARES)
+        for i in range(n):
+            k = int(np.searchsorted(bounds, (i + 0.5) / n))
+            folder = tmp / f"class_{k}"
+            folder.mkdir(parents=True, exist_ok=True)
+            image = _painting(rng, h, w, kind)
+            Image.fromarray(image).save(folder / f"{i:05d}.jpg", quality=90)
+            if (i + 1) % 50 == 0:
+                progress(f"generated {i + 1}/{n}")
+
+    # Built beside its place and renamed into it: a stopped run leaves no
+    # half-filled folder that a later one would take for complete.
+    return build_dir_once(root, build)
 
 
 def _painting(rng, h: int, w: int, kind: str = "noise") -> np.ndarray:

@@ -40,6 +40,7 @@ import numpy as np
 from keras_art.benchmarks import PeakRSS, progress, usable_cores
 from keras_art.errors import UserError
 from keras_art.registry import IMAGE_SUFFIXES
+from keras_art.run_dir import CHECKPOINTS, RunDir
 
 NAME = "serve"
 HELP = "serving latency/throughput: SavedModel bytes signature vs Keras+PIL vs TFLite"
@@ -84,7 +85,7 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--batches", type=int, default=5, help="timed batches per throughput path"
     )
-    p.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    p.add_argument("--checkpoint", choices=CHECKPOINTS, default="best")
 
 
 def run(args) -> dict[str, Any]:
@@ -165,7 +166,7 @@ def bench_serve(
 
 
 # ------------------------------------------------------------------- inputs
-def _image_files(run: Path, record, images: str | None) -> list[str]:
+def _image_files(run: RunDir, record, images: str | None) -> list[str]:
     if images is None:
         from keras_art.evaluation.evaluate_run import split_rows
 
@@ -224,7 +225,7 @@ def _pil_letterbox(image, size: int) -> np.ndarray:
 
 # -------------------------------------------------------------------- paths
 def _build_paths(
-    run: Path, record, data: list[bytes], tmp: Path, checkpoint: str
+    run: RunDir, record, data: list[bytes], tmp: Path, checkpoint: str
 ) -> tuple[dict[str, Callable[[list[bytes]], Any]], dict[str, Any]]:
     """Export both artifacts; return ``{path: call(list of encoded images)}`` and
     ``{"sizes_mb": ..., "pil_vs_tf_pixels": ...}`` (how far PIL's eval resize is

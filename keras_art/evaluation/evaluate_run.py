@@ -18,13 +18,8 @@ replaces the report on the files, and shards of two encodings keep one report ea
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,6 +32,7 @@ from keras_art.io_utils import atomic_write_json
 from keras_art.models.model_record import ModelRecord
 from keras_art.models.run_reader import load_run_model, open_run
 from keras_art.registry import DEFAULT_TOP_K
+from keras_art.run_dir import RunDir, safe_name
 
 logger = logging.getLogger(__name__)
 
@@ -134,30 +130,27 @@ def evaluate(
         tta_flip=tta,
         encoded=rows.encoded_of(rows.files),
     )
-    final = Path(run) / "eval" / _safe_name(rows.name)
-    final.parent.mkdir(exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
+    # Built beside eval/<name>/ and renamed into it: a reader never sees half a
+    # report, and a second call replaces the first.
+    with run.eval_writer(rows.name) as staging:
         result = _write_report(
             staging, run, record, rows, preds, model,
             checkpoint=checkpoint, tta_sizes=sizes, gradcam=gradcam, audit=audit,
             top_k=top_k, bootstrap=bootstrap, seed=seed, start=start,
         )  # fmt: skip
-        _replace_dir(staging, final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    logger.info("evaluate: report in %s (%.0f s)", final, time.time() - start)
+    logger.info(
+        "evaluate: report in %s (%.0f s)", run.eval_dir(rows.name), time.time() - start
+    )
     return result
 
 
 # ------------------------------------------------------------------- the run
-def split_rows(run: Path, record: ModelRecord, split: str) -> EvalRows:
+def split_rows(run: str | os.PathLike, record: ModelRecord, split: str) -> EvalRows:
     """The rows of ``split`` from the run's own ``splits.csv``."""
     if split not in SPLITS:
         raise UserError(f"--split {split}: choose one of {', '.join(SPLITS)}.")
-    text = (run / "splits.csv").read_bytes().decode("utf-8", "surrogateescape")
-    rows = [r for r in csv.DictReader(io.StringIO(text)) if r["split"] == split]
+    run = RunDir(run)
+    rows = [r for r in run.read_splits() if r["split"] == split]
     if not rows:
         raise UserError(
             f"--run {run}: the {split} split is empty. Pass --split val (or train)."
@@ -166,15 +159,17 @@ def split_rows(run: Path, record: ModelRecord, split: str) -> EvalRows:
     for task in record.tasks:
         index = {name: i for i, name in enumerate(record.class_names[task])}
         labels[task] = np.array([index.get(r[task], -1) for r in rows], np.int64)
-    summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
-    note = summary.get("metrics_split_note", "")
+    note = run.read_summary().get("metrics_split_note", "")
     if split == "val":
         note = f"val was used for model selection (best epoch): optimistic. {note}"
     return EvalRows(split, [r["file"] for r in rows], labels, note.strip())
 
 
 def shard_rows(
-    run: Path, record: ModelRecord, split: str, shard_dir: str | os.PathLike
+    run: str | os.PathLike,
+    record: ModelRecord,
+    split: str,
+    shard_dir: str | os.PathLike,
 ) -> EvalRows:
     """The rows of ``split`` (labels from ``splits.csv``) with their images read from
     the TFRecord shards in ``shard_dir``; `UserError` unless the shards hold exactly
@@ -249,8 +244,8 @@ def collection_rows(
     return EvalRows(name, [catalog.files[i] for i in idx], labels, note, matching)
 
 
-def _multi_size(run: Path) -> list[int]:
-    cfg = json.loads((run / "config.json").read_text(encoding="utf-8"))
+def _multi_size(run: RunDir) -> list[int]:
+    cfg = run.read_config()
     return list(cfg.get("augment", {}).get("multi_size") or [])
 
 
@@ -294,10 +289,9 @@ def _write_report(staging, run, record, rows, preds, model, **opts) -> dict:
         ).name
     if not per_task:
         raise UserError(f"{rows.name}: no labelled image to evaluate.")
-    history = run / "history.csv"
-    if history.is_file():
+    if run.history.is_file():
         images["curves"] = plots.plot_training_curves(
-            history, staging / "curves.png"
+            run.history, staging / "curves.png"
         ).name
     if opts["audit"]:
         images.update(_audit(staging, record, rows, preds))
@@ -424,7 +418,7 @@ def _gradcam(staging, model, record, rows, preds, n: int) -> list[str]:
             pred = int(probs[i].argmax())
             truth = names[labels[i]] if labels[i] >= 0 else "?"
             path = (
-                out_dir / f"{start + j:02d}_{_safe_name(Path(rows.files[i]).stem)}.png"
+                out_dir / f"{start + j:02d}_{safe_name(Path(rows.files[i]).stem)}.png"
             )
             save_gradcam_figure(
                 np.asarray(batch[j]).astype(np.uint8),
@@ -445,19 +439,3 @@ def _gradcam_choice(labels, probs, n: int) -> list[int]:
     wrong = [i for i in np.argsort(-conf) if labels[i] >= 0 and pred[i] != labels[i]]
     take_wrong = min(len(wrong), n - min(len(right), n // 2))
     return [int(i) for i in wrong[:take_wrong] + right[: n - take_wrong]]
-
-
-def _safe_name(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80]
-
-
-def _replace_dir(staging: Path, final: Path) -> None:
-    """Rename ``staging`` to ``final``; an existing report is moved aside first and
-    removed only once the new one is in place."""
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        final.rename(old)
-    staging.rename(final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

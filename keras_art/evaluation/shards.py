@@ -13,7 +13,6 @@ rows by path (`align_records`) and their labels checked against the run's
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from keras_art.errors import UserError
+from keras_art.run_dir import SPLITS_FILE, RunDir
 
 
 class ShardRecord(NamedTuple):
@@ -35,8 +35,9 @@ class ShardRecord(NamedTuple):
 def rewrite_fix(shard_dir: str | os.PathLike, run: str | os.PathLike) -> str:
     """The fix for shards that do not hold the run's split: write them from the
     run's own settings (``config.json`` holds its data settings and task)."""
-    config = Path(run) / "config.json"
-    task = json.loads(config.read_text(encoding="utf-8")).get("task", "artist")
+    run = RunDir(run)
+    config = run.config
+    task = run.read_config().get("task", "artist")
     return (
         f"write them with python -m data_scripts.make_tfrecords --task {task} "
         f"--config {config} --out {shard_dir}, or pass the shards written from "
@@ -82,13 +83,13 @@ def check_manifest(
     if entry.get("count") != len(files):
         raise UserError(
             f"--shards {shard_dir} holds {entry.get('count')} {split} images but the "
-            f"run's splits.csv has {len(files)}: {fix}"
+            f"run's {SPLITS_FILE} has {len(files)}: {fix}"
         )
     digest = entry.get("members")
     if digest and digest != members_digest(files):
         raise UserError(
             f"--shards {shard_dir} holds other {split} image files than the run's "
-            f"splits.csv (the same count, {len(files)}): {fix}"
+            f"{SPLITS_FILE} (the same count, {len(files)}): {fix}"
         )
 
 
@@ -166,7 +167,7 @@ def check_labels(
             i = differ[0]
             raise UserError(
                 f"--shards {shard_dir}: {differ.size} {task} labels differ from the "
-                f"run's splits.csv (e.g. {files[i]}: shards {stored[i]}, run "
+                f"run's {SPLITS_FILE} (e.g. {files[i]}: shards {stored[i]}, run "
                 f"{wanted[i]}): {rewrite_fix(shard_dir, run)}"
             )
 

@@ -18,8 +18,8 @@ import sys
 
 from keras_art.cli import ArgumentParser, quiet_tensorflow, run_command
 from keras_art.errors import UserError
-from keras_art.models.run_reader import CHECKPOINTS
 from keras_art.registry import DEFAULT_TOP_K, QUANTIZE_MODES
+from keras_art.run_dir import CHECKPOINTS
 
 FORMATS = ("saved_model", "tflite")
 

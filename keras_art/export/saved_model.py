@@ -34,17 +34,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from keras_art.errors import ParameterError, UserError, check_positive_int
 from keras_art.export.graph_scan import describe_signatures, find_gpu_only_ops
-from keras_art.io_utils import check_output_folder, umask
+from keras_art.io_utils import atomic_dir, check_output_folder
 from keras_art.models.model_record import ModelRecord
 from keras_art.registry import DEFAULT_TOP_K
+from keras_art.run_dir import RunDir
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +87,7 @@ def export_saved_model(
     out_base = check_output_folder(out_base, "out_base")
     run, record = open_run(run_dir, checkpoint)
     check_positive_int(top_k, "top_k")
-    name = check_name(name if name is not None else run.resolve().name)
+    name = check_name(name if name is not None else run.path.resolve().name)
     model_dir = out_base / name
     version = _next_version(model_dir) if version is None else _check_version(version)
     final = model_dir / str(version)
@@ -103,21 +102,14 @@ def export_saved_model(
     metadata = export_metadata(run, record, name, version, top_k, checkpoint)
     archive = build_export_archive(model, record, top_k=top_k, metadata=metadata)
 
-    model_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(
-        tempfile.mkdtemp(prefix=f".{version}.", suffix=".tmp", dir=model_dir)
-    )
-    try:
-        os.chmod(staging, 0o777 & ~umask())  # mkdtemp's 0700 would hide it
+    # A hidden staging folder (TF Serving ignores it) renamed into place: the
+    # version appears complete or not at all, and an existing one is never replaced.
+    with atomic_dir(final, replace=False) as staging:
         archive.write_out(str(staging), verbose=False)
         _refuse_gpu_only_ops(staging)
         _write_metadata_files(staging, metadata, record)
         if final.exists():
             raise UserError(f"{final} appeared while exporting; not overwritten.")
-        os.rename(staging, final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     logger.info(
         "export: %s (version %d of %s, %.0f s)",
         final,
@@ -261,7 +253,7 @@ def _recurrent_layers(model):
 
 
 def export_metadata(
-    run: Path,
+    run: str | os.PathLike,
     record: ModelRecord,
     name: str,
     version: int,
@@ -274,7 +266,8 @@ def export_metadata(
 
     import keras_art
 
-    summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+    run = RunDir(run)
+    summary = run.read_summary()
     multi = len(record.tasks) > 1
     return {
         "format": "keras_art.saved_model",
@@ -307,7 +300,7 @@ def export_metadata(
         "metrics_split_note": summary.get("metrics_split_note", ""),
         "best_epoch": summary.get("best_epoch"),
         "checkpoint": checkpoint,
-        "run": run.resolve().name,
+        "run": run.path.resolve().name,
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "versions": {
             "keras_art": keras_art.__version__,

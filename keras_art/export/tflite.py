@@ -115,7 +115,7 @@ def export_tflite(
     run, record = open_run(run_dir, checkpoint)
     quantize = check_quantize(quantize)
     check_positive_int(top_k, "top_k")
-    name = check_name(name if name is not None else run.resolve().name)
+    name = check_name(name if name is not None else run.path.resolve().name)
     path = out_base / tflite_file_name(name, quantize)
 
     model = load_run_model(run, checkpoint)

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_art.errors import UserError
+from keras_art.run_dir import RunDir
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def detect_model(path: str | os.PathLike) -> tuple[str, Path]:
         return "tflite", p
     if p.is_dir() and (p / "saved_model.pb").is_file():
         return "saved_model", p
-    if p.is_dir() and (p / "config.json").is_file():
+    if p.is_dir() and RunDir(p).is_run():
         return "run", p
     if p.is_dir() and (version := newest_serving_version(p)) is not None:
         logger.info(
@@ -214,7 +215,7 @@ def load_run(path: Path) -> LoadedModel:
 
     return LoadedModel(
         kind="run",
-        path=run,
+        path=run.path,
         tasks=list(record.tasks),
         class_names=class_names,
         image_size=int(size),

@@ -11,16 +11,16 @@ Pure Python: reading it never imports TensorFlow.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from keras_art.errors import UserError
-from keras_art.io_utils import atomic_write_json
+from keras_art.errors import ParameterError, UserError
 from keras_art.registry import EVAL_RESIZE_MODES
+from keras_art.run_dir import MODEL_RECORD_FILE as MODEL_RECORD
+from keras_art.run_dir import RunDir
 
-MODEL_RECORD = "model.json"
+__all__ = ["MODEL_RECORD", "RECORD_VERSION", "ModelRecord", "read_model_record"]
 # Bumped when a field changes meaning; readers refuse records they cannot read.
 RECORD_VERSION = 1
 
@@ -64,22 +64,23 @@ class ModelRecord:
         return {t: len(self.class_names[t]) for t in self.tasks}
 
     def write(self, run_dir: str | os.PathLike) -> Path:
-        return atomic_write_json(Path(run_dir) / MODEL_RECORD, asdict(self))
+        return RunDir(run_dir).write_model_record(asdict(self))
 
 
 def read_model_record(run_dir: str | os.PathLike) -> ModelRecord:
     """The `ModelRecord` of a run directory; one clear `UserError` when it can't be."""
-    path = Path(run_dir) / MODEL_RECORD
+    run = RunDir(run_dir)
+    path = run.model_record
     if not path.is_file():
-        raise UserError(
-            f"{run_dir}: no {MODEL_RECORD}. Pass a run directory written by "
-            f"python -m keras_art.train (runs from before keras_art 0.1 lack it: "
+        raise ParameterError(
+            f"{{run_dir}} {run_dir}: no {MODEL_RECORD}. Pass a run directory written "
+            f"by python -m keras_art.train (runs from before keras_art 0.1 lack it: "
             f"retrain)."
         )
+    raw = run.read_model_record()  # bad JSON: a ParameterError naming run_dir
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
         version = int(raw.get("version", 0))
-    except (ValueError, AttributeError) as exc:
+    except (ValueError, TypeError, AttributeError) as exc:
         raise UserError(f"{path}: not a readable model record ({exc}).") from None
     if version != RECORD_VERSION:
         raise UserError(

@@ -13,7 +13,6 @@ import functools
 import io
 import logging
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_art.io_utils import atomic_write_text, to_builtin
+from keras_art.io_utils import atomic_path, atomic_write_text, to_builtin
 from keras_art.models.backbones import set_backbone_trainable
 from keras_art.registry import MONITOR_METRIC
+from keras_art.run_dir import RunDir
 from keras_art.training.schedules import monitor_mode
 from keras_art.training.strategies import is_chief
 
@@ -443,21 +443,12 @@ def _finite_epoch(logs: dict, model: keras.Model) -> bool:
 def save_model_atomic(model: keras.Model, path: str | os.PathLike) -> Path:
     """Save to a temp ``.keras`` beside ``path``, then rename; no optimizer."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=".keras", dir=path.parent
-    )
-    os.close(fd)
     optimizer = getattr(model, "optimizer", None)
     try:
         model.optimizer = None
-        model.save(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        # Keras insists on the .keras suffix for the temp file too.
+        with atomic_path(path, suffix=path.suffix) as tmp:
+            model.save(tmp)
     finally:
         model.optimizer = optimizer
     return path
@@ -515,21 +506,21 @@ def default_callbacks(
 ) -> list[keras.callbacks.Callback]:
     """A run's callbacks: `staged_callbacks` saving ``best.keras``, then
     ``history.csv`` and TensorBoard (``<run>/logs``)."""
-    run_dir = Path(run_dir)
+    run = RunDir(run_dir)
     cbs = [
         *staged_callbacks(
             train_cfg,
-            best_path=run_dir / "best.keras",
+            best_path=run.best_model,
             set_trainable=set_trainable,
             backbone_name=backbone_name,
             backbone=backbone,
         ),
-        HistoryLogger(run_dir / "history.csv"),
+        HistoryLogger(run.history),
     ]
     if tensorboard:
         cbs.append(
             keras.callbacks.TensorBoard(
-                log_dir=str(run_dir / "logs"), write_graph=False, profile_batch=0
+                log_dir=str(run.logs), write_graph=False, profile_batch=0
             )
         )
     return cbs

@@ -6,9 +6,11 @@ included), ``optimizer.npz`` (`Trainer.state_variables`: the shared step = the
 schedule position, each group's moments, step count and plateau-reduced LR, the
 loss scale), and ``state.json`` (completed epochs, stage, history so far, callback
 states keyed by each callback's ``state_key`` or class name, so reordering the
-callbacks does not mix their states up). It is written to a hidden temp
-folder, fsynced, then renamed: a crash leaves either the whole folder or none of it
-(leftover temp folders are ignored and cleaned up). Only the chief writes.
+callbacks does not mix their states up). The folder's format is the run
+directory's (`keras_art.run_dir.write_checkpoint`): written to a hidden staging
+folder, fsynced, then renamed, so a crash leaves either the whole folder or none of
+it (leftover staging folders are ignored and cleaned up). Only the chief writes;
+this module gathers the state from the trainer and puts it back.
 
 What it does not restore: a dataset's position inside an epoch (a resumed run restarts
 the interrupted epoch) and ``EarlyStopping(restore_best_weights=True)``'s weights.
@@ -16,21 +18,22 @@ the interrupted epoch) and ``EarlyStopping(restore_best_weights=True)``'s weight
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from keras_art.errors import UserError
 from keras_art.io_utils import to_builtin
+from keras_art.run_dir import (
+    completed_checkpoints,
+    read_checkpoint_state,
+    restore_checkpoint_arrays,
+    write_checkpoint,
+)
 from keras_art.training.strategies import is_chief
 
-_EPOCH_DIR = re.compile(r"^epoch_(\d{4,})$")
 _SIMPLE_ATTRS = ("wait", "best", "stopped_epoch", "best_epoch", "cooldown_counter")
 
 
@@ -51,14 +54,7 @@ class EpochCheckpointer:
     # ----------------------------------------------------------------- query
     def completed(self) -> list[tuple[int, Path]]:
         """``(completed_epochs, folder)`` of every complete checkpoint, oldest first."""
-        if not self.directory.is_dir():
-            return []
-        out = []
-        for p in self.directory.iterdir():
-            m = _EPOCH_DIR.match(p.name)
-            if m and (p / "state.json").is_file():
-                out.append((int(m.group(1)), p))
-        return sorted(out)
+        return completed_checkpoints(self.directory)
 
     def latest(self) -> Path | None:
         done = self.completed()
@@ -80,27 +76,9 @@ class EpochCheckpointer:
             "optimizer_paths": [v.path for v in trainer.state_variables],
             "callbacks": _callback_states(callbacks),
         }
-        self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = Path(
-            tempfile.mkdtemp(
-                prefix=f".tmp-epoch_{completed_epochs:04d}-", dir=self.directory
-            )
+        final = write_checkpoint(
+            self.directory, completed_epochs, model_arrays, opt_arrays, state
         )
-        try:
-            _write_npz(tmp / "model.npz", model_arrays)
-            _write_npz(tmp / "optimizer.npz", opt_arrays)
-            _write_bytes(tmp / "state.json", json.dumps(state, indent=1).encode())
-            _fsync_dir(tmp)
-            final = self.directory / f"epoch_{completed_epochs:04d}"
-            if final.exists():  # re-running an epoch after a resume
-                trash = self.directory / f".old-{final.name}-{os.getpid()}"
-                os.replace(final, trash)
-                shutil.rmtree(trash, ignore_errors=True)
-            os.replace(tmp, final)
-            _fsync_dir(self.directory)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         self._prune()
         return final
 
@@ -108,8 +86,10 @@ class EpochCheckpointer:
         done = self.completed()
         for _, path in done[: -self.keep]:
             shutil.rmtree(path, ignore_errors=True)
+        # Only the chief writes here, and its save has finished: every hidden
+        # folder is what a stopped save left (staging or a replaced epoch).
         for p in self.directory.iterdir():
-            if p.name.startswith((".tmp-epoch_", ".old-")) and p.is_dir():
+            if p.name.startswith(".") and p.is_dir():
                 shutil.rmtree(p, ignore_errors=True)
 
     # ----------------------------------------------------------------- restore
@@ -124,9 +104,9 @@ class EpochCheckpointer:
         path = self.latest()
         if path is None:
             return None
-        state = json.loads((path / "state.json").read_text(encoding="utf-8"))
-        _assign_all(trainer.model.variables, path / "model.npz", "model", path)
-        _assign_all(trainer.state_variables, path / "optimizer.npz", "optimizer", path)
+        state = read_checkpoint_state(path)
+        restore_checkpoint_arrays(trainer.model.variables, path, "model")
+        restore_checkpoint_arrays(trainer.state_variables, path, "optimizer")
         trainer.stage = int(state["stage"])
         trainer.history_records = list(state["history"])
         saved = state.get("callbacks", {})
@@ -174,51 +154,3 @@ def _callback_states(callbacks) -> dict[str, dict[str, Any]]:
         if attrs:
             out[key] = attrs
     return out
-
-
-def load_model_weights(model, folder: str | os.PathLike) -> None:
-    """Put the model weights of checkpoint ``folder`` (an ``epoch_NNNN`` folder)
-    into ``model``, built like the run's (e.g. loaded from its ``best.keras``)."""
-    folder = Path(folder)
-    _assign_all(model.variables, folder / "model.npz", "model", folder)
-
-
-def _assign_all(variables, npz_path: Path, what: str, folder: Path) -> None:
-    with np.load(npz_path) as data:
-        arrays = [data[f"a{i}"] for i in range(len(data.files))]
-    if len(arrays) != len(variables) or any(
-        tuple(a.shape) != tuple(v.shape)
-        for a, v in zip(arrays, variables, strict=False)
-    ):
-        raise UserError(
-            f"Checkpoint {folder} does not match this {what} ({len(arrays)} saved "
-            f"variables vs {len(variables)}). Resume with the run's own config.json, "
-            f"or start a new run."
-        )
-    for v, a in zip(variables, arrays, strict=True):
-        v.assign(a)
-
-
-def _write_npz(path: Path, arrays) -> None:
-    with open(path, "wb") as fh:
-        np.savez(fh, **{f"a{i}": a for i, a in enumerate(arrays)})
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -8,7 +8,6 @@ summary.json is incomplete, and ``--resume`` continues it.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -20,14 +19,12 @@ from typing import Any
 from keras_art.config import Config
 from keras_art.data.catalog.run_data_check import check_same_data
 from keras_art.errors import UserError
-from keras_art.io_utils import atomic_write_json, atomic_write_text
 from keras_art.models.model_record import ModelRecord
+from keras_art.run_dir import DATA_REPORT_FILE, RunDir
 from keras_art.system import peak_rss_mb, versions
 from keras_art.training.strategies import is_chief_process, make_strategy
 
 logger = logging.getLogger(__name__)
-
-SUMMARY = "summary.json"
 
 
 @dataclass
@@ -42,45 +39,19 @@ def make_run_dir(cfg: Config) -> Path:
     name = cfg.run_name or (
         f"{cfg.task}-{cfg.model.head}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     )
-    run_dir = Path(cfg.workdir).expanduser() / name
-    if (run_dir / SUMMARY).exists():
+    run = RunDir(Path(cfg.workdir) / name)
+    if run.is_finished():
         raise UserError(
-            f"{run_dir} already holds a finished run. Pick another --run-name or "
-            f"--workdir."
+            f"{run} already holds a finished run. Pick another --run-name or --workdir."
         )
-    if (run_dir / "config.json").exists():
+    if run.config.exists():
         raise UserError(
-            f"{run_dir} holds an unfinished run. Continue it with --resume {run_dir}, "
+            f"{run} holds an unfinished run. Continue it with --resume {run}, "
             f"or pick another --run-name."
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run.path.mkdir(parents=True, exist_ok=True)
     cfg.run_name = name
-    return run_dir
-
-
-def find_resumable_run(which: str, workdir: str) -> Path:
-    """The run directory ``--resume`` names (or the newest unfinished one)."""
-    if which != "latest":
-        run_dir = Path(which).expanduser()
-        if not (run_dir / "config.json").is_file():
-            raise UserError(
-                f"--resume {which}: not a run directory (no config.json). Pass the "
-                f"folder a previous train command printed."
-            )
-        if (run_dir / SUMMARY).exists():
-            raise UserError(f"--resume {which}: that run already finished.")
-        return run_dir
-    root = Path(workdir).expanduser()
-    candidates = [
-        p.parent
-        for p in root.glob("*/config.json")
-        if not (p.parent / SUMMARY).exists()
-    ]
-    if not candidates:
-        raise UserError(
-            f"--resume: no unfinished run in {root}. Pass the run directory explicitly."
-        )
-    return max(candidates, key=lambda p: (p / "config.json").stat().st_mtime)
+    return run.path
 
 
 POLICIES = {"off": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
@@ -131,12 +102,12 @@ def train(cfg: Config, *, resume: bool = False) -> RunResult:
     except UserError:
         # A run stopped by bad input before its first checkpoint leaves nothing
         # behind (not even a folder that --resume would pick up).
-        if chief and not resume and not (run_dir / "checkpoints").exists():
+        if chief and not resume and not RunDir(run_dir).checkpoints.exists():
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     summary = _summary(cfg, prepared, fit_result, wall_s=time.time() - start)
     if chief:
-        atomic_write_json(run_dir / SUMMARY, summary)
+        RunDir(run_dir).write_summary(summary)
     _log_result_table(summary)
     return RunResult(run_dir=run_dir, summary=summary, chief=chief)
 
@@ -200,7 +171,7 @@ def _open_run_dir(cfg: Config, *, chief: bool, resume: bool) -> Path:
     if resume or not chief:
         return Path(cfg.workdir).expanduser() / cfg.run_name
     run_dir = make_run_dir(cfg)
-    atomic_write_text(run_dir / "config.json", cfg.to_json() + "\n")
+    RunDir(run_dir).write_config(cfg.to_json())
     return run_dir
 
 
@@ -235,7 +206,7 @@ def _fit(
         epochs=cfg.train.epochs,
         callbacks=callbacks,
         feature_train_ds=_feature_dataset(cfg, model, datasets),
-        checkpoints=EpochCheckpointer(run_dir / "checkpoints"),
+        checkpoints=EpochCheckpointer(RunDir(run_dir).checkpoints),
         resume=resume,
     )
     fit_s = time.time() - fit_start
@@ -259,7 +230,7 @@ def _build_model(cfg: Config, prepared, strategy, run_dir: Path, chief: bool):
     if cfg.train.train_bn is None:
         cfg.train.train_bn = weights_source.startswith("random")
         if chief:
-            atomic_write_text(run_dir / "config.json", cfg.to_json() + "\n")
+            RunDir(run_dir).write_config(cfg.to_json())
     logger.info(
         "model: %s + %s head, weights: %s, %s parameters%s",
         cfg.model.backbone,
@@ -334,7 +305,9 @@ def _log_data_summary(prepared) -> None:
     excluded = prepared.report.get("excluded", [])
     if excluded:
         logger.info(
-            "data: %d unreadable file(s) excluded, see data_report.json", len(excluded)
+            "data: %d unreadable file(s) excluded, see %s",
+            len(excluded),
+            DATA_REPORT_FILE,
         )
 
 
@@ -353,7 +326,3 @@ def _log_result_table(summary: dict[str, Any]) -> None:
         f"peak RSS {summary['peak_rss_mb']:.0f} MB"
     )
     logger.info("\n".join(lines))
-
-
-def load_summary(run_dir: str | Path) -> dict[str, Any]:
-    return json.loads((Path(run_dir) / SUMMARY).read_text(encoding="utf-8"))

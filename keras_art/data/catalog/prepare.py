@@ -12,13 +12,10 @@ bytes never straddle splits.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -26,7 +23,7 @@ from keras_art.data.catalog.catalog import MISSING, Catalog
 from keras_art.data.catalog.splits import SPLITS, assign_splits, content_hash
 from keras_art.data.sources import load_catalog
 from keras_art.errors import UserError
-from keras_art.io_utils import atomic_write_bytes, atomic_write_json
+from keras_art.run_dir import RunDir
 
 
 @dataclass
@@ -191,21 +188,22 @@ def _report_after_split(
 
 def write_data_files(prepared: PreparedData, run_dir: str | os.PathLike) -> None:
     """Write ``classes.json``, ``splits.csv`` and ``data_report.json`` atomically."""
-    run_dir = Path(run_dir)
-    atomic_write_json(run_dir / "classes.json", prepared.class_names)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["file", *prepared.tasks, "split"])
-    for i, path in enumerate(prepared.files):
-        names = []
-        for t in prepared.tasks:
-            lab = prepared.labels[t][i]
-            names.append(prepared.class_names[t][lab] if lab >= 0 else "")
-        writer.writerow([path, *names, prepared.split[i]])
-    # surrogateescape writes undecodable path bytes back exactly as they were.
-    data = buffer.getvalue().encode("utf-8", "surrogateescape")
-    atomic_write_bytes(run_dir / "splits.csv", data)
-    atomic_write_json(run_dir / "data_report.json", prepared.report)
+    run = RunDir(run_dir)
+    run.write_classes(prepared.class_names)
+    run.write_splits(
+        prepared.tasks, (_split_row(prepared, i) for i in range(len(prepared.files)))
+    )
+    run.write_data_report(prepared.report)
+
+
+def _split_row(prepared: PreparedData, i: int) -> tuple[str, list[str], str]:
+    """Row ``i`` of ``splits.csv``: file, class name per task ("" when missing),
+    split."""
+    names = []
+    for t in prepared.tasks:
+        lab = prepared.labels[t][i]
+        names.append(prepared.class_names[t][lab] if lab >= 0 else "")
+    return prepared.files[i], names, prepared.split[i]
 
 
 def _run_tasks(task: str, catalog: Catalog) -> tuple[str, ...]:

@@ -8,24 +8,21 @@ wrong classes. `check_same_data` compares the fresh preparation with the run's
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
-from pathlib import Path
 
 from keras_art.errors import UserError
+from keras_art.run_dir import CLASSES_FILE, RunDir
 
 
 def check_same_data(prepared, run_dir: str | os.PathLike) -> None:
     """Raise `UserError` unless ``prepared`` has the run's classes and splits."""
-    run_dir = Path(run_dir)
-    _check_classes(prepared.class_names, run_dir)
-    _check_rows(prepared, run_dir)
+    run = RunDir(run_dir)
+    _check_classes(prepared.class_names, run)
+    _check_rows(prepared, run)
 
 
-def _check_classes(class_names: dict, run_dir: Path) -> None:
-    recorded = json.loads((run_dir / "classes.json").read_text(encoding="utf-8"))
+def _check_classes(class_names: dict, run_dir: RunDir) -> None:
+    recorded = run_dir.read_classes()
     for task in sorted(set(recorded) | set(class_names)):
         before, now = recorded.get(task, []), class_names.get(task, [])
         if before == now:
@@ -39,15 +36,14 @@ def _check_classes(class_names: dict, run_dir: Path) -> None:
         )
         raise UserError(
             f"--resume {run_dir}: the data no longer gives this run's {task} classes "
-            f"({len(before)} in classes.json, {len(now)} now; {detail}). Resume with "
+            f"({len(before)} in {CLASSES_FILE}, {len(now)} now; {detail}). Resume with "
             f"the data and settings the run started with, or start a new run."
         )
 
 
-def _check_rows(prepared, run_dir: Path) -> None:
-    # surrogateescape: paths with undecodable bytes compare exactly as written.
-    text = (run_dir / "splits.csv").read_bytes().decode("utf-8", "surrogateescape")
-    recorded = {row["file"]: row for row in csv.DictReader(io.StringIO(text))}
+def _check_rows(prepared, run_dir: RunDir) -> None:
+    # Paths with undecodable bytes compare exactly as written (`RunDir.read_splits`).
+    recorded = {row["file"]: row for row in run_dir.read_splits()}
     changed = []
     for i, path in enumerate(prepared.files):
         row = recorded.pop(path, None)

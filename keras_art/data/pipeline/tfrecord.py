@@ -39,7 +39,7 @@ import numpy as np
 
 from keras_art.data.pipeline.prepared import ImageEncoding, read_encoded
 from keras_art.errors import UserError
-from keras_art.io_utils import atomic_write_json
+from keras_art.io_utils import atomic_path, atomic_write_json, is_leftover
 from keras_art.registry import TASKS
 
 logger = logging.getLogger(__name__)
@@ -203,14 +203,12 @@ def _write_shard_file(path: Path, files, images, arrays, rows) -> dict[str, int]
     count, bytes, source bytes and re-encoded record count."""
     import tensorflow as tf
 
-    tmp = path.with_name(f".{path.name}.tmp")
     source_bytes = reencoded = 0
-    with tf.io.TFRecordWriter(str(tmp)) as writer:
+    with atomic_path(path) as tmp, tf.io.TFRecordWriter(str(tmp)) as writer:
         for f, i, image in zip(files, rows, images, strict=True):
             source_bytes += image.source_bytes
             reencoded += image.reencoded
             writer.write(_example(f, image.data, {t: arrays[t][i] for t in TASKS}))
-    os.replace(tmp, path)
     return {
         "records": len(rows),
         "bytes": path.stat().st_size,
@@ -286,8 +284,9 @@ def _update_manifest(
         progress["shards"].pop(name, None)
     if stale:
         atomic_write_json(out / PROGRESS, progress)
-    for tmp in out.glob(f".{split_name}-*.tfrecord.tmp"):
-        tmp.unlink()
+    for tmp in out.glob(f".{split_name}-*.tfrecord.*"):
+        if is_leftover(tmp):  # a shard write that was stopped
+            tmp.unlink()
 
 
 def members_digest(files: Sequence[str]) -> str:

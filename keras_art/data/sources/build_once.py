@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from keras_art.io_utils import atomic_dir
 
 COMPLETE_MARKER = ".keras_art_complete"
 
@@ -38,34 +39,26 @@ def build_dir_once(
     final = Path(final)
     if is_complete(final):
         return final
-    final.parent.mkdir(parents=True, exist_ok=True)
     if message:
         print(message, flush=True)
-    tmp = Path(
-        tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    )
     try:
-        build(tmp)
-        (tmp / COMPLETE_MARKER).write_text("ok\n", encoding="utf-8")
-        if final.exists() and not is_complete(final):
-            # A leftover from an interrupted non-atomic copy: move it out of the way
-            # (rename first, so no reader ever sees it half-deleted).
-            trash = Path(
-                tempfile.mkdtemp(
-                    prefix=f".{final.name}.", suffix=".old", dir=final.parent
-                )
-            )
-            with contextlib.suppress(OSError):
-                os.replace(final, trash / "old")
-            shutil.rmtree(trash, ignore_errors=True)
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            # Another process published first (rename onto a non-empty folder
-            # fails): theirs is as good as ours.
-            if not is_complete(final):
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        with atomic_dir(final, replace=False) as tmp:
+            build(tmp)
+            (tmp / COMPLETE_MARKER).write_text("ok\n", encoding="utf-8")
+            if final.exists() and not is_complete(final):
+                _discard(final)
+    except OSError:
+        # Another process published first (a rename onto a non-empty folder
+        # fails): theirs is as good as ours.
+        if not is_complete(final):
+            raise
     return final
+
+
+def _discard(folder: Path) -> None:
+    """Move a leftover of an interrupted non-atomic copy out of the way (renamed
+    first, so no reader ever sees it half-deleted), then delete it."""
+    trash = folder.with_name(f".{folder.name}.{os.getpid()}.old")
+    with contextlib.suppress(OSError):
+        os.replace(folder, trash)
+    shutil.rmtree(trash, ignore_errors=True)
