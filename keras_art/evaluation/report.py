@@ -376,16 +376,14 @@ def _task_section(result: dict, task: str, images: dict, folder: Path) -> TaskSe
     per_class = None
     if rows := _per_class_rows(result, task, folder):
         per_class = Table(*_per_class_table(rows), bars=_f1_bars(rows), bar_column=3)
-    confusion = images.get(f"confusion_{task}")
-    pairs = metrics.get("most_confused")
+    confusion, pairs = images.get(f"confusion_{task}"), metrics.get("most_confused")
+    if confusion:
+        caption = f"confusion matrix: {task}"
+        confusion = _fig(folder, confusion, caption, f"confusion {task}")
     return TaskSection(
         name=str(task),
         per_class=per_class,
-        confusion=_fig(
-            folder, confusion, f"confusion matrix: {task}", f"confusion {task}"
-        )
-        if confusion
-        else None,
+        confusion=confusion or None,
         most_confused=Table(*_confused_table(pairs), name_columns=2) if pairs else None,
         galleries=[
             _fig(folder, rel, f"{title}: {task}", title, title)
@@ -405,7 +403,11 @@ def build_report(result: dict, folder: str | os.PathLike) -> Report:
     if found := _matching(result):
         matching = Matching(
             summary=_matching_summary(found),
-            table=Table(["data class", "model class"], found["matched"], 2),
+            table=Table(
+                ["data class", "model class"],
+                [list(pair) for pair in found["matched"]],
+                name_columns=2,
+            ),
             left_out=[
                 ("Data classes left out", found["unmatched_data"]),
                 ("Model classes with no data", found["unmatched_model"]),
