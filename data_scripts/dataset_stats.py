@@ -25,6 +25,7 @@ from keras_art.cli import ArgumentParser, run_command
 from keras_art.config import TASK_CHOICES, DataConfig
 from keras_art.errors import UserError
 from keras_art.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
+from keras_art.markdown import markdown_table
 
 
 def build_parser() -> ArgumentParser:
@@ -197,24 +198,21 @@ def _size_scatter(path: Path, sizes: list[tuple[int, int]]) -> None:
     plt.close(fig)
 
 
-def markdown_table(rows: list[dict]) -> str:
-    """The counts rows as a markdown table."""
+def counts_table(rows: list[dict]) -> str:
+    """The counts rows as a markdown table: task and class, then the counts."""
     if not rows:
         return ""
     fields = list(dict.fromkeys(k for r in rows for k in r if k != "index"))
-    lines = ["| " + " | ".join(fields) + " |"]
-    lines.append("| " + " | ".join("---:" if f not in ("task", "class") else "---"
-                                   for f in fields) + " |")  # fmt: skip
-    for r in rows:
-        lines.append("| " + " | ".join(str(r.get(f, "")) for f in fields) + " |")
-    return "\n".join(lines)
+    cells = [[r.get(f, "") for f in fields] for r in rows]
+    names = sum(f in ("task", "class") for f in fields)  # the leading columns
+    return markdown_table(fields, cells, name_columns=names)
 
 
 def _main(argv) -> int:
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args)
     stats = dataset_stats(cfg.data, cfg.task, args.out, args.max_images)
-    print(markdown_table(stats["table"]))
+    print(counts_table(stats["table"]))
     for t, s in stats["tasks"].items():
         print(
             f"{t}: {s['classes']} classes, {s['labelled']} labelled, "

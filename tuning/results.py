@@ -19,6 +19,7 @@ from typing import Any
 
 from keras_art.config import Config
 from keras_art.io_utils import atomic_write_json, atomic_write_text
+from keras_art.markdown import markdown_table
 from tuning.hypermodel import OBJECTIVE
 from tuning.space import apply_values, tidy
 
@@ -108,12 +109,14 @@ def summary_markdown(rows, names, settings: dict, best) -> str:
         "epochs",
         "s",
     ]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for rank, r in enumerate(top, 1):
-        cells = [rank, r["trial"], *(_fmt(r[n]) for n in names)]
-        cells += [_fmt(r["val_top1"]), _fmt(r["val_top5"]), _fmt(r[OBJECTIVE])]
-        cells += [_fmt(r["epochs"]), _fmt(r["seconds"], "{:.0f}")]
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    cells = [
+        [rank, r["trial"], *(_fmt(r[n]) for n in names)]
+        + [_fmt(r["val_top1"]), _fmt(r["val_top5"]), _fmt(r[OBJECTIVE])]
+        + [_fmt(r["epochs"]), _fmt(r["seconds"], "{:.0f}")]
+        for rank, r in enumerate(top, 1)
+    ]
+    # Every column left-aligned, as the table always was.
+    lines.append(markdown_table(header, cells, name_columns=len(header)))
     if failed:
         lines += ["", "Failed trials:", ""]
         lines += [f"- trial {r['trial']}: {r['note']}" for r in failed]

@@ -1,13 +1,17 @@
 """The evaluation report: ``report.md`` for a terminal, ``report.html`` for a browser.
 
-Both render the ``result`` dict that `keras_art.evaluation.evaluate` writes to
+`build_report` turns the ``result`` dict that `keras_art.evaluation.evaluate` writes to
 ``metrics.json`` (plus its ``"images"``: PNG paths relative to the report's folder)
-in the same order: run and split, headline table (each task and the multi-task
-"Combined" row, bootstrap intervals), test-time augmentation side by side with the
-plain numbers, class matching for another collection, then per task the per-class
-table, the confusion matrix beside its most-confused pairs, the galleries; then the
-training curves and Grad-CAM figures. ``report.html`` is one self-contained file:
-the images are embedded as base64 data URIs, the CSS is inline, nothing is fetched.
+into one `Report`: data only (formatted numbers, tables, figure paths, notes). The
+two jinja2 templates shipped beside this module, ``templates/report.md.j2`` and
+``templates/report.html.j2``, render that one model, so a section is added once and
+both files show it, in the same order: run and split, headline table (each task and
+the multi-task "Combined" row, bootstrap intervals), test-time augmentation side by
+side with the plain numbers, class matching for another collection, then per task
+the per-class table, the confusion matrix beside its most-confused pairs, the
+galleries; then the training curves and Grad-CAM figures. ``report.html`` is one
+self-contained file: the images are embedded as base64 data URIs, the CSS is inline,
+nothing is fetched.
 
 Per-class rows come from ``result["per_task"][task]["per_class"]`` when present,
 else from ``per_class_<task>.csv`` or (single task) ``per_class.csv`` beside the
@@ -18,16 +22,22 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import html
 import io
 import math
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import jinja2
+import markupsafe
+
 from keras_art.io_utils import atomic_write_bytes
+from keras_art.markdown import markdown_table, md_escape
 
 MISSING = "\u2014"  # em dash for a value the result does not have
 _MIME = {
@@ -42,7 +52,7 @@ _TOPK = re.compile(r"^top(\d+)$")
 
 
 # --------------------------------------------------------------------------------
-# Shared: what the report shows, independent of the markup
+# What the report shows, independent of the markup
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -287,173 +297,182 @@ def _encode(text: str) -> bytes:
 
 
 # --------------------------------------------------------------------------------
-# Markdown
+# The report model: data only (strings already formatted, file paths), which both
+# templates render; a section or number added here shows in report.md and
+# report.html alike.
 
 
-def _md(value: Any) -> str:
-    text = " ".join(str(value).split())
-    return re.sub(r"([\\`*|<])", r"\\\1", text)
+@dataclass
+class Table:
+    header: list[str]
+    rows: list[list[str]]
+    name_columns: int = 1  # left-aligned name columns; the rest are numbers
+    total_row: bool = False  # the last row sums up the others (the Combined row)
+    # Per row, a value in [0, 1] drawn as a bar before the cell in ``bar_column``
+    # (HTML only: markdown has no bars).
+    bars: list[float | None] = field(default_factory=list)
+    bar_column: int | None = None
 
 
-def _md_table(
-    header: list[str], body: list[list[str]], *, name_columns: int = 1
-) -> list[str]:
-    lines = ["| " + " | ".join(_md(h) for h in header) + " |"]
-    align = ["---" if c < name_columns else "---:" for c in range(len(header))]
-    lines.append("| " + " | ".join(align) + " |")
-    lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in body]
-    return lines
+@dataclass
+class Figure:
+    path: str  # as the result names it: relative to the report's folder, or absolute
+    file: Path  # where the image is read from to embed it
+    caption: str  # the HTML caption and alt text
+    alt: str  # the markdown alt text
+    title: str = ""  # the heading above a gallery
 
 
-def _md_image(alt: str, rel: str) -> str:
-    return f"![{_md(alt)}]({quote(str(rel).replace(os.sep, '/'))})"
+@dataclass
+class Matching:
+    summary: str
+    table: Table
+    left_out: list[tuple[str, list[str]]]  # (label, class names)
 
 
-def write_report_md(result: dict, path: str | os.PathLike) -> Path:
-    """``report.md``: the report as markdown tables and image links."""
-    path = Path(path)
-    images = _images(result)
-    tasks = _tasks(result)
-    out = [f"# {_md(_title(result))}", ""]
-    out += [f"- **{k}**: {_md(v)}" for k, v in _run_facts(result)]
-    if result.get("split_note"):
-        out.append(f"- **note**: {_md(result['split_note'])}")
-    out += ["", f"## Headline ({_md(result.get('split', '?'))} split)", ""]
-    out += [*_md_table(*_headline(result)), ""]
-    if note := _bootstrap_note(result):
-        out += [_md(note), ""]
-    if result.get("combined", {}).get("definition"):
-        out += [f"Combined: {_md(result['combined']['definition'])}", ""]
-    if tta := _tta_table(result):
-        out += ["## Test-time augmentation", "", _md(_tta_note(result)), ""]
-        out += [*_md_table(*tta, name_columns=2), ""]
-    if matching := _matching(result):
-        out += ["## Class matching", ""]
-        out.append(_matching_summary(matching))
-        pairs = matching["matched"]
-        out += ["", *_md_table(["data class", "model class"], pairs, name_columns=2)]
-        out.append("")
-        for key, label in (
-            ("unmatched_data", "Data classes left out"),
-            ("unmatched_model", "Model classes with no data"),
-        ):
-            names = ", ".join(_md(s) for s in matching[key]) or "none"
-            out += [f"{label}: {names}", ""]
-    folder = path.parent
-    for task in tasks:
-        metrics = result.get("per_task", {}).get(task, {})
-        out += [f"## Task: {_md(task)}", ""]
-        if rows := _per_class_rows(result, task, folder):
-            out += ["### Per class", "", *_md_table(*_per_class_table(rows)), ""]
-        if rel := images.get(f"confusion_{task}"):
-            out += ["### Confusion matrix", "", _md_image(f"confusion {task}", rel), ""]
-        if pairs := metrics.get("most_confused"):
-            out += [
-                "### Most confused pairs",
-                "",
-                *_md_table(*_confused_table(pairs), name_columns=2),
-            ]
-            out.append("")
-        for title, rel in _task_images(images, task):
-            out += [f"### {_md(title)}", "", _md_image(title, rel), ""]
-        if text := metrics.get("report_text"):
-            out += [
-                "### scikit-learn classification report",
-                "",
-                "```",
-                text,
-                "```",
-                "",
-            ]
-    if rel := images.get("curves"):
-        out += ["## Training curves", "", _md_image("training curves", rel), ""]
-    if gradcam := _gradcam(images):
-        out += ["## Grad-CAM", ""]
-        out += [_md_image(f"Grad-CAM {i + 1}", rel) for i, rel in enumerate(gradcam)]
-        out.append("")
-    if others := _other_images(images, tasks):
-        out += ["## Other figures", ""]
-        out += [_md_image(key, rel) for key, rel in others] + [""]
-    return atomic_write_bytes(path, _encode("\n".join(out).rstrip() + "\n"))
+@dataclass
+class TaskSection:
+    name: str
+    per_class: Table | None
+    confusion: Figure | None
+    most_confused: Table | None
+    galleries: list[Figure]
+    report_text: str
+
+
+@dataclass
+class Report:
+    title: str
+    split: str
+    facts: list[tuple[str, str]]
+    split_note: str
+    headline: Table
+    bootstrap_note: str
+    combined_definition: str
+    tta_note: str
+    tta: Table | None
+    matching: Matching | None
+    tasks: list[TaskSection]
+    curves: Figure | None
+    gradcam: list[Figure]
+    other_figures: list[Figure]
+
+
+def _fig(folder: Path, rel: Any, caption: str, alt: str, title: str = "") -> Figure:
+    rel = str(rel)
+    file = Path(rel) if Path(rel).is_absolute() else folder / rel
+    return Figure(rel, file, caption, alt, title)
+
+
+def _f1_bars(rows: list[dict]) -> list[float | None]:
+    return [
+        None if (f1 := _number(row.get("f1"))) is None else max(0.0, min(1.0, f1))
+        for row in rows
+    ]
+
+
+def _task_section(result: dict, task: str, images: dict, folder: Path) -> TaskSection:
+    metrics = result.get("per_task", {}).get(task, {})
+    per_class = None
+    if rows := _per_class_rows(result, task, folder):
+        per_class = Table(*_per_class_table(rows), bars=_f1_bars(rows), bar_column=3)
+    confusion, pairs = images.get(f"confusion_{task}"), metrics.get("most_confused")
+    if confusion:
+        caption = f"confusion matrix: {task}"
+        confusion = _fig(folder, confusion, caption, f"confusion {task}")
+    return TaskSection(
+        name=str(task),
+        per_class=per_class,
+        confusion=confusion or None,
+        most_confused=Table(*_confused_table(pairs), name_columns=2) if pairs else None,
+        galleries=[
+            _fig(folder, rel, f"{title}: {task}", title, title)
+            for title, rel in _task_images(images, task)
+        ],
+        report_text=str(metrics.get("report_text") or ""),
+    )
+
+
+def build_report(result: dict, folder: str | os.PathLike) -> Report:
+    """The report of ``result`` (what `evaluate` writes to ``metrics.json``, plus its
+    ``"images"``) whose images and per-class CSVs lie in ``folder``."""
+    folder = Path(folder)
+    images, tasks = _images(result), _tasks(result)
+    header, body = _headline(result)
+    matching = None
+    if found := _matching(result):
+        matching = Matching(
+            summary=_matching_summary(found),
+            table=Table(
+                ["data class", "model class"],
+                [list(pair) for pair in found["matched"]],
+                name_columns=2,
+            ),
+            left_out=[
+                ("Data classes left out", found["unmatched_data"]),
+                ("Model classes with no data", found["unmatched_model"]),
+            ],
+        )
+    tta = _tta_table(result)
+    curves = images.get("curves")
+    return Report(
+        title=_title(result),
+        split=str(result.get("split", "?")),
+        facts=_run_facts(result),
+        split_note=str(result.get("split_note") or ""),
+        headline=Table(header, body, total_row=bool(result.get("combined"))),
+        bootstrap_note=_bootstrap_note(result),
+        combined_definition=str(result.get("combined", {}).get("definition") or ""),
+        tta_note=_tta_note(result),
+        tta=Table(*tta, name_columns=2) if tta else None,
+        matching=matching,
+        tasks=[_task_section(result, task, images, folder) for task in tasks],
+        curves=_fig(folder, curves, "training curves", "training curves")
+        if curves
+        else None,
+        gradcam=[
+            _fig(folder, rel, Path(rel).stem.replace("_", " "), f"Grad-CAM {i + 1}")
+            for i, rel in enumerate(_gradcam(images))
+        ],
+        other_figures=[
+            _fig(folder, rel, key, key) for key, rel in _other_images(images, tasks)
+        ],
+    )
 
 
 # --------------------------------------------------------------------------------
-# HTML
-
-_CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans",
-  sans-serif; margin: 0; color: #1d2125; background: #f6f7f9; line-height: 1.45; }
-main { max-width: 1800px; margin: 0 auto; padding: 20px 24px 48px; }
-h1 { font-size: 1.7em; margin: 0.2em 0 0.4em; }
-h2 { font-size: 1.35em; margin: 1.6em 0 0.5em; padding-bottom: 0.2em;
-  border-bottom: 2px solid #d5dae0; }
-h3 { font-size: 1.1em; margin: 1.2em 0 0.4em; }
-section.task { background: #fff; border: 1px solid #dde1e6; border-radius: 8px;
-  padding: 4px 16px 16px; margin-top: 24px; }
-dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px;
-  margin: 0 0 12px; }
-dl.facts dt { font-weight: 600; color: #4a5560; }
-dl.facts dd { margin: 0; overflow-wrap: anywhere; }
-.note { background: #fff8e1; border-left: 4px solid #f0b400; padding: 8px 12px;
-  margin: 8px 0; }
-.muted { color: #5c6670; font-size: 0.92em; }
-table { border-collapse: collapse; background: #fff; font-size: 0.95em;
-  margin: 6px 0 10px; }
-th, td { border: 1px solid #d5dae0; padding: 4px 10px; text-align: right;
-  white-space: nowrap; }
-th { background: #eef1f4; position: sticky; top: 0; }
-td:first-child, th:first-child, .name { text-align: left; }
-tr.combined td { font-weight: 600; background: #f3f7fb; }
-tbody tr:nth-child(even) td { background: #fafbfc; }
-.scroll { overflow-x: auto; }
-.side { display: flex; flex-wrap: wrap; gap: 24px; align-items: flex-start; }
-/* The matrix shrinks to at most ~75 % of its drawn size to keep the pairs table
-   beside it; below that the table wraps under it and the matrix gets the width. */
-.side .pairs { flex: 1 0 380px; max-width: 640px; }
-figure { margin: 8px 0; }
-figure img { display: block; max-width: 100%; height: auto;
-  border: 1px solid #e2e5e9; background: #fff; }
-figcaption { color: #5c6670; font-size: 0.9em; }
-.grid { display: flex; flex-wrap: wrap; gap: 16px; }
-.grid figure { flex: 0 1 360px; }
-.bar { display: inline-block; height: 0.7em; background: #4b8bd6;
-  vertical-align: middle; margin-right: 6px; border-radius: 2px; }
-details { margin: 8px 0; }
-pre { background: #f3f4f6; padding: 10px; overflow-x: auto; font-size: 0.9em; }
-.missing { color: #a33; }
-"""
+# Rendering: templates/report.md.j2 and templates/report.html.j2
 
 
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _html_table(
-    header: list[str],
-    body: list[list[str]],
-    *,
-    name_columns: int = 1,
-    row_class: dict[int, str] | None = None,
-    extra: dict[tuple[int, int], str] | None = None,
-) -> str:
-    row_class, extra = row_class or {}, extra or {}
-    name_attr = ' class="name"'
-    head = "".join(
-        f"<th{name_attr if c < name_columns else ''}>{_e(h)}</th>"
-        for c, h in enumerate(header)
+@functools.cache
+def _environment(kind: str) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("keras_art.evaluation", "templates"),
+        autoescape=kind == "html",
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        # The stdlib's escape (``&#x27;`` for a quote), as the page always had.
+        finalize=_html_text if kind == "html" else None,
     )
-    rows = []
-    for r, row in enumerate(body):
-        cells = []
-        for c, cell in enumerate(row):
-            cls = ' class="name"' if c < name_columns else ""
-            cells.append(f"<td{cls}>{extra.get((r, c), '')}{_e(cell)}</td>")
-        cls = f' class="{row_class[r]}"' if r in row_class else ""
-        rows.append(f"<tr{cls}>{''.join(cells)}</tr>")
-    return (
-        f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
-    )
+    if kind == "md":
+        env.filters["md"] = md_escape
+        env.filters["md_url"] = _md_url
+        env.globals["markdown_table"] = markdown_table
+    else:
+        env.globals["embed"] = _embed
+    return env
+
+
+def _html_text(value: Any) -> markupsafe.Markup:
+    if isinstance(value, markupsafe.Markup):
+        return value
+    return markupsafe.Markup(html.escape(str(value), quote=True))
+
+
+def _md_url(path: str) -> str:
+    return quote(str(path).replace(os.sep, "/"))
 
 
 def _image_size(data: bytes) -> tuple[int, int] | None:
@@ -466,135 +485,40 @@ def _image_size(data: bytes) -> tuple[int, int] | None:
         return None
 
 
-def _figure(
-    folder: Path, rel: str, caption: str, *, cls: str = "", min_scale: float = 1.0
-) -> str:
-    """An embedded image shown at its drawn size, never wider than the page; with
-    ``min_scale`` < 1 (in a flex row) it may shrink to that share of its width."""
-    file = Path(rel) if Path(rel).is_absolute() else folder / rel
-    attr = f' class="{cls}"' if cls else ""
+def _embed(file: Path) -> dict | None:
+    """``file`` as a data URI with its drawn size (None when unknown); None when it
+    cannot be read (the page says so instead of failing)."""
     try:
-        data = file.read_bytes()
+        data = Path(file).read_bytes()
     except OSError:
-        return (
-            f'<figure{attr}><p class="missing">image not found: {_e(rel)}</p>'
-            f"<figcaption>{_e(caption)}</figcaption></figure>"
-        )
-    mime = _MIME.get(file.suffix.lower(), "application/octet-stream")
-    uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-    size, dims = _image_size(data), ""
-    if size:
-        width, height = size
-        dims = f' width="{width}" height="{height}"'
-        if min_scale < 1.0:
-            least = int(width * min_scale)
-            # Basis = the smallest size allowed, so the row wraps only when even
-            # that does not fit; then it grows back towards its drawn width.
-            attr += f' style="flex: 1 1 {least}px; max-width: {width}px; min-width: 0"'
-    return (
-        f'<figure{attr}><img src="{uri}"{dims} alt="{_e(caption)}">'
-        f"<figcaption>{_e(caption)}</figcaption></figure>"
-    )
+        return None
+    mime = _MIME.get(Path(file).suffix.lower(), "application/octet-stream")
+    size = _image_size(data)
+    return {
+        "uri": f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}",
+        "width": size[0] if size else None,
+        "height": size[1] if size else None,
+    }
 
 
-def _f1_bars(rows: list[dict]) -> dict[tuple[int, int], str]:
-    bars = {}
-    for r, row in enumerate(rows):
-        f1 = _number(row.get("f1"))
-        if f1 is not None:
-            width = max(0.0, min(1.0, f1)) * 4
-            bars[(r, 3)] = f'<span class="bar" style="width:{width:.2f}em"></span>'
-    return bars
+def render_md(report: Report) -> str:
+    text = _environment("md").get_template("report.md.j2").render(r=report)
+    return text.rstrip() + "\n"
+
+
+def render_html(report: Report) -> str:
+    return _environment("html").get_template("report.html.j2").render(r=report)
+
+
+def write_report_md(result: dict, path: str | os.PathLike) -> Path:
+    """``report.md``: the report as markdown tables and image links."""
+    path = Path(path)
+    text = render_md(build_report(result, path.parent))
+    return atomic_write_bytes(path, _encode(text))
 
 
 def write_report_html(result: dict, path: str | os.PathLike) -> Path:
     """``report.html``: one self-contained page (embedded images, inline CSS)."""
     path = Path(path)
-    folder = path.parent
-    images = _images(result)
-    tasks = _tasks(result)
-    title = _title(result)
-    out = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>",
-        f"<h1>{_e(title)}</h1>",
-        '<dl class="facts">',
-        *(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in _run_facts(result)),
-        "</dl>",
-    ]
-    if result.get("split_note"):
-        out.append(f'<p class="note">{_e(result["split_note"])}</p>')
-    header, body = _headline(result)
-    combined_row = {len(body) - 1: "combined"} if result.get("combined") else {}
-    split = _e(result.get("split", "?"))
-    out += [f"<h2>Headline ({split} split)</h2>"]
-    out.append(_html_table(header, body, row_class=combined_row))
-    if note := _bootstrap_note(result):
-        out.append(f'<p class="muted">{_e(note)}</p>')
-    if result.get("combined", {}).get("definition"):
-        out.append(
-            f'<p class="muted"><b>Combined</b>: '
-            f"{_e(result['combined']['definition'])}</p>"
-        )
-    if tta := _tta_table(result):
-        out += ["<h2>Test-time augmentation</h2>", f"<p>{_e(_tta_note(result))}</p>"]
-        out.append(_html_table(*tta, name_columns=2))
-    if matching := _matching(result):
-        out.append("<h2>Class matching</h2>")
-        out.append(f"<p>{_e(_matching_summary(matching))}</p>")
-        out.append(
-            _html_table(
-                ["data class", "model class"], matching["matched"], name_columns=2
-            )
-        )
-        for key, label in (
-            ("unmatched_data", "Data classes left out"),
-            ("unmatched_model", "Model classes with no data"),
-        ):
-            names = ", ".join(_e(s) for s in matching[key]) or "none"
-            out.append(f"<p><b>{_e(label)}</b>: {names}</p>")
-    for task in tasks:
-        metrics = result.get("per_task", {}).get(task, {})
-        out += ['<section class="task">', f"<h2>Task: {_e(task)}</h2>"]
-        if rows := _per_class_rows(result, task, folder):
-            out.append("<h3>Per class</h3>")
-            out.append(_html_table(*_per_class_table(rows), extra=_f1_bars(rows)))
-        confusion = images.get(f"confusion_{task}")
-        pairs = metrics.get("most_confused")
-        if confusion or pairs:
-            out += ["<h3>Confusion matrix</h3>", '<div class="side">']
-            if confusion:
-                caption = f"confusion matrix: {task}"
-                out.append(
-                    _figure(folder, confusion, caption, cls="cm", min_scale=0.75)
-                )
-            if pairs:
-                out += ['<div class="pairs"><h3>Most confused pairs</h3>']
-                out += [_html_table(*_confused_table(pairs), name_columns=2), "</div>"]
-            out.append("</div>")
-        for caption, rel in _task_images(images, task):
-            out += [
-                f"<h3>{_e(caption)}</h3>",
-                _figure(folder, rel, f"{caption}: {task}"),
-            ]
-        if text := metrics.get("report_text"):
-            out.append(
-                "<details><summary>scikit-learn classification report</summary>"
-                f"<pre>{_e(text)}</pre></details>"
-            )
-        out.append("</section>")
-    if rel := images.get("curves"):
-        out += ["<h2>Training curves</h2>", _figure(folder, rel, "training curves")]
-    if gradcam := _gradcam(images):
-        out += ["<h2>Grad-CAM</h2>", '<div class="grid">']
-        out += [
-            _figure(folder, rel, Path(rel).stem.replace("_", " ")) for rel in gradcam
-        ]
-        out.append("</div>")
-    if others := _other_images(images, tasks):
-        out.append("<h2>Other figures</h2>")
-        out += [_figure(folder, rel, key) for key, rel in others]
-    out += ["</main></body></html>", ""]
-    return atomic_write_bytes(path, _encode("\n".join(out)))
+    text = render_html(build_report(result, path.parent))
+    return atomic_write_bytes(path, _encode(text))

@@ -2,7 +2,11 @@
 is there, the page is self-contained, text is escaped."""
 
 import base64
+import configparser
+import html
+import importlib.resources
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +17,14 @@ from keras_art.evaluation.plots import (
     plot_gallery,
     plot_training_curves,
 )
-from keras_art.evaluation.report import write_report_html, write_report_md
+from keras_art.evaluation.report import (
+    build_report,
+    render_html,
+    render_md,
+    write_report_html,
+    write_report_md,
+)
+from keras_art.markdown import md_escape
 from tests.evaluation.test_plots import (
     STYLES,
     synthetic_confusion,
@@ -21,6 +32,7 @@ from tests.evaluation.test_plots import (
     write_images,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 ODD = "<b>&'\""
 GENRES = ["landscape", "portrait", ODD, "Dürer_Ã¼ | still life"]
 
@@ -318,3 +330,72 @@ def test_single_task_without_extras_has_no_empty_sections(tmp_path):
         assert "Combined" not in text
         assert "Test-time augmentation" not in text
         assert "Class matching" not in text
+
+
+# --- one model, two templates ------------------------------------------------------
+
+
+def model_texts(report):
+    """Every table cell, note and caption of the model: what both pages must show."""
+    texts = [report.title, report.split, report.split_note, report.bootstrap_note]
+    texts += [report.combined_definition, report.tta_note]
+    texts += [value for _, value in report.facts]
+    tables = [report.headline, report.tta]
+    if report.matching:
+        tables.append(report.matching.table)
+        texts.append(report.matching.summary)
+        texts += [name for _, names in report.matching.left_out for name in names]
+    for task in report.tasks:
+        texts.append(task.name)
+        tables += [task.per_class, task.most_confused]
+    for table in filter(None, tables):
+        texts += table.header + [cell for row in table.rows for cell in row]
+    return [t for t in texts if t]
+
+
+def test_md_and_html_render_one_model(example):
+    folder, result = example
+    report = build_report(result, folder)
+    md = write_report_md(result, folder / "report.md").read_text("utf-8")
+    page = write_report_html(result, folder / "report.html").read_text("utf-8")
+    assert md == render_md(report) and page == render_html(report)
+    texts = model_texts(report)
+    numbers = [t for t in texts if re.fullmatch(r"[\d.,\[\] —-]+", t)]
+    assert len(numbers) > 200  # headline, TTA, per-class and confused-pairs cells
+    for text in texts:
+        assert md_escape(text) in md, text
+        assert html.escape(text) in page, text
+    figures = [f for t in report.tasks for f in (t.confusion, *t.galleries)]
+    figures += [report.curves, *report.gradcam]
+    assert len(figures) == len(image_files(result))
+    for figure in figures:
+        assert f"]({figure.path})" in md
+        encoded = base64.b64encode(figure.file.read_bytes()).decode("ascii")
+        assert encoded in page
+
+
+def test_a_row_added_to_the_model_shows_in_both_pages(example):
+    folder, result = example
+    report = build_report(result, folder)
+    report.headline.rows.insert(0, ["sentinel", *["0.123456"] * 8])
+    report.tasks[0].galleries.clear()
+    md, page = render_md(report), render_html(report)
+    assert "| sentinel | 0.123456 |" in md
+    assert '<td class="name">sentinel</td><td>0.123456</td>' in page
+    assert "Top losses" not in md.split("## Task: genre")[0]
+    assert "Top losses" not in page.split("Task: genre")[0]
+
+
+def test_templates_ship_as_package_data():
+    templates = importlib.resources.files("keras_art.evaluation") / "templates"
+    names = {"report.md.j2", "report.html.j2"}
+    assert names <= {t.name for t in templates.iterdir()}
+    # setup.cfg names them, so a wheel (not only this checkout) has them.
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    patterns = cfg["options.package_data"]["keras_art"].split()
+    shipped = {
+        p.name for pattern in patterns for p in (ROOT / "keras_art").glob(pattern)
+    }
+    assert names <= shipped
+    assert "jinja2" in cfg["options"]["install_requires"]
