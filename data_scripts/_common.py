@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from keras_art.cli import ArgumentParser, add_config_flags
+from keras_art.cli import CONFIG_FLAGS, ArgumentParser, add_config_flags
 from keras_art.config import Config, build_config
+
+# The library's config words -> the data scripts' shared flags (their errors' words).
+DATA_FLAGS = {**CONFIG_FLAGS, "task": "--task"}
 
 
 def add_data_flags(p: ArgumentParser) -> None:

@@ -54,6 +54,25 @@ def build_parser() -> ArgumentParser:
     return p
 
 
+# The library's parameter names (`evaluate`'s and the shard checks' ``shard_dir``)
+# and config keys -> this command's flags (its errors' words).
+FLAGS = {
+    "run_dir": "--run",
+    "split": "--split",
+    "checkpoint": "--checkpoint",
+    "tta_sizes": "--tta-sizes",
+    "gradcam": "--gradcam",
+    "data": "--data",
+    "data.path": "--data",
+    "data_format": "--format",
+    "data.format": "--format",
+    "shards": "--shards",
+    "shard_dir": "--shards",
+    "top_k": "--top-k",
+    "bootstrap": "--bootstrap",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     def _run() -> int:
         args = build_parser().parse_args(argv)
@@ -82,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         _print_headline(result)
         return 0
 
-    return run_command(_run)
+    return run_command(_run, flags=FLAGS)
 
 
 def _sizes(text: str) -> list[int]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from keras_art.cli import (
     ArgumentParser,
     add_config_flags,
+    config_error_flags,
     config_from_flags,
     quiet_tensorflow,
     run_command,
@@ -88,6 +89,12 @@ FLAG_KEYS = {
 }
 
 
+def error_flags() -> dict[str, str]:
+    """The library's parameter names and config keys -> this command's flags (its
+    errors' words); ``run_dir`` is the run a resume checks its data against."""
+    return config_error_flags(build_parser(), FLAG_KEYS) | {"run_dir": "--resume"}
+
+
 def config_from_args(args) -> tuple[Config, set[str]]:
     """Resolve preset -> --config -> --set -> explicit flags into one `Config`."""
     if args.resume:
@@ -122,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"run directory: {Path(result.run_dir)}")
         return 0
 
-    return run_command(_run)
+    return run_command(_run, flags=error_flags())
 
 
 if __name__ == "__main__":
