@@ -253,10 +253,6 @@ def test_the_guard_catches_a_flag_and_allows_a_command_line():
     assert [f.split()[0] for f in found] == ["a.py:2", "a.py:5"]
 
 
-def test_the_allow_list_names_existing_files():
-    assert all((ROOT / rel).is_file() for rel in NOT_YET | COMMANDS)
-
-
 def test_parameter_error_keeps_unknown_braces_and_renders_known_slots():
     err = ParameterError('{run_dir} /x: pass {"a": 1} or {model.weights} none.')
     assert str(err) == 'run_dir /x: pass {"a": 1} or model.weights none.'
