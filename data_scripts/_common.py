@@ -4,8 +4,16 @@ flags sees the data that run sees."""
 
 from __future__ import annotations
 
-from keras_art.cli import ArgumentParser, add_config_flags, config_from_flags
+from keras_art.cli import (
+    CONFIG_FLAGS,
+    ArgumentParser,
+    add_config_flags,
+    config_from_flags,
+)
 from keras_art.config import Config
+
+# The library's config words -> the data scripts' shared flags (their errors' words).
+DATA_FLAGS = {**CONFIG_FLAGS, "task": "--task"}
 
 
 def add_data_flags(p: ArgumentParser) -> None:

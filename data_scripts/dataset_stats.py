@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from data_scripts._common import add_data_flags, config_from_args
+from data_scripts._common import DATA_FLAGS, add_data_flags, config_from_args
 from keras_art.cli import ArgumentParser, run_command
 from keras_art.config import TASK_CHOICES, DataConfig
 from keras_art.errors import UserError
@@ -223,7 +223,7 @@ def _main(argv) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_command(lambda: _main(argv))
+    return run_command(lambda: _main(argv), flags=DATA_FLAGS)
 
 
 if __name__ == "__main__":

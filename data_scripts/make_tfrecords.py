@@ -32,11 +32,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from data_scripts._common import add_data_flags, config_from_args
+from data_scripts._common import DATA_FLAGS, add_data_flags, config_from_args
 from keras_art.cli import ArgumentParser, quiet_tensorflow, run_command
 from keras_art.config import TASK_CHOICES, Config
 from keras_art.data.pipeline.prepared import DEFAULT_QUALITY, ImageEncoding
-from keras_art.errors import UserError
+from keras_art.errors import ParameterError, UserError
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +119,9 @@ def make_tfrecords(
     )
 
     if shard_size < 1:
-        raise UserError(f"--shard-size must be at least 1. Received: {shard_size}")
+        raise ParameterError(
+            f"{{shard_size}} must be at least 1. Received: {shard_size}"
+        )
     encoding = (encoding or ImageEncoding()).validate()
     check_encoding(out, encoding)  # before the catalog scan, which can take long
     _warn_if_below_image_size(encoding, cfg.augment.image_size)
@@ -187,8 +189,21 @@ def _describe(images: dict[str, Any]) -> str:
     )
 
 
+# The library's parameter names (`make_tfrecords`', `ImageEncoding`'s) and config
+# keys -> this script's flags (its errors' words).
+FLAGS = {
+    **DATA_FLAGS,
+    "out": "--out",
+    "shard_size": "--shard-size",
+    "short_side": "--short-side",
+    "max_side": "--max-side",
+    "quality": "--quality",
+    "threads": "--threads",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
-    return run_command(lambda: _main(argv))
+    return run_command(lambda: _main(argv), flags=FLAGS)
 
 
 if __name__ == "__main__":

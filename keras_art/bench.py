@@ -15,7 +15,7 @@ import json
 import sys
 from typing import Any
 
-from keras_art.cli import ArgumentParser, quiet_tensorflow, run_command
+from keras_art.cli import CONFIG_FLAGS, ArgumentParser, quiet_tensorflow, run_command
 
 
 def build_parser() -> ArgumentParser:
@@ -51,6 +51,20 @@ def bench(argv: list[str] | None = None) -> dict[str, Any] | int:
     return result
 
 
+# The library's parameter names and config keys -> the benchmarks' flags (their
+# errors' words; the benchmarks set these keys from the flags of the same names).
+FLAGS = {
+    **CONFIG_FLAGS,
+    "task": "--task",
+    "input.batch_size": "--batch-size",
+    "augment.image_size": "--image-size",
+    "tune.epochs": "--epochs",
+    "train.strategy": "--strategy",
+    "run_dir": "--run",
+    "checkpoint": "--checkpoint",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     from keras_art.io_utils import to_builtin
 
@@ -61,13 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         return int(result or 0)
 
-    # Progress on stderr: stdout is the JSON, for piping. ``serve`` reads a run
-    # (its library parameter run_dir is the --run flag).
-    return run_command(
-        _run,
-        info_stream=sys.stderr,
-        flags={"run_dir": "--run", "checkpoint": "--checkpoint"},
-    )
+    # Progress on stderr: stdout is the JSON, for piping.
+    return run_command(_run, info_stream=sys.stderr, flags=FLAGS)
 
 
 if __name__ == "__main__":

@@ -101,6 +101,28 @@ def config_from_flags(args, flag_keys: Mapping[str, str] = FLAG_KEYS):
     return resolve_task_defaults(cfg, explicit).validate(), explicit
 
 
+# The config words of library errors (`keras_art.errors.ParameterError` slots: the
+# parameters of `keras_art.config.build_config` and the dotted config keys) -> the
+# flags of `add_config_flags`. Commands add the keys their own flags set.
+CONFIG_FLAGS = {
+    "preset": "--preset",
+    "config_file": "--config",
+    "overrides": "--set",
+    "data.path": "--data",
+    "data.format": "--format",
+}
+
+
+def config_error_flags(
+    parser: argparse.ArgumentParser, flag_keys: Mapping[str, str]
+) -> dict[str, str]:
+    """`run_command`'s ``flags`` for a command built on `config_from_flags`:
+    `CONFIG_FLAGS` plus each ``flag_keys`` entry (dest -> config key) turned
+    around, spelled as ``parser`` spells the flag (``report`` -> ``--no-report``)."""
+    spelled = {a.dest: a.option_strings[0] for a in parser._actions if a.option_strings}
+    return {**CONFIG_FLAGS, **{key: spelled[dest] for dest, key in flag_keys.items()}}
+
+
 def add_set_flag(p: argparse.ArgumentParser, help_text: str) -> None:
     """``--set KEY=VALUE`` (repeatable) into ``args.overrides``."""
     p.add_argument(

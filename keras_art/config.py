@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from keras_art.errors import UserError
+from keras_art.errors import ParameterError, UserError
 from keras_art.io_utils import read_json_or_yaml
 from keras_art.registry import (
     BACKBONES,
@@ -268,7 +268,7 @@ class Config:
                     f"train.lr_groups sets a learning rate for {stage}, but "
                     f"train.unfreeze_from={self.train.unfreeze_from} with "
                     f"unfreeze_epoch={self.train.unfreeze_epoch} never lets it "
-                    f"train. Add --set train.unfreeze_from={stage} (or drop "
+                    f"train. Set train.unfreeze_from={stage} (or drop "
                     f"{stage} from train.lr_groups)."
                 )
 
@@ -562,11 +562,27 @@ def load_config_file(path: str | os.PathLike, base: Config | None = None) -> Con
     """Merge a JSON or YAML file into ``base`` (default: a fresh `Config`)."""
     p = Path(path)
     if not p.is_file():
-        raise UserError(f"--config {path}: no such file. Pass a .json or .yaml config.")
-    raw = read_json_or_yaml(p, "--config")
+        raise ParameterError(
+            f"{{config_file}} {path}: no such file. Pass a .json or .yaml config."
+        )
+    raw = read_json_or_yaml(p, "config_file")
     if not isinstance(raw, dict):
-        raise UserError(f"--config {path}: the top level must be a mapping.")
+        raise ParameterError(
+            f"{{config_file}} {path}: the top level must be a mapping."
+        )
     return merge_dict(base or Config(), raw, source=str(path))
+
+
+# ``apply_overrides``' source in messages: its parameter, which commands show as a flag.
+OVERRIDES = "{overrides}"
+
+
+def _source_error(message: str) -> UserError:
+    """A merge error: `ParameterError` when it names ``overrides`` (the slot), a
+    plain `UserError` when it names a file (whose path may hold braces)."""
+    if message.startswith(OVERRIDES):
+        return ParameterError(message)
+    return UserError(message)
 
 
 def merge_dict(cfg: Any, raw: dict[str, Any], source: str, prefix: str = "") -> Any:
@@ -576,14 +592,14 @@ def merge_dict(cfg: Any, raw: dict[str, Any], source: str, prefix: str = "") -> 
     for key, value in raw.items():
         dotted = f"{prefix}{key}"
         if key not in names:
-            raise UserError(
+            raise _source_error(
                 f"{source}: unknown config key {dotted!r}. Known keys at this level: "
                 f"{', '.join(sorted(names))}."
             )
         current = getattr(cfg, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
-                raise UserError(f"{source}: {dotted} must be a mapping.")
+                raise _source_error(f"{source}: {dotted} must be a mapping.")
             merge_dict(current, value, source, prefix=f"{dotted}.")
         else:
             setattr(cfg, key, _coerce(value, hints[key], dotted, source))
@@ -600,8 +616,9 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> set[str]:
     done = set()
     for item in overrides:
         if "=" not in item:
-            raise UserError(
-                f"--set {item!r}: expected section.key=value, e.g. train.epochs=3."
+            raise ParameterError(
+                f"{{overrides}} {item!r}: expected section.key=value, e.g. "
+                f"train.epochs=3."
             )
         key, text = item.split("=", 1)
         key = key.strip()
@@ -613,7 +630,7 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> set[str]:
         nested: dict[str, Any] = {leaf: value}
         for parent in reversed(parents):
             nested = {parent: nested}
-        merge_dict(cfg, nested, source="--set")
+        merge_dict(cfg, nested, source=OVERRIDES)
         done.add(key)
     return done
 
@@ -626,7 +643,9 @@ def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
             return None
         inner = [a for a in args if a is not type(None)]
         return _coerce(value, inner[0], key, source)
-    bad = UserError(f"{source}: {key} expects {_hint_name(hint)}. Received: {value!r}")
+    bad = _source_error(
+        f"{source}: {key} expects {_hint_name(hint)}. Received: {value!r}"
+    )
     if hint is bool:
         if isinstance(value, bool):
             return value

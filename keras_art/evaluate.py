@@ -56,8 +56,23 @@ def build_parser() -> ArgumentParser:
     return p
 
 
-# The library's parameter names -> this command's flags (its errors' words).
-FLAGS = {"run_dir": "--run", "checkpoint": "--checkpoint"}
+# The library's parameter names (`evaluate`'s and the shard checks' ``shard_dir``)
+# and config keys -> this command's flags (its errors' words).
+FLAGS = {
+    "run_dir": "--run",
+    "split": "--split",
+    "checkpoint": "--checkpoint",
+    "tta_sizes": "--tta-sizes",
+    "gradcam": "--gradcam",
+    "data": "--data",
+    "data.path": "--data",
+    "data_format": "--format",
+    "data.format": "--format",
+    "shards": "--shards",
+    "shard_dir": "--shards",
+    "top_k": "--top-k",
+    "bootstrap": "--bootstrap",
+}
 
 
 def main(argv: list[str] | None = None) -> int:

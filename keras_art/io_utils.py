@@ -145,11 +145,11 @@ def umask() -> int:
     return mask
 
 
-def read_json_or_yaml(path: str | os.PathLike, flag: str) -> Any:
+def read_json_or_yaml(path: str | os.PathLike, param: str) -> Any:
     """The parsed content of a ``.json`` or ``.yaml``/``.yml`` file (empty YAML is
-    ``{}``); a parse error is one `UserError` naming ``flag``, the option that gave
-    the file."""
-    from keras_art.errors import UserError
+    ``{}``); a parse error is one `ParameterError` naming ``param``, the caller's
+    parameter that gave the file."""
+    from keras_art.errors import ParameterError
 
     p = Path(path)
     text = p.read_text(encoding="utf-8")
@@ -160,7 +160,9 @@ def read_json_or_yaml(path: str | os.PathLike, flag: str) -> Any:
             return yaml.safe_load(text) or {}
         return json.loads(text)
     except Exception as exc:  # noqa: BLE001 - any parse error is the user's file
-        raise UserError(f"{flag} {path}: cannot parse ({exc}). Fix the file.") from None
+        raise ParameterError(
+            f"{{{param}}} {path}: cannot parse ({exc}). Fix the file."
+        ) from None
 
 
 def check_output_folder(path: str | os.PathLike, param: str) -> Path:

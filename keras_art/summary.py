@@ -86,6 +86,16 @@ def _csv(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
+# The library's parameter names -> this command's flags (its errors' words).
+FLAGS = {
+    "backbones": "--backbones",
+    "heads": "--heads",
+    "image_size": "--image-size",
+    "num_classes": "--num-classes",
+    "json_path": "--json",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(
         prog="python -m keras_art.summary",
@@ -108,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             args.json_path,
         )
 
-    return run_command(run)
+    return run_command(run, flags=FLAGS)
 
 
 if __name__ == "__main__":

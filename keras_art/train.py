@@ -13,8 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from keras_art.cli import (
+    FLAG_KEYS,
     ArgumentParser,
     add_config_flags,
+    config_error_flags,
     config_from_flags,
     quiet_tensorflow,
     run_command,
@@ -67,6 +69,12 @@ def build_parser() -> ArgumentParser:
     return p
 
 
+def error_flags() -> dict[str, str]:
+    """The library's parameter names and config keys -> this command's flags (its
+    errors' words); ``run_dir`` is the run a resume checks its data against."""
+    return config_error_flags(build_parser(), FLAG_KEYS) | {"run_dir": "--resume"}
+
+
 def config_from_args(args) -> tuple[Config, set[str]]:
     """Resolve preset -> --config -> --set -> explicit flags into one `Config`."""
     if args.resume:
@@ -84,7 +92,6 @@ def _resumed_config(args) -> Config:
 
 
 # The library's parameter names -> this command's flags (its errors' words).
-FLAGS = {"run_dir": "--resume"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"run directory: {Path(result.run_dir)}")
         return 0
 
-    return run_command(_run, flags=FLAGS)
+    return run_command(_run, flags=error_flags())
 
 
 if __name__ == "__main__":

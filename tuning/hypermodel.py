@@ -75,7 +75,7 @@ def prepare_trial_data(cfg: Config, strategy, *, cache_features: bool) -> TrialD
     if datasets.get("val") is None:
         raise UserError(
             "The val split is empty, and a search is scored on it. Give data.split "
-            "a val fraction, e.g. --set 'data.split=[0.8, 0.1, 0.1]'."
+            "a val fraction, e.g. data.split=[0.8, 0.1, 0.1]."
         )
     data = TrialData(prepared, datasets)
     if cache_features:

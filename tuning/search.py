@@ -17,6 +17,7 @@ from keras_art.cli import (
     TUNE_FLAG_KEYS,
     ArgumentParser,
     add_config_flags,
+    config_error_flags,
     config_from_flags,
     quiet_tensorflow,
     run_command,
@@ -68,6 +69,15 @@ def build_parser() -> ArgumentParser:
     return p
 
 
+def error_flags() -> dict[str, str]:
+    """The library's parameter names and config keys -> this command's flags (its
+    errors' words)."""
+    return config_error_flags(build_parser(), TUNE_FLAG_KEYS) | {
+        "overwrite": "--overwrite",
+        "retrain_best": "--retrain-best",
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     def _run() -> int:
         args = build_parser().parse_args(argv)
@@ -85,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"run directory: {result.retrained_run}")
         return 0
 
-    return run_command(_run)
+    return run_command(_run, flags=error_flags())
 
 
 if __name__ == "__main__":

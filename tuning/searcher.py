@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_art.config import Config
-from keras_art.errors import UserError
+from keras_art.errors import ParameterError
 from tuning import state_snapshot
 from tuning.space import resolve_space
 
@@ -95,9 +95,10 @@ def plan_search(cfg: Config) -> tuple[Config, dict, dict]:
     every check that needs no data, so bad flags fail at once."""
     base = copy.deepcopy(cfg)
     if base.train.strategy == "multi_worker":
-        raise UserError(
-            "A search runs on one machine (--strategy auto, default or mirrored); "
-            "KerasTuner's distributed tuning (KERASTUNER_ORACLE_*) is not wired up."
+        raise ParameterError(
+            "A search runs on one machine ({train.strategy} auto, default or "
+            "mirrored); KerasTuner's distributed tuning (KERASTUNER_ORACLE_*) is "
+            "not wired up."
         )
     space = resolve_space(base.tune, base)
     tuner = base.tune.tuner
@@ -236,10 +237,11 @@ def check_same_search(folder: Path, base: Config, space: dict, *, overwrite: boo
     if old["space"] != record["space"]:
         changed.insert(0, "the search space")
     if changed:
-        raise UserError(
+        raise ParameterError(
             f"{folder} holds a search started with other settings "
             f"({', '.join(changed[:4])}{', ...' if len(changed) > 4 else ''}). "
-            f"Pass --project NAME for a new search, or --overwrite to replace it."
+            f"Pass {{tune.project}} NAME for a new search, or {{overwrite}} to "
+            f"replace it."
         )
     return record
 
@@ -263,8 +265,8 @@ def _flat(tree: dict, prefix: str = "") -> dict:
 def _retrain(result: SearchResult) -> Path:
     """Train the best configuration as a normal run (with its test report)."""
     if result.best_config is None:
-        raise UserError(
-            "--retrain-best: no trial completed, so there is no best config."
+        raise ParameterError(
+            "{retrain_best}: no trial completed, so there is no best config."
         )
     from keras_art.config import load_config_file
     from keras_art.training.train import set_global_policies, train
@@ -285,10 +287,10 @@ def _check_grid(tuner: str, space: dict) -> None:
         return
     continuous = [n for n, s in space.items() if "min" in s and "step" not in s]
     if continuous:
-        raise UserError(
-            f"--tuner grid needs a step or a list of values for every range; "
-            f"{', '.join(continuous)} has neither. Give them, e.g. --set "
-            f"'tune.values.{continuous[0]}=[...]', or use another tuner."
+        raise ParameterError(
+            f"{{tune.tuner}} grid needs a step or a list of values for every range; "
+            f"{', '.join(continuous)} has neither. Give them, e.g. "
+            f"tune.values.{continuous[0]}=[...], or use another tuner."
         )
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_art.config import Config, TuneConfig
-from keras_art.errors import UserError
+from keras_art.errors import ParameterError, UserError
 from keras_art.io_utils import read_json_or_yaml
 from keras_art.registry import HEADS, STAGES, TUNE_STAGES
 
@@ -191,7 +191,7 @@ def resolve_space(tune: TuneConfig, base: Config) -> dict[str, dict]:
         if not isinstance(values, list) or not values:
             raise UserError(
                 f"tune.values.{name}: give a non-empty list, e.g. "
-                f"--set 'tune.values.{name}=[0.3, 0.5]'."
+                f"tune.values.{name}=[0.3, 0.5]."
             )
         space[name] = {"values": values}
         explicit.add(name)
@@ -203,9 +203,9 @@ def resolve_space(tune: TuneConfig, base: Config) -> dict[str, dict]:
     space = _drop_other_heads(space, base, explicit)
     _fit_unfreeze_to_trial(space, tune.epochs)
     if not any("fixed" not in spec for spec in space.values()):
-        raise UserError(
+        raise ParameterError(
             "The search space is empty: every hyperparameter is fixed or left out. "
-            "Free one with --set 'tune.values.NAME=[...]' or use --space default."
+            "Free one with tune.values.NAME=[...] or use {tune.space} default."
         )
     return space
 
@@ -270,16 +270,17 @@ def _named_or_file(space: str) -> dict[str, dict]:
         return NAMED_SPACES[space]
     path = Path(space).expanduser()
     if not path.is_file():
-        raise UserError(
-            f"--space {space}: neither a named space ({', '.join(NAMED_SPACES)}) "
-            f"nor a file. Pass one of those, or a JSON/YAML file of "
+        raise ParameterError(
+            f"{{tune.space}} {space}: neither a named space "
+            f"({', '.join(NAMED_SPACES)}) nor a file. Pass one of those, or a "
+            f"JSON/YAML file of "
             f'{{name: {{"values": [...]}} | {{"min", "max", "step"}} | {{"fixed"}}}}.'
         )
-    raw = read_json_or_yaml(path, "--space")
+    raw = read_json_or_yaml(path, "tune.space")
     if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
-        raise UserError(
-            f"--space {space}: expected a mapping of hyperparameter names to specs, "
-            f'e.g. {{"dense1": {{"values": [256, 384]}}}}.'
+        raise ParameterError(
+            f"{{tune.space}} {space}: expected a mapping of hyperparameter names to "
+            f'specs, e.g. {{"dense1": {{"values": [256, 384]}}}}.'
         )
     return raw
 
@@ -296,9 +297,9 @@ def _check_spec(name: str, spec: dict, stage: str) -> None:
             f'{{"min": a, "max": b, "sampling": "log"}} or {{"fixed": v}}.'
         )
     if stage not in PARAMS[name].stages:
-        raise UserError(
-            f"Hyperparameter {name} tunes the fine-tuning, which --stage {stage} "
-            f"does not run. Use --stage full, or leave {name} out."
+        raise ParameterError(
+            f"Hyperparameter {name} tunes the fine-tuning, which {{tune.stage}} "
+            f"{stage} does not run. Use {{tune.stage}} full, or leave {name} out."
         )
 
 
@@ -310,9 +311,9 @@ def _fit_unfreeze_to_trial(space: dict, epochs: int) -> None:
         return
     last = epochs - 1
     if last < 1:
-        raise UserError(
-            f"--stage full with --epochs {epochs}: a trial needs at least 2 epochs "
-            f"to unfreeze the backbone. Pass --epochs 2 or more."
+        raise ParameterError(
+            f"{{tune.stage}} full with {{tune.epochs}} {epochs}: a trial needs at "
+            f"least 2 epochs to unfreeze the backbone. Pass {{tune.epochs}} 2 or more."
         )
     spec["max"] = min(spec["max"], last)
     spec["min"] = min(spec["min"], spec["max"])

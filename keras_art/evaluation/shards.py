@@ -8,7 +8,8 @@ shards (often prepared: re-encoded once at a bounded size, see
 checked against the run (`check_manifest`: the split, the class names, the split's
 count and image files); the records are then matched to the run's ``splits.csv``
 rows by path (`align_records`) and their labels checked against the run's
-(`check_labels`). Anything that does not match is a `UserError` naming the fix.
+(`check_labels`). Anything that does not match is a `ParameterError` naming
+``shard_dir`` and the fix.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from keras_art.errors import UserError
+from keras_art.errors import ParameterError
 from keras_art.run_dir import SPLITS_FILE, RunDir
 
 
@@ -53,42 +54,43 @@ def check_manifest(
     class_names: Mapping[str, Sequence[str]],
     files: Sequence[str],
 ) -> None:
-    """Raise `UserError` unless ``manifest`` (of ``shard_dir``) holds the run's
-    ``split``: the split is there, every task's class names are the run's (same
-    order: labels are stored as indices), and the split has the run's ``files``
-    (same count and, for manifests that record it, the same ``members`` digest)."""
+    """Raise a `ParameterError` naming ``shard_dir`` unless ``manifest`` (of
+    ``shard_dir``) holds the run's ``split``: the split is there, every task's
+    class names are the run's (same order: labels are stored as indices), and the
+    split has the run's ``files`` (same count and, for manifests that record it,
+    the same ``members`` digest)."""
     from keras_art.data.pipeline.tfrecord import members_digest, short_list
 
     fix = rewrite_fix(shard_dir, run)
     splits = manifest.get("splits", {})
     if split not in splits:
-        raise UserError(
-            f"--shards {shard_dir} has no {split} split (it has "
+        raise ParameterError(
+            f"{{shard_dir}} {shard_dir} has no {split} split (it has "
             f"{', '.join(sorted(splits)) or 'none'}): {fix}"
         )
     for task, wanted in class_names.items():
         written = manifest.get("class_names", {}).get(task)
         if written is None:
-            raise UserError(
-                f"--shards {shard_dir} has no {task} labels (tasks: "
+            raise ParameterError(
+                f"{{shard_dir}} {shard_dir} has no {task} labels (tasks: "
                 f"{', '.join(manifest.get('tasks', [])) or 'none'}) but the run "
                 f"predicts {task}: {fix}"
             )
         if list(written) != list(wanted):
-            raise UserError(
-                f"--shards {shard_dir} was written for {task} classes "
+            raise ParameterError(
+                f"{{shard_dir}} {shard_dir} was written for {task} classes "
                 f"{short_list(written)} but the run has {short_list(wanted)}: {fix}"
             )
     entry = splits[split]
     if entry.get("count") != len(files):
-        raise UserError(
-            f"--shards {shard_dir} holds {entry.get('count')} {split} images but the "
-            f"run's {SPLITS_FILE} has {len(files)}: {fix}"
+        raise ParameterError(
+            f"{{shard_dir}} {shard_dir} holds {entry.get('count')} {split} images but "
+            f"the run's {SPLITS_FILE} has {len(files)}: {fix}"
         )
     digest = entry.get("members")
     if digest and digest != members_digest(files):
-        raise UserError(
-            f"--shards {shard_dir} holds other {split} image files than the run's "
+        raise ParameterError(
+            f"{{shard_dir}} {shard_dir} holds other {split} image files than the run's "
             f"{SPLITS_FILE} (the same count, {len(files)}): {fix}"
         )
 
@@ -112,7 +114,7 @@ def align_records(
     files: Sequence[str], paths: Sequence[str], shard_dir: str | os.PathLike
 ) -> list[int]:
     """For each of ``files`` (the run's rows), the index of its record in ``paths``
-    (the records' stored paths); `UserError` for a file with no record, a path
+    (the records' stored paths); a `ParameterError` for a file with no record, a path
     stored twice or a record of no file.
 
     Matched on the path as the catalog wrote it. When that leaves files unmatched,
@@ -127,14 +129,14 @@ def align_records(
             index, files = _unique_index(names, shard_dir), wanted
     missing = [f for f in files if f not in index]
     if missing:
-        raise UserError(
-            f"--shards {shard_dir}: {len(missing)} of the run's images have no record "
-            f"(e.g. {missing[0]}). Rewrite the shards from the run's data."
+        raise ParameterError(
+            f"{{shard_dir}} {shard_dir}: {len(missing)} of the run's images have no "
+            f"record (e.g. {missing[0]}). Rewrite the shards from the run's data."
         )
     if len(paths) != len(files):
-        raise UserError(
-            f"--shards {shard_dir}: {len(paths) - len(files)} records are not in the "
-            f"run's split. Rewrite the shards from the run's data."
+        raise ParameterError(
+            f"{{shard_dir}} {shard_dir}: {len(paths) - len(files)} records are not in "
+            f"the run's split. Rewrite the shards from the run's data."
         )
     return [index[f] for f in files]
 
@@ -143,8 +145,8 @@ def _unique_index(keys: Sequence[str], shard_dir) -> dict[str, int]:
     index: dict[str, int] = {}
     for i, key in enumerate(keys):
         if key in index:
-            raise UserError(
-                f"--shards {shard_dir}: {key} is stored twice. Rewrite the shards "
+            raise ParameterError(
+                f"{{shard_dir}} {shard_dir}: {key} is stored twice. Rewrite the shards "
                 f"with python -m data_scripts.make_tfrecords."
             )
         index[key] = i
@@ -158,16 +160,17 @@ def check_labels(
     shard_dir: str | os.PathLike,
     run: str | os.PathLike,
 ) -> None:
-    """Raise `UserError` unless the (aligned) ``records`` carry the run's
-    ``labels`` (task -> class indices, aligned with ``files``)."""
+    """Raise a `ParameterError` naming ``shard_dir`` unless the (aligned)
+    ``records`` carry the run's ``labels`` (task -> class indices, aligned with
+    ``files``)."""
     for task, wanted in labels.items():
         stored = np.array([r.labels[task] for r in records], np.int64)
         differ = np.flatnonzero(stored != wanted)
         if differ.size:
             i = differ[0]
-            raise UserError(
-                f"--shards {shard_dir}: {differ.size} {task} labels differ from the "
-                f"run's {SPLITS_FILE} (e.g. {files[i]}: shards {stored[i]}, run "
+            raise ParameterError(
+                f"{{shard_dir}} {shard_dir}: {differ.size} {task} labels differ from "
+                f"the run's {SPLITS_FILE} (e.g. {files[i]}: shards {stored[i]}, run "
                 f"{wanted[i]}): {rewrite_fix(shard_dir, run)}"
             )
 

@@ -345,8 +345,8 @@ def _next_version(model_dir: Path) -> int:
 
 def _check_version(version) -> int:
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise UserError(
-            f"--version {version}: pass a positive integer (TF Serving serves the "
+        raise ParameterError(
+            f"{{version}} {version}: pass a positive integer (TF Serving serves the "
             f"highest)."
         )
     return version
@@ -354,8 +354,8 @@ def _check_version(version) -> int:
 
 def check_name(name: str) -> str:
     if not name or name.startswith(".") or "/" in name or os.sep in name:
-        raise UserError(
-            f"--name {name!r}: pass a plain folder name (no '/', not starting "
+        raise ParameterError(
+            f"{{name}} {name!r}: pass a plain folder name (no '/', not starting "
             f"with '.')."
         )
     return name

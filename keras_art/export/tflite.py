@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_art.errors import UserError, check_positive_int
+from keras_art.errors import ParameterError, UserError, check_positive_int
 from keras_art.export.saved_model import (
     check_name,
     disable_cudnn,
@@ -150,10 +150,10 @@ def sidecar_path(tflite_path: str | os.PathLike) -> Path:
 
 
 def check_quantize(mode: str) -> str:
-    """``mode`` or a `UserError` naming `QUANTIZE_MODES`."""
+    """``mode`` or a `ParameterError` naming ``quantize`` and `QUANTIZE_MODES`."""
     if mode not in QUANTIZE_MODES:
-        raise UserError(
-            f"--quantize {mode}: choose one of {', '.join(QUANTIZE_MODES)}."
+        raise ParameterError(
+            f"{{quantize}} {mode}: choose one of {', '.join(QUANTIZE_MODES)}."
         )
     return mode
 
@@ -202,7 +202,7 @@ def convert_to_tflite(
     raise UserError(
         "the model does not convert to TFLite ("
         + "; ".join(errors)
-        + "). Export --format saved_model instead."
+        + "). Export a SavedModel (export_saved_model) instead."
     )
 
 
@@ -451,7 +451,7 @@ def compare_with_keras(
     from keras_art.evaluation.predictions import image_dataset
 
     if limit is not None and (isinstance(limit, bool) or int(limit) < 1):
-        raise UserError(f"--limit {limit}: pass a positive number of images.")
+        raise ParameterError(f"{{limit}} {limit}: pass a positive number of images.")
     run, record = open_run(run_dir, checkpoint)
     rows = split_rows(run, record, split)
     files = rows.files[:limit] if limit else rows.files

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_art.errors import UserError
+from keras_art.errors import ParameterError, UserError
 from keras_art.run_dir import RunDir
 
 logger = logging.getLogger(__name__)
@@ -94,7 +94,9 @@ def detect_model(path: str | os.PathLike) -> tuple[str, Path]:
     A TF Serving ``BASE/NAME`` folder resolves to its highest version (logged)."""
     p = Path(path).expanduser()
     if not p.exists():
-        raise UserError(f"--model {path}: no such file or folder. Pass {EXPECTED}.")
+        raise ParameterError(
+            f"{{model}} {path}: no such file or folder. Pass {EXPECTED}."
+        )
     if p.is_file() and p.suffix.lower() == TFLITE_SUFFIX:
         return "tflite", p
     if p.is_dir() and (p / "saved_model.pb").is_file():
@@ -108,7 +110,7 @@ def detect_model(path: str | os.PathLike) -> tuple[str, Path]:
             version.name,
         )
         return "saved_model", version
-    raise UserError(f"--model {path}: not a model. Pass {EXPECTED}.")
+    raise ParameterError(f"{{model}} {path}: not a model. Pass {EXPECTED}.")
 
 
 def newest_serving_version(model_dir: Path) -> Path | None:
@@ -129,8 +131,8 @@ def load_saved_model(path: Path) -> LoadedModel:
 
     loaded = tf.saved_model.load(str(path))
     if "serving_default" not in loaded.signatures:
-        raise UserError(
-            f"--model {path}: the SavedModel has no serving_default signature. "
+        raise ParameterError(
+            f"{{model}} {path}: the SavedModel has no serving_default signature. "
             f"Export the run with python -m keras_art.export."
         )
     meta = _saved_model_metadata(path, loaded)
@@ -158,8 +160,8 @@ def _saved_model_metadata(path: Path, loaded) -> dict:
     if "metadata" in loaded.signatures:
         text = loaded.signatures["metadata"]()["model_json"].numpy().decode("utf-8")
         return _checked_metadata(json.loads(text), f"{path} (metadata signature)")
-    raise UserError(
-        f"--model {path}: no {METADATA_DIR}/{METADATA_FILE} and no metadata "
+    raise ParameterError(
+        f"{{model}} {path}: no {METADATA_DIR}/{METADATA_FILE} and no metadata "
         f"signature, so the class names are unknown. Export the run with "
         f"python -m keras_art.export."
     )

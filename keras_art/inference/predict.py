@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_art.errors import UserError, check_positive_int
+from keras_art.errors import ParameterError, UserError, check_positive_int
 from keras_art.inference.backends import (
     MODEL_KINDS,
     LoadedModel,
@@ -322,8 +322,8 @@ def _unique_png(stem: str, used: set[str]) -> str:
 
 def _check_gradcam(gradcam, kind: str, model) -> None:
     if gradcam is not None and kind != "run":
-        raise UserError(
-            f"--gradcam needs a run directory's Keras model; --model {model} is a "
+        raise ParameterError(
+            f"{{gradcam}} needs a run directory's Keras model; {{model}} {model} is a "
             f"{MODEL_KINDS[kind]}. Pass the run directory the model was exported from."
         )
 

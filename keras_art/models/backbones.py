@@ -41,7 +41,7 @@ from pathlib import Path
 
 import keras
 
-from keras_art.errors import UserError
+from keras_art.errors import ParameterError, UserError
 from keras_art.layers import ImageNormalization
 from keras_art.models.walk import all_sublayers
 from keras_art.registry import (
@@ -58,7 +58,7 @@ _CONNECT_HOST = ("storage.googleapis.com", 443)
 _CONNECT_TIMEOUT_S = 3.0
 
 
-class WeightsUnavailableError(UserError):
+class WeightsUnavailableError(ParameterError):
     """ImageNet weights are neither cached nor downloadable (offline)."""
 
 
@@ -138,9 +138,9 @@ def resolve_weights(
         return _imagenet_file(info, on_missing)
     path = Path(choice).expanduser()
     if not path.is_file():
-        raise UserError(
-            f"--weights {choice}: no such file. Pass imagenet, none or the path "
-            f"of a local head-less {name} .h5 weights file."
+        raise ParameterError(
+            f"{{model.weights}} {choice}: no such file. Pass imagenet, none or the "
+            f"path of a local head-less {name} .h5 weights file."
         )
     return path
 
@@ -183,8 +183,8 @@ def build_backbone(
     try:
         model.load_weights(str(path))
     except Exception as exc:  # noqa: BLE001 - any load failure is a bad file
-        raise UserError(
-            f"--weights {path}: cannot load into {name} ({type(exc).__name__}: "
+        raise ParameterError(
+            f"{{model.weights}} {path}: cannot load into {name} ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else ''}). Pass head-less "
             f"(include_top=False) {name} weights, imagenet or none."
         ) from None
@@ -214,7 +214,8 @@ def _imagenet_file(info: BackboneInfo, on_missing: str) -> Path | None:
         raise WeightsUnavailableError(
             f"ImageNet weights for {info.name} are not available offline: place "
             f"{info.weights_file} in {path.parent}/ (from {info.weights_url}), or "
-            f"pass --weights none (random init) or --weights PATH to a local .h5."
+            f"pass {{model.weights}} none (random init) or {{model.weights}} PATH to "
+            f"a local .h5."
         )
     logger.warning(
         "ImageNet weights for %s not available offline (%s missing); "

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 
-from keras_art.errors import UserError
+from keras_art.errors import ParameterError, UserError
 from keras_art.registry import STRATEGIES
 
 
@@ -54,9 +54,9 @@ def validate_tf_config(raw: str | None) -> dict:
         '"task": {"type": "worker", "index": 0}}\''
     )
     if not raw:
-        raise UserError(
-            f"--strategy multi_worker needs TF_CONFIG describing the cluster, e.g. "
-            f"{example}"
+        raise ParameterError(
+            f"{{train.strategy}} multi_worker needs TF_CONFIG describing the "
+            f"cluster, e.g. {example}"
         )
     try:
         cfg = json.loads(raw)

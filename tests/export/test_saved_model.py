@@ -152,7 +152,7 @@ def test_unfinished_run_and_bad_arguments_are_user_errors(run, tmp_path):
         export_saved_model(run, tmp_path / "models", version=0)
     with pytest.raises(UserError, match="top_k"):
         export_saved_model(run, tmp_path / "models", top_k=0)
-    with pytest.raises(UserError, match="--name"):
+    with pytest.raises(UserError, match=r"^name '\.\./x'"):
         export_saved_model(run, tmp_path / "models", name="../x")
     assert not (tmp_path / "models").exists()
 

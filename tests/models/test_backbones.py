@@ -140,7 +140,9 @@ def test_offline_imagenet_error_says_what_to_do(offline):
     assert "\n" not in message
     assert "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" in message
     assert str(offline) in message
-    assert "--weights none" in message
+    # The library's words name the config key; the train command shows its flag.
+    assert "model.weights none" in message and "--" not in message
+    assert "--weights none" in info.value.render({"model.weights": "--weights"})
 
 
 def test_offline_imagenet_random_fallback(offline, caplog):

@@ -157,7 +157,7 @@ def test_apply_values_sets_list_items_and_keeps_the_rest():
         ({"fixed": {"dense9": 3}}, "Unknown hyperparameter 'dense9'"),
         ({"values": {"lr_head": []}}, "non-empty list"),
         ({"space": "nope"}, "neither a named space"),
-        ({"fixed": {"lr_backbone": 1e-4}}, "Use --stage full"),
+        ({"fixed": {"lr_backbone": 1e-4}}, "Use tune.stage full"),
         (
             {
                 "space": "seed003",

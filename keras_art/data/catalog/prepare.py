@@ -22,7 +22,7 @@ import numpy as np
 from keras_art.data.catalog.catalog import MISSING, Catalog
 from keras_art.data.catalog.splits import SPLITS, assign_splits, content_hash
 from keras_art.data.sources import load_catalog
-from keras_art.errors import UserError
+from keras_art.errors import ParameterError, UserError
 from keras_art.run_dir import RunDir
 
 
@@ -77,10 +77,10 @@ def prepare_data(cfg) -> PreparedData:
     if len(tasks) > 1:
         report["multi_task_moved_to_eval"] = _moved_to_eval(catalog.notes)
     if len(catalog) == 0 or not np.any(split == "train"):
-        raise UserError(
+        raise ParameterError(
             f"No training images left after validation, subset and split "
             f"({report['rows_without_label']} unlabelled, {len(catalog.excluded)} "
-            f"excluded). Check --data and the data.* settings."
+            f"excluded). Check {{data.path}} and the data.* settings."
         )
     return PreparedData(
         files=list(catalog.files),
@@ -129,9 +129,9 @@ def _subset(catalog: Catalog, keys, tasks, data, report: dict):
     if not asked:
         return catalog, keys
     if len(tasks) > 1:
-        raise UserError(
+        raise ParameterError(
             "data.top_n/classes/min_per_class/max_per_class select classes of one "
-            "task; use --task artist|genre|style, or drop the subset for multi."
+            "task; use {task} artist|genre|style, or drop the subset for multi."
         )
     from keras_art.data.catalog.subset import select_subset
 
@@ -213,8 +213,8 @@ def _run_tasks(task: str, catalog: Catalog) -> tuple[str, ...]:
             raise UserError(f"The {catalog.source} data has no labels at all.")
         return tasks
     if task not in catalog.labels:
-        raise UserError(
-            f"--task {task}: the {catalog.source} data has no {task} labels (it has "
+        raise ParameterError(
+            f"{{task}} {task}: the {catalog.source} data has no {task} labels (it has "
             f"{', '.join(catalog.tasks) or 'none'}). Pick one of those tasks."
         )
     return (task,)

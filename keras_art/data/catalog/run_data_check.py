@@ -1,6 +1,6 @@
 """A resumed run must see the data it started with: same classes, same splits.
 
-``--resume`` re-reads the dataset; if a class appeared, vanished or was renamed, the
+Resuming re-reads the dataset; if a class appeared, vanished or was renamed, the
 label indices would shift silently and the checkpoint's classifier would learn the
 wrong classes. `check_same_data` compares the fresh preparation with the run's
 ``classes.json`` and ``splits.csv`` and stops with one line naming the difference.
@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 
-from keras_art.errors import UserError
+from keras_art.errors import ParameterError
 from keras_art.run_dir import CLASSES_FILE, RunDir
 
 
 def check_same_data(prepared, run_dir: str | os.PathLike) -> None:
-    """Raise `UserError` unless ``prepared`` has the run's classes and splits."""
+    """Raise a `ParameterError` naming ``run_dir`` unless ``prepared`` has the
+    run's classes and splits."""
     run = RunDir(run_dir)
     _check_classes(prepared.class_names, run)
     _check_rows(prepared, run)
@@ -34,10 +35,11 @@ def _check_classes(class_names: dict, run_dir: RunDir) -> None:
             if gone or new
             else "same names in another order"
         )
-        raise UserError(
-            f"--resume {run_dir}: the data no longer gives this run's {task} classes "
-            f"({len(before)} in {CLASSES_FILE}, {len(now)} now; {detail}). Resume with "
-            f"the data and settings the run started with, or start a new run."
+        raise ParameterError(
+            f"{{run_dir}} {run_dir}: the data no longer gives this run's {task} "
+            f"classes ({len(before)} in {CLASSES_FILE}, {len(now)} now; {detail}). "
+            f"Resume with the data and settings the run started with, or start a "
+            f"new run."
         )
 
 
@@ -52,9 +54,9 @@ def _check_rows(prepared, run_dir: RunDir) -> None:
             changed.append(path)
     if changed or recorded:
         example = changed[0] if changed else next(iter(recorded))
-        raise UserError(
-            f"--resume {run_dir}: {len(changed)} file(s) are new or changed split or "
-            f"label and {len(recorded)} of the run's file(s) are gone since it "
+        raise ParameterError(
+            f"{{run_dir}} {run_dir}: {len(changed)} file(s) are new or changed split "
+            f"or label and {len(recorded)} of the run's file(s) are gone since it "
             f"started (e.g. {example}). Resume with the data the run started with, "
             f"or start a new run."
         )

@@ -187,7 +187,7 @@ def _hashed(
                 raise UserError(
                     f"class index {int(cls)} has {len(rows)} image(s), fewer than the "
                     f"{len(wanted)} splits requested. Drop it with "
-                    f"--set data.small_classes=drop, raise data.min_per_class, or use "
+                    f"data.small_classes=drop, raise data.min_per_class, or use "
                     f"fewer splits."
                 )
             out[rows] = ""

@@ -43,7 +43,7 @@ import numpy as np
 
 from keras_art.config import AugmentConfig, InputConfig
 from keras_art.data.pipeline import augment as aug
-from keras_art.errors import UserError
+from keras_art.errors import ParameterError, UserError
 
 
 def make_split_datasets(cfg, prepared) -> dict:
@@ -652,9 +652,9 @@ def _check_input_cfg(input_cfg: InputConfig, augment: AugmentConfig, n, training
             "input.mixup_p + input.cutmix_p must be at most 1 (one mix per batch)."
         )
     if training and n < input_cfg.batch_size:
-        raise UserError(
+        raise ParameterError(
             f"{n} training images but input.batch_size={input_cfg.batch_size}: no "
-            f"full batch. Lower --batch-size."
+            f"full batch. Lower {{input.batch_size}}."
         )
     lo, hi = augment.crop_scale
     if not 0 < lo <= hi <= 1:

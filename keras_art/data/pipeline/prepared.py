@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from keras_art.errors import UserError
+from keras_art.errors import ParameterError, UserError
 
 BOUNDS = ("short_side", "max_side")
 DEFAULT_QUALITY = 90
@@ -66,13 +66,13 @@ class ImageEncoding:
                 f"{', '.join(BOUNDS)}."
             )
         if not isinstance(self.side, int) or self.side < 16:
-            raise UserError(
-                f"--{self.bound.replace('_', '-')} must be at least 16 pixels. "
-                f"Received: {self.side}"
+            raise ParameterError(
+                f"{{{self.bound}}} must be at least 16 pixels. Received: {self.side}"
             )
         if not 1 <= self.quality <= 100:
-            raise UserError(
-                f"--quality must be in 1..100 (90 is typical). Received: {self.quality}"
+            raise ParameterError(
+                f"{{quality}} must be in 1..100 (90 is typical). "
+                f"Received: {self.quality}"
             )
         return self
 
@@ -94,6 +94,13 @@ class ImageEncoding:
         if not entry or entry.get("encoding") == "original":
             return cls()
         return cls(entry.get("bound"), entry.get("side"), entry.get("quality", 0))
+
+    def settings(self) -> str:
+        """This encoding in messages' words: `ParameterError` slots, e.g.
+        ``{short_side} 576 {quality} 90`` (make_tfrecords shows its flags)."""
+        if self.original:
+            return "no {short_side}/{max_side} (original bytes)"
+        return f"{{{self.bound}}} {self.side} {{quality}} {self.quality}"
 
     def flags(self) -> str:
         """The make_tfrecords flags that write this encoding."""
@@ -142,8 +149,8 @@ def encode_image(data: bytes, encoding: ImageEncoding, name: str = "image") -> b
         Image.DecompressionBombError,
     ) as exc:
         raise UserError(
-            f"{name}: cannot re-encode ({exc}). Remove the file or run with "
-            f"--set data.validate=true to find unreadable images."
+            f"{name}: cannot re-encode ({exc}). Remove the file or set "
+            f"data.validate=true to find unreadable images."
         ) from None
     buf = io.BytesIO()
     image.save(buf, "JPEG", quality=encoding.quality)

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from keras_art.data.pipeline.prepared import ImageEncoding, read_encoded
-from keras_art.errors import UserError
+from keras_art.errors import ParameterError, UserError
 from keras_art.io_utils import atomic_path, atomic_write_json, is_leftover
 from keras_art.registry import TASKS
 
@@ -146,10 +146,10 @@ def _label_arrays(labels: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndar
     return arrays
 
 
-def check_encoding(out_dir: str | os.PathLike, encoding: ImageEncoding) -> None:
-    """Raise `UserError` when ``out_dir`` already holds shards stored with another
-    image encoding (finished, or from a run that stopped)."""
-    out = Path(out_dir)
+def check_encoding(out: str | os.PathLike, encoding: ImageEncoding) -> None:
+    """Raise a `ParameterError` (naming ``out``) when ``out`` already holds shards
+    stored with another image encoding (finished, or from a run that stopped)."""
+    out = Path(out)
     found = None
     if (out / PROGRESS).is_file():
         found = _load_json(out / PROGRESS).get("images")
@@ -159,10 +159,10 @@ def check_encoding(out_dir: str | os.PathLike, encoding: ImageEncoding) -> None:
         return
     written = ImageEncoding.from_manifest(found)
     if written.to_manifest() != encoding.to_manifest():
-        raise UserError(
-            f"{out} holds shards written with {written.flags()}, but this run asks "
-            f"for {encoding.flags()}. Pass those flags to resume or reuse them, or "
-            f"another --out (or delete {out}) to write the new encoding."
+        raise ParameterError(
+            f"{out} holds shards written with {written.settings()}, but this run "
+            f"asks for {encoding.settings()}. Pass those settings to resume or reuse "
+            f"them, or another {{out}} (or delete {out}) to write the new encoding."
         )
 
 
@@ -300,7 +300,7 @@ def members_digest(files: Sequence[str]) -> str:
 
 
 def check_shards_match(prepared, shard_dir: str | os.PathLike) -> None:
-    """Raise `UserError` unless the shards in ``shard_dir`` hold this run's data.
+    """Raise a `ParameterError` unless the shards in ``shard_dir`` hold this run's data.
 
     ``prepared`` is the run's `keras_art.data.catalog.prepare.PreparedData`. For
     every task of the run the manifest's class names must be the run's (same
@@ -311,20 +311,20 @@ def check_shards_match(prepared, shard_dir: str | os.PathLike) -> None:
     manifest = read_manifest(shard_dir)
     fix = (
         f"re-run python -m data_scripts.make_tfrecords --out {shard_dir} with this "
-        f"run's --data, --task and --set data.* settings, or point "
+        f"run's {{data.path}}, {{task}} and data.* settings, or point "
         f"input.tfrecords at the shards written for them."
     )
     for task in prepared.tasks:
         written = manifest.get("class_names", {}).get(task)
         wanted = list(prepared.class_names[task])
         if written is None:
-            raise UserError(
+            raise ParameterError(
                 f"TFRecord shards in {shard_dir} have no {task} labels (tasks: "
                 f"{', '.join(manifest.get('tasks', [])) or 'none'}) but this run "
                 f"trains {task}: {fix}"
             )
         if list(written) != wanted:
-            raise UserError(
+            raise ParameterError(
                 f"TFRecord shards in {shard_dir} were written for {task} classes "
                 f"{short_list(written)} but this run has {short_list(wanted)}: {fix}"
             )
@@ -333,7 +333,7 @@ def check_shards_match(prepared, shard_dir: str | os.PathLike) -> None:
     run_splits = {s: idx for s, idx in run_splits.items() if len(idx)}
     for split, idx in run_splits.items():
         if split not in splits:
-            raise UserError(
+            raise ParameterError(
                 f"TFRecord shards in {shard_dir} have no {split} split (they have "
                 f"{', '.join(sorted(splits)) or 'none'}) but this run has "
                 f"{len(idx)} {split} images: {fix}"
@@ -341,7 +341,7 @@ def check_shards_match(prepared, shard_dir: str | os.PathLike) -> None:
     for split, idx in run_splits.items():
         problem = _split_mismatch(splits[split], prepared, idx)
         if problem:
-            raise UserError(
+            raise ParameterError(
                 f"TFRecord shards in {shard_dir} hold a different {split} split "
                 f"than this run ({problem}): {fix}"
             )

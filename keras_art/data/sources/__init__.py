@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from keras_art.data.catalog.catalog import Catalog
-from keras_art.errors import UserError
+from keras_art.errors import ParameterError, UserError
 
 
 def _read_sample(data_cfg, task: str | None = None) -> Catalog:
@@ -73,7 +73,7 @@ DATASET_FORMATS: dict[str, Callable[..., Catalog]] = {
 
 
 def load_catalog(data_cfg, task: str | None = None) -> Catalog:
-    """Read the dataset ``data_cfg`` describes; ``task`` is the run's ``--task``.
+    """Read the dataset ``data_cfg`` describes; ``task`` is the run's ``task``.
 
     ``None`` reads every task the source has (the folder reader then labels
     ``style``) with the multi-task official split.
@@ -86,12 +86,14 @@ def load_catalog(data_cfg, task: str | None = None) -> Catalog:
     if fmt != "sample":
         overrides = fmt == "wikiart" and data_cfg.images_dir and data_cfg.labels_dir
         if not data_cfg.path and not overrides:
-            raise UserError(
-                f"--format {fmt} needs --data PATH (the dataset folder). Leave out "
-                f"--format and --data to use the embedded sample."
+            raise ParameterError(
+                f"{{data.format}} {fmt} needs {{data.path}} PATH (the dataset "
+                f"folder). Leave out {{data.format}} and {{data.path}} to use the "
+                f"embedded sample."
             )
         if data_cfg.path and not Path(data_cfg.path).expanduser().exists():
-            raise UserError(
-                f"--data {data_cfg.path}: no such file or folder. Check the path."
+            raise ParameterError(
+                f"{{data.path}} {data_cfg.path}: no such file or folder. Check the "
+                f"path."
             )
     return DATASET_FORMATS[fmt](data_cfg, task=task)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_art.data.catalog.catalog import MISSING, Catalog
-from keras_art.errors import UserError
+from keras_art.errors import ParameterError, UserError
 from keras_art.registry import IMAGE_SUFFIXES
 
 _NUMBERED = re.compile(r"^(?P<name>.+)_(?P<n>\d+)$")
@@ -29,8 +29,8 @@ _NUMBERED = re.compile(r"^(?P<name>.+)_(?P<n>\d+)$")
 def read_best_artworks(data_cfg, task: str | None = None) -> Catalog:
     """Read the dataset at ``data_cfg.path`` (the folder holding artists.csv)."""
     if not data_cfg.path:
-        raise UserError(
-            "--format best-artworks needs --data DIR (holding artists.csv)."
+        raise ParameterError(
+            "{data.format} best-artworks needs {data.path} DIR (holding artists.csv)."
         )
     return read_best_artworks_dir(Path(data_cfg.path).expanduser())
 

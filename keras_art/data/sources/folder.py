@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_art.data.catalog.catalog import Catalog
-from keras_art.errors import UserError
+from keras_art.errors import ParameterError
 from keras_art.registry import IMAGE_SUFFIXES, TASKS
 
 SPLIT_FOLDERS = {
@@ -27,19 +27,21 @@ SPLIT_FOLDERS = {
 def read_folder(data_cfg, task: str | None = "style") -> Catalog:
     """Read ``data_cfg.path`` as class folders labelling ``task``."""
     if not data_cfg.path:
-        raise UserError("--format folder needs --data DIR (one sub-folder per class).")
+        raise ParameterError(
+            "{data.format} folder needs {data.path} DIR (one sub-folder per class)."
+        )
     return read_folder_dir(Path(data_cfg.path).expanduser(), task)
 
 
 def read_folder_dir(root: Path, task: str | None = "style") -> Catalog:
     """Catalog of the images in ``root``'s class folders, labelled for ``task``."""
     if task not in TASKS:
-        raise UserError(
-            f"--format folder labels one task, so --task must be one of "
+        raise ParameterError(
+            f"{{data.format}} folder labels one task, so {{task}} must be one of "
             f"{', '.join(TASKS)} (got {task!r}). Multi-task needs a labelled source."
         )
     if not root.is_dir():
-        raise UserError(f"--data {root}: no such folder. Check the path.")
+        raise ParameterError(f"{{data.path}} {root}: no such folder. Check the path.")
     subdirs = _subdirs(root)
     if subdirs and all(d.name.lower() in SPLIT_FOLDERS for d in subdirs):
         parts = [(SPLIT_FOLDERS[d.name.lower()], d) for d in subdirs]
@@ -59,8 +61,8 @@ def read_folder_dir(root: Path, task: str | None = "style") -> Catalog:
                 empty.append(str(class_dir.relative_to(root)))
             rows.extend((f, class_dir.name, split) for f in images)
     if not rows:
-        raise UserError(
-            f"--data {root}: no images ({', '.join(IMAGE_SUFFIXES)}) in class "
+        raise ParameterError(
+            f"{{data.path}} {root}: no images ({', '.join(IMAGE_SUFFIXES)}) in class "
             f"sub-folders. Expected {root}/<class>/*.jpg or {root}/train/<class>/*.jpg."
         )
     names = sorted({c for _, c, _ in rows})

@@ -1,22 +1,26 @@
-"""Guess a dataset's layout from what is in its folder, so ``--format`` is optional."""
+"""Guess a dataset's layout from what is in its folder, so ``data.format`` is
+optional."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from keras_art.errors import UserError
+from keras_art.errors import ParameterError
 
 
 def infer_format(path: str) -> str:
-    """Return the reader name for the dataset at ``path``, or raise `UserError`."""
+    """Return the reader name for the dataset at ``path``, or raise `ParameterError`."""
     root = Path(path).expanduser()
     if not root.exists():
-        raise UserError(f"--data {path}: no such file or folder. Check the path.")
+        raise ParameterError(
+            f"{{data.path}} {path}: no such file or folder. Check the path."
+        )
     if root.is_file():
         if root.suffix == ".parquet":
             return "parquet"
-        raise UserError(
-            f"--data {path} is a file; pass the dataset folder (and --format if it "
+        raise ParameterError(
+            f"{{data.path}} {path} is a file; pass the dataset folder (and "
+            f"{{data.format}} if it "
             f"cannot be guessed)."
         )
     if (root / "wikiart_csv").is_dir() or (root / "Style").is_dir():
@@ -29,7 +33,7 @@ def infer_format(path: str) -> str:
         return "tfds"
     if any(p.is_dir() for p in root.iterdir()):
         return "folder"
-    raise UserError(
-        f"--data {path}: cannot tell the dataset layout. Pass --format "
+    raise ParameterError(
+        f"{{data.path}} {path}: cannot tell the dataset layout. Pass {{data.format}} "
         f"(wikiart, parquet, best-artworks, folder or tfds)."
     )

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_art.data.catalog.catalog import MISSING, Catalog
-from keras_art.errors import UserError
+from keras_art.errors import ParameterError, UserError
 from keras_art.io_utils import atomic_write_bytes, atomic_write_json
 from keras_art.registry import TASKS
 
@@ -31,7 +31,9 @@ _SPLIT_PREFIX = {"train": "train", "validation": "val", "val": "val", "test": "t
 def read_parquet(data_cfg, task: str | None = None) -> Catalog:
     """Read every shard under ``data_cfg.path`` (file, folder or ``folder/data``)."""
     if not data_cfg.path:
-        raise UserError("--format parquet needs --data (a .parquet file or folder).")
+        raise ParameterError(
+            "{data.format} parquet needs {data.path} (a .parquet file or folder)."
+        )
     root = Path(data_cfg.path).expanduser()
     shards = find_shards(root)
     import pyarrow.parquet as pq
@@ -80,12 +82,14 @@ def find_shards(root: Path) -> list[Path]:
     if root.is_file():
         return [root]
     if not root.is_dir():
-        raise UserError(f"--data {root}: no such file or folder. Check the path.")
+        raise ParameterError(
+            f"{{data.path}} {root}: no such file or folder. Check the path."
+        )
     shards = sorted(root.glob("*.parquet")) or sorted(root.glob("data/*.parquet"))
     if not shards:
-        raise UserError(
-            f"--data {root}: no *.parquet files here or in data/. Pass the folder "
-            f"holding the shards."
+        raise ParameterError(
+            f"{{data.path}} {root}: no *.parquet files here or in data/. Pass the "
+            f"folder holding the shards."
         )
     return shards
 
@@ -171,7 +175,7 @@ def _label_names(pf, tasks, names_file, shard) -> dict[str, list[str]]:
     if missing:
         raise UserError(
             f"{shard}: no label names for {', '.join(missing)} in the shard metadata. "
-            f'Pass --set data.names_file=NAMES.json ({{"{missing[0]}": [...]}}).'
+            f'Set data.names_file=NAMES.json ({{"{missing[0]}": [...]}}).'
         )
     return names
 

@@ -37,7 +37,7 @@ import numpy as np
 
 from keras_art.data.catalog.catalog import MISSING, Catalog
 from keras_art.data.sources.build_once import build_dir_once
-from keras_art.errors import UserError
+from keras_art.errors import ParameterError, UserError
 from keras_art.registry import TASKS
 
 DATASET_NAME = "wikiart_refined"
@@ -219,7 +219,7 @@ def _parse_rows(path):
 
 # --------------------------------------------------------------- --format tfds
 def load_tfds_catalog(data_cfg) -> Catalog:
-    """A `Catalog` for ``--format tfds``.
+    """A `Catalog` for ``data.format`` ``tfds``.
 
     ``data_cfg.path`` is either the WikiArt manual-download folder (prepared once
     into ``<cache_dir>/tfds/<key>/data``) or a TFDS data dir this builder already
@@ -227,10 +227,14 @@ def load_tfds_catalog(data_cfg) -> Catalog:
     ``<cache_dir>/tfds/extracted/<key>/<split>/<StyleFolder>/<file>.jpg``.
     """
     if not data_cfg.path:
-        raise UserError("--format tfds needs --data: a manual dir or a TFDS data dir.")
+        raise ParameterError(
+            "{data.format} tfds needs {data.path}: a manual dir or a TFDS data dir."
+        )
     root = Path(data_cfg.path).expanduser()
     if not root.is_dir():
-        raise UserError(f"--data {data_cfg.path}: no such folder. Check the path.")
+        raise ParameterError(
+            f"{{data.path}} {data_cfg.path}: no such folder. Check the path."
+        )
     disable_gcs()
     import tensorflow_datasets as tfds
 
@@ -294,8 +298,8 @@ def _find_prepared(root: Path) -> Path:
         found = sorted(root.glob(pattern))
         if found:
             return found[-1].parent  # highest version when several
-    raise UserError(
-        f"--data {root}: neither a WikiArt folder (wikiart_csv/) nor a prepared "
+    raise ParameterError(
+        f"{{data.path}} {root}: neither a WikiArt folder (wikiart_csv/) nor a prepared "
         f"TFDS data dir (dataset_info.json). Pass one of those."
     )
 

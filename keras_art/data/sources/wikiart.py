@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_art.data.catalog.catalog import MISSING, Catalog
-from keras_art.errors import UserError
+from keras_art.errors import ParameterError, UserError
 from keras_art.registry import TASKS
 
 LIST_SPLITS = ("train", "val")
@@ -39,16 +39,17 @@ def read_wikiart(data_cfg, task: str | None = None) -> Catalog:
     labels = Path(data_cfg.labels_dir).expanduser() if data_cfg.labels_dir else None
     if images is None or labels is None:
         if root is None:
-            raise UserError(
-                "--format wikiart needs --data DIR (the folder holding wikiart/ and "
-                "wikiart_csv/) or both data.images_dir and data.labels_dir."
+            raise ParameterError(
+                "{data.format} wikiart needs {data.path} DIR (the folder holding "
+                "wikiart/ and wikiart_csv/) or both data.images_dir and "
+                "data.labels_dir."
             )
         images = images or root / "wikiart"
         labels = labels or root / "wikiart_csv"
     for what, path in (("images", images), ("labels", labels)):
         if not path.is_dir():
-            raise UserError(
-                f"wikiart: {what} folder {path} does not exist. Pass --data DIR "
+            raise ParameterError(
+                f"wikiart: {what} folder {path} does not exist. Pass {{data.path}} DIR "
                 f"holding wikiart/ and wikiart_csv/, or set data.{what}_dir."
             )
     return read_wikiart_dirs(images, labels, task=task)
@@ -102,9 +103,9 @@ def _read_all_lists(labels_dir: Path, notes: list[str]):
             for p in both:
                 del lists[t]["train"][p]
     if not lists:
-        raise UserError(
+        raise ParameterError(
             f"wikiart: {labels_dir} holds none of Style/, Genre/, Artist/. Point "
-            f"data.labels_dir (or --data) at the wikiart_csv folder."
+            f"data.labels_dir (or {{data.path}}) at the wikiart_csv folder."
         )
     return class_names, lists
 

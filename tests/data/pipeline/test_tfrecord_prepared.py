@@ -179,11 +179,11 @@ def test_another_encoding_into_the_same_folder_is_a_user_error(files, tmp_path):
     (out / "manifest.json").unlink()  # the progress file alone records it
     assert (out / PROGRESS).is_file()
     for other in (ImageEncoding(), ImageEncoding("short_side", 32, 90)):
-        with pytest.raises(UserError, match="--short-side 32 --quality 85.*--out"):
+        with pytest.raises(UserError, match="short_side 32 quality 85.*another out"):
             write_shards(files[:5], {}, out, "val", encoding=other)
     plain = tmp_path / "plain"
     write_shards(files[:5], {}, plain, "val")
-    with pytest.raises(UserError, match="original bytes.*--max-side 64"):
+    with pytest.raises(UserError, match="original bytes.*max_side 64"):
         write_shards(
             files[:5], {}, plain, "val", encoding=ImageEncoding("max_side", 64)
         )
