@@ -118,9 +118,11 @@ def config_error_flags(
 ) -> dict[str, str]:
     """`run_command`'s ``flags`` for a command built on `config_from_flags`:
     `CONFIG_FLAGS` plus each ``flag_keys`` entry (dest -> config key) turned
-    around, spelled as ``parser`` spells the flag (``report`` -> ``--no-report``)."""
+    around, spelled as ``parser`` spells the flag (``report`` -> ``--no-report``);
+    entries whose flag this parser lacks are skipped."""
     spelled = {a.dest: a.option_strings[0] for a in parser._actions if a.option_strings}
-    return {**CONFIG_FLAGS, **{key: spelled[dest] for dest, key in flag_keys.items()}}
+    own = {key: spelled[dest] for dest, key in flag_keys.items() if dest in spelled}
+    return {**CONFIG_FLAGS, **own}
 
 
 def add_set_flag(p: argparse.ArgumentParser, help_text: str) -> None:

@@ -91,9 +91,6 @@ def _resumed_config(args) -> Config:
     return cfg.validate()
 
 
-# The library's parameter names -> this command's flags (its errors' words).
-
-
 def main(argv: list[str] | None = None) -> int:
     def _run() -> int:
         args = build_parser().parse_args(argv)
