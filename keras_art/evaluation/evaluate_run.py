@@ -18,8 +18,6 @@ replaces the report on the files, and shards of two encodings keep one report ea
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import os
@@ -35,27 +33,28 @@ import numpy as np
 from keras_art.errors import UserError
 from keras_art.io_utils import atomic_write_json
 from keras_art.models.model_record import ModelRecord
-from keras_art.models.run_reader import load_run_model, open_run
+from keras_art.models.run_reader import (
+    SplitRows,
+    load_run_model,
+    open_run,
+    read_split,
+)
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("val", "test", "train")
 GALLERY_SIZE = 16
 FILES_SOURCE = {"kind": "files", "description": "image files"}
 
 
 @dataclass
-class EvalRows:
+class EvalRows(SplitRows):
     """The images evaluated and their labels (indices into the model's classes).
 
-    ``encoded`` (file -> encoded bytes) holds the images when they were read from
-    TFRecord shards rather than from ``files``; ``source`` says where they came from
+    Besides a split's rows: ``class_matching`` for another collection; ``encoded``
+    (file -> encoded bytes) holds the images when they were read from TFRecord shards
+    rather than from ``files``; ``source`` says where they came from
     (``metrics.json``'s ``image_source``)."""
 
-    name: str  # "test", or the other collection's name
-    files: list[str]
-    labels: dict[str, np.ndarray]
-    note: str
     class_matching: dict | None = None
     encoded: dict[str, bytes] | None = None
     source: dict | None = None
@@ -152,24 +151,8 @@ def evaluate(
 
 # ------------------------------------------------------------------- the run
 def split_rows(run: Path, record: ModelRecord, split: str) -> EvalRows:
-    """The rows of ``split`` from the run's own ``splits.csv``."""
-    if split not in SPLITS:
-        raise UserError(f"--split {split}: choose one of {', '.join(SPLITS)}.")
-    text = (run / "splits.csv").read_bytes().decode("utf-8", "surrogateescape")
-    rows = [r for r in csv.DictReader(io.StringIO(text)) if r["split"] == split]
-    if not rows:
-        raise UserError(
-            f"--run {run}: the {split} split is empty. Pass --split val (or train)."
-        )
-    labels = {}
-    for task in record.tasks:
-        index = {name: i for i, name in enumerate(record.class_names[task])}
-        labels[task] = np.array([index.get(r[task], -1) for r in rows], np.int64)
-    summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
-    note = summary.get("metrics_split_note", "")
-    if split == "val":
-        note = f"val was used for model selection (best epoch): optimistic. {note}"
-    return EvalRows(split, [r["file"] for r in rows], labels, note.strip())
+    """The rows of ``split`` from the run's own ``splits.csv`` (`read_split`)."""
+    return EvalRows(**vars(read_split(run, record, split)))
 
 
 def shard_rows(
@@ -392,13 +375,13 @@ def _audit(staging, record, rows, preds) -> dict:
 
 def _gradcam(staging, model, record, rows, preds, n: int) -> list[str]:
     """Grad-CAM of ``n`` images: half the most confident right ones, half wrong."""
-    from keras_art.evaluation.gradcam import (
+    from keras_art.data.pipeline.eval_images import image_dataset
+    from keras_art.models.gradcam import (
         attention_of,
         attention_weights,
         gradcam,
         save_gradcam_figure,
     )
-    from keras_art.evaluation.predictions import image_dataset
 
     task = record.tasks[0]
     names, labels, probs = (

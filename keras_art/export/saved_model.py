@@ -43,12 +43,11 @@ from typing import Any
 from keras_art.errors import ParameterError, UserError, check_positive_int
 from keras_art.export.graph_scan import describe_signatures, find_gpu_only_ops
 from keras_art.io_utils import check_output_folder, umask
+from keras_art.models.exported import METADATA_DIR, METADATA_FILE
 from keras_art.models.model_record import ModelRecord
 
 logger = logging.getLogger(__name__)
 
-METADATA_DIR = "assets.extra"
-METADATA_FILE = "model.json"
 FORMAT_VERSION = 1
 SIGNATURES = ("serving_default", "serve_pixels", "embedding", "metadata")
 

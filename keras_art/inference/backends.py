@@ -5,7 +5,7 @@
 - a SavedModel folder (``saved_model.pb``), or TF Serving's ``BASE/NAME`` folder
   (its highest integer version is used): ``serving_default`` on raw image bytes,
   decoded inside the graph; names and sizes from ``assets.extra/model.json`` or
-  the ``metadata`` signature (`keras_art.export.saved_model`).
+  the ``metadata`` signature (`keras_art.models.exported`).
 - a ``.tflite`` file with its sidecar ``<stem>.json``: the ``serving_default``
   signature on ``pixels`` float32 ``[1, S, S, 3]``, one image at a time.
 - a finished run directory (``config.json`` + ``summary.json``): the Keras model.
@@ -30,6 +30,13 @@ from pathlib import Path
 import numpy as np
 
 from keras_art.errors import UserError
+from keras_art.models.exported import (
+    METADATA_DIR,
+    METADATA_FILE,
+    read_sidecar,
+    sidecar_path,
+    tflite_classifier,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -149,8 +156,6 @@ def load_saved_model(path: Path) -> LoadedModel:
 
 def _saved_model_metadata(path: Path, loaded) -> dict:
     """``assets.extra/model.json``, else the ``metadata`` signature's JSON."""
-    from keras_art.export.saved_model import METADATA_DIR, METADATA_FILE
-
     file = path / METADATA_DIR / METADATA_FILE
     if file.is_file():
         return _checked_metadata(_read_json(file), file)
@@ -167,10 +172,9 @@ def _saved_model_metadata(path: Path, loaded) -> dict:
 # ---------------------------------------------------------------------- TFLite
 def load_tflite(path: Path) -> LoadedModel:
     """A ``.tflite`` file and its sidecar JSON (same stem), run by
-    `keras_art.export.tflite.tflite_classifier` (one image per interpreter call);
+    `keras_art.models.exported.tflite_classifier` (one image per interpreter call);
     each image is decoded and eval-resized here, as the exporter's contract says."""
     from keras_art.data.pipeline.decode import decode_and_resize_for_eval
-    from keras_art.export.tflite import read_sidecar, sidecar_path, tflite_classifier
 
     meta = _checked_metadata(read_sidecar(path), sidecar_path(path))
     classifier = tflite_classifier(path)

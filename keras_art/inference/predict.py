@@ -284,7 +284,7 @@ def _write_gradcams(
     import tensorflow as tf
 
     from keras_art.data.pipeline.decode import decode_and_resize_for_eval
-    from keras_art.evaluation.gradcam import (
+    from keras_art.models.gradcam import (
         attention_of,
         attention_weights,
         gradcam,
