@@ -30,8 +30,26 @@ from typing import Any
 
 import numpy as np
 
+from keras_art.config import DataConfig
+from keras_art.data.catalog.validate import scan_images
+from keras_art.data.pipeline.eval_images import image_dataset
+from keras_art.data.pipeline.tfrecord import read_manifest
+from keras_art.data.sources import load_catalog
+from keras_art.data.sources.infer_format import infer_format
 from keras_art.errors import UserError
+from keras_art.evaluation import metrics as M
+from keras_art.evaluation import plots, shards
+from keras_art.evaluation.audit import audit_csv, label_audit
+from keras_art.evaluation.name_matching import match_classes
+from keras_art.evaluation.predictions import predict, tta_sizes_for
+from keras_art.evaluation.report import write_report_html, write_report_md
 from keras_art.io_utils import atomic_write_json
+from keras_art.models.gradcam import (
+    attention_of,
+    attention_weights,
+    gradcam,
+    save_gradcam_figure,
+)
 from keras_art.models.model_record import ModelRecord
 from keras_art.models.run_reader import (
     SplitRows,
@@ -110,7 +128,6 @@ def evaluate(
     else:
         rows = split_rows(run, record, split)
     model = load_run_model(run, checkpoint)
-    from keras_art.evaluation.predictions import predict, tta_sizes_for
 
     sizes = (
         (tta_sizes or tta_sizes_for(record.image_size, _multi_size(run))) if tta else ()
@@ -161,8 +178,6 @@ def shard_rows(
     """The rows of ``split`` (labels from ``splits.csv``) with their images read from
     the TFRecord shards in ``shard_dir``; `UserError` unless the shards hold exactly
     that split with the run's classes and labels (`keras_art.evaluation.shards`)."""
-    from keras_art.data.pipeline.tfrecord import read_manifest
-    from keras_art.evaluation import shards
 
     rows = split_rows(run, record, split)
     manifest = read_manifest(shard_dir)
@@ -190,11 +205,6 @@ def collection_rows(
     record: ModelRecord, path: str, data_format: str | None
 ) -> EvalRows:
     """Every labelled image of another collection whose class the model knows."""
-    from keras_art.config import DataConfig
-    from keras_art.data.catalog.validate import scan_images
-    from keras_art.data.sources import load_catalog
-    from keras_art.data.sources.infer_format import infer_format
-    from keras_art.evaluation.name_matching import match_classes
 
     fmt = data_format or infer_format(path)
     task = record.tasks[0] if len(record.tasks) == 1 else None
@@ -238,10 +248,6 @@ def _multi_size(run: Path) -> list[int]:
 
 # ------------------------------------------------------------------- writing
 def _write_report(staging, run, record, rows, preds, model, **opts) -> dict:
-    from keras_art.evaluation import metrics as M
-    from keras_art.evaluation import plots
-    from keras_art.evaluation.report import write_report_html, write_report_md
-
     images: dict[str, Any] = {}
     per_task, report_texts, per_class_rows = {}, [], []
     for task in record.tasks:
@@ -347,9 +353,6 @@ def _top_losses(rows, labels, probs, names) -> list[dict]:
 
 
 def _audit(staging, record, rows, preds) -> dict:
-    from keras_art.evaluation import plots
-    from keras_art.evaluation.audit import audit_csv, label_audit
-
     task = record.tasks[0]  # the embedding is shared; audit the primary task's labels
     names = record.class_names[task]
     flagged = label_audit(
@@ -375,13 +378,6 @@ def _audit(staging, record, rows, preds) -> dict:
 
 def _gradcam(staging, model, record, rows, preds, n: int) -> list[str]:
     """Grad-CAM of ``n`` images: half the most confident right ones, half wrong."""
-    from keras_art.data.pipeline.eval_images import image_dataset
-    from keras_art.models.gradcam import (
-        attention_of,
-        attention_weights,
-        gradcam,
-        save_gradcam_figure,
-    )
 
     task = record.tasks[0]
     names, labels, probs = (

@@ -19,8 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import tensorflow as tf
 
 from keras_art.data.pipeline.eval_images import image_dataset
+from keras_art.models.classifier import feature_and_output_model
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +56,6 @@ def predict(
     """Run ``model`` over ``files`` once (plus the TTA views when asked); the images
     come from ``encoded`` bytes (aligned with ``files``) when given, e.g. TFRecord
     shard records, else from the files."""
-    import tensorflow as tf
-
-    from keras_art.models.classifier import feature_and_output_model
 
     net = feature_and_output_model(model)  # one pass: embedding and probabilities
     probs = {t: [] for t in tasks}

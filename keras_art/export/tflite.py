@@ -43,13 +43,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
+from keras_art.data.pipeline.eval_images import image_dataset
 from keras_art.errors import UserError, check_positive_int
 from keras_art.export.saved_model import (
     check_name,
     disable_cudnn,
     export_metadata,
     named_outputs,
+)
+from keras_art.io_utils import (
+    atomic_write_bytes,
+    atomic_write_json,
+    check_output_folder,
 )
 from keras_art.models.exported import (
     INPUT_NAME,
@@ -61,7 +68,7 @@ from keras_art.models.exported import (
     tflite_interpreter,
 )
 from keras_art.models.model_record import ModelRecord
-from keras_art.models.run_reader import load_run_model, open_run
+from keras_art.models.run_reader import load_run_model, open_run, read_split
 from keras_art.registry import QUANTIZE_MODES
 
 logger = logging.getLogger(__name__)
@@ -108,11 +115,6 @@ def export_tflite(
         The ``.tflite`` path. It and its ``.json`` sidecar are each written to a
         temporary file and renamed over any earlier export of the same name.
     """
-    from keras_art.io_utils import (
-        atomic_write_bytes,
-        atomic_write_json,
-        check_output_folder,
-    )
 
     start = time.time()
     out_base = check_output_folder(out_base, "out_base")
@@ -212,7 +214,6 @@ def serving_function(
     `named_outputs` (without the string ones unless ``with_classes``).
 
     The weights are graph constants (see the module docstring for why)."""
-    import tensorflow as tf
 
     trainable = [v.numpy() for v in model.trainable_variables]
     non_trainable = [v.numpy() for v in model.non_trainable_variables]
@@ -235,7 +236,6 @@ def serving_function(
 
 
 def _converter(fn, quantize: str, ops: str):
-    import tensorflow as tf
 
     # A trackable object makes the converter go through a SavedModel, which keeps
     # the signature's name and input/output names (the frozen-graph path drops
@@ -272,8 +272,6 @@ def _test_run(content: bytes, image_size: int) -> None:
 
 
 def _string_outputs(fn) -> list[str]:
-    import tensorflow as tf
-
     return sorted(
         k for k, spec in fn.structured_outputs.items() if spec.dtype == tf.string
     )
@@ -282,7 +280,6 @@ def _string_outputs(fn) -> list[str]:
 def flex_ops(content: bytes) -> list[str]:
     """The TensorFlow ops a converted model runs through Flex (``FlexErf`` ->
     ``Erf``), sorted; empty for a builtins-only model."""
-    import tensorflow as tf
 
     report = io.StringIO()
     with contextlib.redirect_stdout(report):
@@ -352,8 +349,6 @@ def compare_with_keras(
     four keys at the top: accuracies averaged over tasks, the lowest agreement and
     the largest difference. Top-1 counts only images whose label the model knows.
     """
-    from keras_art.data.pipeline.eval_images import image_dataset
-    from keras_art.models.run_reader import read_split
 
     if limit is not None and (isinstance(limit, bool) or int(limit) < 1):
         raise UserError(f"--limit {limit}: pass a positive number of images.")

@@ -28,7 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
+from keras_art.data.pipeline.decode import check_eval_mode, decode_and_resize_for_eval
 from keras_art.errors import UserError
 from keras_art.models.exported import (
     METADATA_DIR,
@@ -37,6 +39,7 @@ from keras_art.models.exported import (
     sidecar_path,
     tflite_classifier,
 )
+from keras_art.models.run_reader import load_run_model, open_run
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +134,6 @@ def newest_serving_version(model_dir: Path) -> Path | None:
 # ------------------------------------------------------------------ SavedModel
 def load_saved_model(path: Path) -> LoadedModel:
     """A `keras_art.export` SavedModel: ``serving_default`` on image bytes."""
-    import tensorflow as tf
 
     loaded = tf.saved_model.load(str(path))
     if "serving_default" not in loaded.signatures:
@@ -174,7 +176,6 @@ def load_tflite(path: Path) -> LoadedModel:
     """A ``.tflite`` file and its sidecar JSON (same stem), run by
     `keras_art.models.exported.tflite_classifier` (one image per interpreter call);
     each image is decoded and eval-resized here, as the exporter's contract says."""
-    from keras_art.data.pipeline.decode import decode_and_resize_for_eval
 
     meta = _checked_metadata(read_sidecar(path), sidecar_path(path))
     classifier = tflite_classifier(path)
@@ -199,10 +200,6 @@ def load_tflite(path: Path) -> LoadedModel:
 # --------------------------------------------------------------------- run dir
 def load_run(path: Path) -> LoadedModel:
     """A finished run directory's Keras model (``best.keras``)."""
-    import tensorflow as tf
-
-    from keras_art.data.pipeline.decode import decode_and_resize_for_eval
-    from keras_art.models.run_reader import load_run_model, open_run
 
     run, record = open_run(path)
     keras_model = load_run_model(run)
@@ -254,7 +251,6 @@ def _read_json(file: Path) -> dict:
 
 def _checked_metadata(meta: dict, where) -> dict:
     """``meta`` if it names every key predict reads, for every task."""
-    from keras_art.data.pipeline.decode import check_eval_mode
 
     missing = [k for k in SIDECAR_KEYS if k not in meta]
     tasks = meta.get("tasks") or []

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from keras_art.errors import UserError
@@ -69,7 +70,6 @@ def open_finished_run(run_dir: str | os.PathLike) -> Path:
 
 def load_run_model(run: Path, checkpoint: str = "best"):
     """The run's model: ``best.keras``, or the last epoch checkpoint's weights."""
-    import keras
 
     best = run / "best.keras"
     if not best.is_file():
