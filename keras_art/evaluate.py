@@ -17,8 +17,7 @@ from keras_art.registry import FORMATS
 
 
 def build_parser() -> ArgumentParser:
-    from keras_art.evaluation.evaluate_run import SPLITS
-    from keras_art.models.run_reader import CHECKPOINTS
+    from keras_art.models.run_reader import CHECKPOINTS, SPLITS
 
     p = ArgumentParser(
         prog="python -m keras_art.evaluate",
