@@ -6,46 +6,62 @@
     python -m keras_art.bench serve --run runs/RUN --json /tmp/serve.json
 
 Subcommands come from `keras_art.benchmarks.registry` (one module per benchmark);
-each returns a dict that is printed as a summary and written to ``--json``.
+each returns a dict that is printed as a summary and written to ``--json``. Another
+package runs its own benchmarks through the same frame by passing ``benchmarks``
+(``python -m tuning.bench tune``: keras_art never imports `tuning`).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from keras_art.cli import CONFIG_FLAGS, ArgumentParser, quiet_tensorflow, run_command
 
+# name -> (add_arguments, run, help), as `keras_art.benchmarks.registry` returns
+Benchmarks = dict[str, tuple[Callable, Callable, str]]
 
-def build_parser() -> ArgumentParser:
-    from keras_art.benchmarks import registry
 
+def build_parser(
+    benchmarks: Benchmarks | None = None, prog: str = "python -m keras_art.bench"
+) -> ArgumentParser:
+    """The parser of ``benchmarks`` (default: keras_art's own, `registry`)."""
+    if benchmarks is None:
+        from keras_art.benchmarks import registry
+
+        benchmarks = registry()
     p = ArgumentParser(
-        prog="python -m keras_art.bench",
+        prog=prog,
         description="Benchmarks: input pipeline, train step, serving.",
     )
     sub = p.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
-    for name, (add_arguments, _, help_text) in registry().items():
+    for name, (add_arguments, run, help_text) in benchmarks.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)
         add_arguments(sp)
+        sp.set_defaults(run_benchmark=run)
         if "--json" not in sp._option_string_actions:  # a module may add its own
             sp.add_argument("--json", metavar="OUT", help="write the result here")
     return p
 
 
-def bench(argv: list[str] | None = None) -> dict[str, Any] | int:
-    """Parse ``argv`` and run the chosen benchmark.
+def bench(
+    argv: list[str] | None = None,
+    benchmarks: Benchmarks | None = None,
+    prog: str = "python -m keras_art.bench",
+) -> dict[str, Any] | int:
+    """Parse ``argv`` and run the chosen benchmark of ``benchmarks`` (default:
+    keras_art's own).
 
     A benchmark's ``run(args)`` returns its result dict (written to ``--json`` and
     printed here) or an exit code when it reports by itself.
     """
-    from keras_art.benchmarks import registry
     from keras_art.io_utils import atomic_write_json
 
-    args = build_parser().parse_args(argv)
+    args = build_parser(benchmarks, prog).parse_args(argv)
     quiet_tensorflow()
-    result = registry()[args.benchmark][1](args)
+    result = args.run_benchmark(args)
     if isinstance(result, dict) and getattr(args, "json", None):
         atomic_write_json(args.json, result)
     return result
@@ -65,11 +81,15 @@ FLAGS = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(
+    argv: list[str] | None = None,
+    benchmarks: Benchmarks | None = None,
+    prog: str = "python -m keras_art.bench",
+) -> int:
     from keras_art.io_utils import to_builtin
 
     def _run() -> int:
-        result = bench(argv)
+        result = bench(argv, benchmarks, prog)
         if isinstance(result, dict):
             print(json.dumps(result, indent=2, default=to_builtin))
             return 0

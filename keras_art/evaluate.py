@@ -17,7 +17,7 @@ from keras_art.registry import DEFAULT_TOP_K, FORMATS
 
 
 def build_parser() -> ArgumentParser:
-    from keras_art.evaluation.evaluate_run import SPLITS
+    from keras_art.models.run_reader import SPLITS
     from keras_art.run_dir import CHECKPOINTS
 
     p = ArgumentParser(

@@ -32,9 +32,19 @@ import numpy as np
 import tensorflow as tf
 
 from keras_art.config import Config
+from keras_art.data.catalog.prepare import prepare_data
 from keras_art.data.pipeline.batch_augment import make_batch_augment
+from keras_art.data.pipeline.dataset import make_split_datasets
 from keras_art.errors import UserError
+from keras_art.models.backbones import backbone_stages
+from keras_art.models.classifier import build_classifier
 from keras_art.registry import MONITOR_METRIC
+from keras_art.training.callbacks import staged_callbacks
+from keras_art.training.feature_cache import (
+    build_eval_feature_cache,
+    build_feature_cache,
+)
+from keras_art.training.trainer import Trainer
 from tuning.space import active_values, apply_values, declare
 
 logger = logging.getLogger(__name__)
@@ -64,8 +74,6 @@ class TrialData:
 def prepare_trial_data(cfg: Config, strategy, *, cache_features: bool) -> TrialData:
     """Prepare the data once for the search; with ``cache_features``, run the
     frozen backbone once over train (with flips when the recipe flips) and val."""
-    from keras_art.data.catalog.prepare import prepare_data
-    from keras_art.data.pipeline.dataset import make_split_datasets
 
     prepared = prepare_data(cfg)
     if cache_features:
@@ -84,12 +92,6 @@ def prepare_trial_data(cfg: Config, strategy, *, cache_features: bool) -> TrialD
 
 
 def _cache_features(cfg: Config, strategy, data: TrialData) -> None:
-    from keras_art.models.classifier import build_classifier
-    from keras_art.training.feature_cache import (
-        build_eval_feature_cache,
-        build_feature_cache,
-    )
-
     start = time.time()
     with strategy.scope():
         model, _ = build_classifier(
@@ -174,8 +176,6 @@ class PaintingHyperModel(keras_tuner.HyperModel):
         self.last_epoch_seconds: list[float] = []  # of the last fit (benchmarks)
 
     def build(self, hp) -> keras.Model:
-        from keras_art.models.classifier import build_classifier
-
         values = declare(hp, self.space)
         cfg = self._config(values, self.base.tune.epochs)
         with self.strategy.scope():
@@ -191,9 +191,6 @@ class PaintingHyperModel(keras_tuner.HyperModel):
 
     def fit(self, hp, model, *args, epochs=None, initial_epoch=0, callbacks=(), **kw):
         """Train ``model``; return the trial's metrics (``val_f1`` first)."""
-        from keras_art.models.backbones import backbone_stages
-        from keras_art.training.callbacks import staged_callbacks
-        from keras_art.training.trainer import Trainer
 
         epochs = int(epochs or self.base.tune.epochs)
         cfg = self._config(active_values(hp, self.space), epochs)

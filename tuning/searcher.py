@@ -21,9 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from keras_art.config import Config
+import keras
+
+from keras_art.config import Config, load_config_file
 from keras_art.errors import ParameterError
+from keras_art.io_utils import atomic_write_json
+from keras_art.training.strategies import make_strategy
+from keras_art.training.train import set_global_policies, train
 from tuning import state_snapshot
+from tuning.hypermodel import PaintingHyperModel, objective, prepare_trial_data
+from tuning.results import progress_line, trial_rows, write_results
 from tuning.space import resolve_space
 
 logger = logging.getLogger(__name__)
@@ -42,10 +49,6 @@ def search(
     cfg: Config, *, overwrite: bool = False, retrain_best: bool = False
 ) -> SearchResult:
     """Run (or continue) the search ``cfg.tune`` describes over ``cfg``'s data."""
-    import keras
-
-    from keras_art.training.strategies import make_strategy
-    from tuning.hypermodel import PaintingHyperModel, prepare_trial_data
 
     base, space, settings = plan_search(cfg)
     folder = Path(settings["folder"])
@@ -147,8 +150,6 @@ def make_tuner(hypermodel, base: Config, folder: Path, overwrite, names, setting
     """The KerasTuner tuner ``base.tune.tuner``, reporting after every trial."""
     import keras_tuner
 
-    from tuning.hypermodel import objective
-
     name = base.tune.tuner
 
     name = base.tune.tuner
@@ -191,7 +192,6 @@ class _Reporting:
     def write_results(self):
         """Rewrite the result files; return the rows and the best trial's row
         (KerasTuner's own ranking by the objective)."""
-        from tuning.results import trial_rows, write_results
 
         rows = trial_rows(self.oracle, self._names)
         # get_best_trials pads with unfinished trials when none completed.
@@ -204,7 +204,6 @@ class _Reporting:
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)  # KerasTuner saves its state here
-        from tuning.results import progress_line
 
         state_snapshot.save(Path(self._settings["folder"]))
         rows, best = self.write_results()
@@ -247,8 +246,6 @@ def check_same_search(folder: Path, base: Config, space: dict, *, overwrite: boo
 
 
 def write_search_record(folder: Path, record: dict) -> None:
-    from keras_art.io_utils import atomic_write_json
-
     atomic_write_json(folder / SEARCH_RECORD, record)
 
 
@@ -268,8 +265,6 @@ def _retrain(result: SearchResult) -> Path:
         raise ParameterError(
             "{retrain_best}: no trial completed, so there is no best config."
         )
-    from keras_art.config import load_config_file
-    from keras_art.training.train import set_global_policies, train
 
     cfg = load_config_file(result.best_config).validate()
     logger.info("search: retraining the best configuration (%s)", result.best_config)

@@ -168,9 +168,9 @@ def bench_serve(
 # ------------------------------------------------------------------- inputs
 def _image_files(run: RunDir, record, images: str | None) -> list[str]:
     if images is None:
-        from keras_art.evaluation.evaluate_run import split_rows
+        from keras_art.models.run_reader import read_split
 
-        return split_rows(run, record, "test").files
+        return read_split(run, record, "test").files
     root = Path(images).expanduser()
     if not root.is_dir():
         raise UserError(f"--images {images}: no such folder; pass a folder of images.")
@@ -234,7 +234,8 @@ def _build_paths(
 
     from keras_art.data.pipeline.decode import decode_and_resize_for_eval
     from keras_art.export import export_saved_model
-    from keras_art.export.tflite import export_tflite, tflite_classifier
+    from keras_art.export.tflite import export_tflite
+    from keras_art.models.exported import tflite_classifier
     from keras_art.models.run_reader import load_run_model
 
     size, mode = int(record.image_size), record.eval_resize

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -360,15 +359,3 @@ def run(args: argparse.Namespace) -> dict:
         )
     finally:
         keras.config.set_dtype_policy(previous)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone: ``python -m keras_art.benchmarks.train_step [--json OUT]``, the
-    same as ``python -m keras_art.bench train-step``."""
-    from keras_art.bench import main as bench_main
-
-    return bench_main(["train-step", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

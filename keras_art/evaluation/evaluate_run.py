@@ -27,32 +27,51 @@ from typing import Any
 
 import numpy as np
 
+from keras_art.config import DataConfig
+from keras_art.data.catalog.validate import scan_images
+from keras_art.data.pipeline.eval_images import image_dataset
+from keras_art.data.pipeline.tfrecord import read_manifest
+from keras_art.data.sources import load_catalog
+from keras_art.data.sources.infer_format import infer_format
 from keras_art.errors import UserError
+from keras_art.evaluation import metrics as M
+from keras_art.evaluation import plots, shards
+from keras_art.evaluation.audit import audit_csv, label_audit
+from keras_art.evaluation.name_matching import match_classes
+from keras_art.evaluation.predictions import predict, tta_sizes_for
+from keras_art.evaluation.report import write_report_html, write_report_md
 from keras_art.io_utils import atomic_write_json
+from keras_art.models.gradcam import (
+    attention_of,
+    attention_weights,
+    gradcam,
+    save_gradcam_figure,
+)
 from keras_art.models.model_record import ModelRecord
-from keras_art.models.run_reader import load_run_model, open_run
+from keras_art.models.run_reader import (
+    SplitRows,
+    load_run_model,
+    open_run,
+    read_split,
+)
 from keras_art.registry import DEFAULT_TOP_K
 from keras_art.run_dir import RunDir, safe_name
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("val", "test", "train")
 GALLERY_SIZE = 16
 FILES_SOURCE = {"kind": "files", "description": "image files"}
 
 
 @dataclass
-class EvalRows:
+class EvalRows(SplitRows):
     """The images evaluated and their labels (indices into the model's classes).
 
-    ``encoded`` (file -> encoded bytes) holds the images when they were read from
-    TFRecord shards rather than from ``files``; ``source`` says where they came from
+    Besides a split's rows: ``class_matching`` for another collection; ``encoded``
+    (file -> encoded bytes) holds the images when they were read from TFRecord shards
+    rather than from ``files``; ``source`` says where they came from
     (``metrics.json``'s ``image_source``)."""
 
-    name: str  # "test", or the other collection's name
-    files: list[str]
-    labels: dict[str, np.ndarray]
-    note: str
     class_matching: dict | None = None
     encoded: dict[str, bytes] | None = None
     source: dict | None = None
@@ -108,7 +127,6 @@ def evaluate(
     else:
         rows = split_rows(run, record, split)
     model = load_run_model(run, checkpoint)
-    from keras_art.evaluation.predictions import predict, tta_sizes_for
 
     sizes = (
         (tta_sizes or tta_sizes_for(record.image_size, _multi_size(run))) if tta else ()
@@ -146,23 +164,8 @@ def evaluate(
 
 # ------------------------------------------------------------------- the run
 def split_rows(run: str | os.PathLike, record: ModelRecord, split: str) -> EvalRows:
-    """The rows of ``split`` from the run's own ``splits.csv``."""
-    if split not in SPLITS:
-        raise UserError(f"--split {split}: choose one of {', '.join(SPLITS)}.")
-    run = RunDir(run)
-    rows = [r for r in run.read_splits() if r["split"] == split]
-    if not rows:
-        raise UserError(
-            f"--run {run}: the {split} split is empty. Pass --split val (or train)."
-        )
-    labels = {}
-    for task in record.tasks:
-        index = {name: i for i, name in enumerate(record.class_names[task])}
-        labels[task] = np.array([index.get(r[task], -1) for r in rows], np.int64)
-    note = run.read_summary().get("metrics_split_note", "")
-    if split == "val":
-        note = f"val was used for model selection (best epoch): optimistic. {note}"
-    return EvalRows(split, [r["file"] for r in rows], labels, note.strip())
+    """The rows of ``split`` from the run's own splits file (`read_split`)."""
+    return EvalRows(**vars(read_split(run, record, split)))
 
 
 def shard_rows(
@@ -174,8 +177,6 @@ def shard_rows(
     """The rows of ``split`` (labels from ``splits.csv``) with their images read from
     the TFRecord shards in ``shard_dir``; `UserError` unless the shards hold exactly
     that split with the run's classes and labels (`keras_art.evaluation.shards`)."""
-    from keras_art.data.pipeline.tfrecord import read_manifest
-    from keras_art.evaluation import shards
 
     rows = split_rows(run, record, split)
     manifest = read_manifest(shard_dir)
@@ -203,11 +204,6 @@ def collection_rows(
     record: ModelRecord, path: str, data_format: str | None
 ) -> EvalRows:
     """Every labelled image of another collection whose class the model knows."""
-    from keras_art.config import DataConfig
-    from keras_art.data.catalog.validate import scan_images
-    from keras_art.data.sources import load_catalog
-    from keras_art.data.sources.infer_format import infer_format
-    from keras_art.evaluation.name_matching import match_classes
 
     fmt = data_format or infer_format(path)
     task = record.tasks[0] if len(record.tasks) == 1 else None
@@ -251,10 +247,6 @@ def _multi_size(run: RunDir) -> list[int]:
 
 # ------------------------------------------------------------------- writing
 def _write_report(staging, run, record, rows, preds, model, **opts) -> dict:
-    from keras_art.evaluation import metrics as M
-    from keras_art.evaluation import plots
-    from keras_art.evaluation.report import write_report_html, write_report_md
-
     images: dict[str, Any] = {}
     per_task, report_texts, per_class_rows = {}, [], []
     for task in record.tasks:
@@ -359,9 +351,6 @@ def _top_losses(rows, labels, probs, names) -> list[dict]:
 
 
 def _audit(staging, record, rows, preds) -> dict:
-    from keras_art.evaluation import plots
-    from keras_art.evaluation.audit import audit_csv, label_audit
-
     task = record.tasks[0]  # the embedding is shared; audit the primary task's labels
     names = record.class_names[task]
     flagged = label_audit(
@@ -387,13 +376,6 @@ def _audit(staging, record, rows, preds) -> dict:
 
 def _gradcam(staging, model, record, rows, preds, n: int) -> list[str]:
     """Grad-CAM of ``n`` images: half the most confident right ones, half wrong."""
-    from keras_art.evaluation.gradcam import (
-        attention_of,
-        attention_weights,
-        gradcam,
-        save_gradcam_figure,
-    )
-    from keras_art.evaluation.predictions import image_dataset
 
     task = record.tasks[0]
     names, labels, probs = (

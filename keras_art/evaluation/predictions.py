@@ -1,8 +1,9 @@
 """One forward pass over a set of images: probabilities, embeddings, TTA views.
 
 The images are files, or their encoded bytes already in memory (records read from
-TFRecord shards): both go through the same pass (`encoded_images` is the only place
-that tells them apart).
+TFRecord shards): both go through the same pass
+(`keras_art.data.pipeline.eval_images.encoded_images` is the only place that tells
+them apart).
 
 Images are brought to the model exactly as evaluation, export and predict do
 (`keras_art.data.pipeline.decode.decode_and_resize_for_eval` with the run's size and
@@ -18,6 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import tensorflow as tf
+
+from keras_art.data.pipeline.eval_images import image_dataset
+from keras_art.models.classifier import feature_and_output_model
 
 logger = logging.getLogger(__name__)
 
@@ -36,49 +41,6 @@ class Predictions:
     tta_votes: dict[str, np.ndarray] | None = None
 
 
-def encoded_images(files: Sequence[str], encoded: Sequence[bytes] | None = None):
-    """Each image's encoded bytes as a `tf.data.Dataset` of scalar strings, in order.
-
-    ``encoded`` (aligned with ``files``): the bytes already in memory, e.g. the
-    records of TFRecord shards; otherwise each of ``files`` is read from disk."""
-    import tensorflow as tf
-
-    if encoded is None:
-        ds = tf.data.Dataset.from_tensor_slices([str(f) for f in files])
-        return ds.map(
-            tf.io.read_file, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-        )
-    if len(encoded) != len(files):
-        raise ValueError(f"{len(encoded)} encoded images for {len(files)} files.")
-    # A generator, not from_tensor_slices: no graph constant (2 GB limit) and no
-    # second copy of the bytes.
-    return tf.data.Dataset.from_generator(
-        lambda: iter(encoded), output_signature=tf.TensorSpec((), tf.string)
-    )
-
-
-def image_dataset(
-    files: Sequence[str],
-    size: int,
-    mode: str,
-    batch_size: int = 32,
-    *,
-    encoded: Sequence[bytes] | None = None,
-):
-    """Batches of eval-resized RGB images (float32, 0-255), in file order; from
-    ``encoded`` bytes when given (see `encoded_images`)."""
-    import tensorflow as tf
-
-    from keras_art.data.pipeline.decode import decode_and_resize_for_eval
-
-    def load(image_bytes):
-        return decode_and_resize_for_eval(image_bytes, size, mode)
-
-    ds = encoded_images(files, encoded)
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
 def predict(
     model,
     files: Sequence[str],
@@ -94,9 +56,6 @@ def predict(
     """Run ``model`` over ``files`` once (plus the TTA views when asked); the images
     come from ``encoded`` bytes (aligned with ``files``) when given, e.g. TFRecord
     shard records, else from the files."""
-    import tensorflow as tf
-
-    from keras_art.models.classifier import feature_and_output_model
 
     net = feature_and_output_model(model)  # one pass: embedding and probabilities
     probs = {t: [] for t in tasks}

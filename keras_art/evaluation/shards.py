@@ -21,7 +21,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from keras_art.data.pipeline.prepared import ImageEncoding
+from keras_art.data.pipeline.tfrecord import members_digest, read_shards, short_list
 from keras_art.errors import ParameterError
+from keras_art.registry import TASKS
 from keras_art.run_dir import SPLITS_FILE, RunDir
 
 
@@ -59,7 +62,6 @@ def check_manifest(
     class names are the run's (same order: labels are stored as indices), and the
     split has the run's ``files`` (same count and, for manifests that record it,
     the same ``members`` digest)."""
-    from keras_art.data.pipeline.tfrecord import members_digest, short_list
 
     fix = rewrite_fix(shard_dir, run)
     splits = manifest.get("splits", {})
@@ -97,8 +99,6 @@ def check_manifest(
 
 def read_records(shard_dir: str | os.PathLike, split: str) -> list[ShardRecord]:
     """Every record of ``split`` in ``shard_dir``, in shard order."""
-    from keras_art.data.pipeline.tfrecord import read_shards
-    from keras_art.registry import TASKS
 
     return [
         ShardRecord(
@@ -178,7 +178,6 @@ def check_labels(
 def image_source(shard_dir: str | os.PathLike, images: Mapping | None) -> dict:
     """The ``image_source`` entry of ``metrics.json`` for shards whose manifest's
     ``images`` entry is ``images``."""
-    from keras_art.data.pipeline.prepared import ImageEncoding
 
     encoding = ImageEncoding.from_manifest(dict(images or {}))
     folder = Path(shard_dir).expanduser().resolve()

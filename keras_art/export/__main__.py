@@ -119,7 +119,8 @@ def _check_format_flags(args) -> None:
 
 
 def _export_tflite(args) -> int:
-    from keras_art.export.tflite import compare_with_keras, export_tflite, read_sidecar
+    from keras_art.export.tflite import compare_with_keras, export_tflite
+    from keras_art.models.exported import read_sidecar
 
     path = export_tflite(
         args.run,

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import tensorflow as tf
+
 # Every op named Cudnn* (CudnnRNN, CudnnRNNV2, CudnnRNNV3, CudnnRNNBackprop*,
 # CudnnRNNParamsSize, CudnnRNNParamsToCanonical*, ...) has GPU kernels only.
 GPU_ONLY_OP_PREFIXES = ("Cudnn",)
@@ -59,7 +61,6 @@ def find_gpu_only_ops(saved_model) -> dict[str, list[str]]:
 def describe_signatures(saved_model) -> dict[str, dict[str, dict[str, list]]]:
     """``{signature: {"inputs"|"outputs": {name: [dtype, shape]}}}`` of the
     ``serve`` meta graph, read from the proto (shape ``-1`` = any size)."""
-    import tensorflow as tf
 
     if isinstance(saved_model, (str, os.PathLike)):
         saved_model = read_saved_model_proto(saved_model)

@@ -38,17 +38,28 @@ import time
 from pathlib import Path
 from typing import Any
 
+import keras
+import tensorflow as tf
+
+from keras_art.data.pipeline.decode import decode_and_resize_for_eval, resize_for_eval
 from keras_art.errors import ParameterError, UserError, check_positive_int
 from keras_art.export.graph_scan import describe_signatures, find_gpu_only_ops
-from keras_art.io_utils import atomic_dir, check_output_folder
+from keras_art.io_utils import (
+    atomic_dir,
+    atomic_write_json,
+    atomic_write_text,
+    check_output_folder,
+)
+from keras_art.models.classifier import feature_and_output_model
+from keras_art.models.exported import METADATA_DIR, METADATA_FILE
 from keras_art.models.model_record import ModelRecord
+from keras_art.models.run_reader import load_run_model, open_run
+from keras_art.models.walk import all_sublayers
 from keras_art.registry import DEFAULT_TOP_K
 from keras_art.run_dir import RunDir
 
 logger = logging.getLogger(__name__)
 
-METADATA_DIR = "assets.extra"
-METADATA_FILE = "model.json"
 FORMAT_VERSION = 1
 SIGNATURES = ("serving_default", "serve_pixels", "embedding", "metadata")
 
@@ -81,7 +92,6 @@ def export_saved_model(
         The version directory written. It appears complete or not at all: it is
         written to a hidden folder beside it (which TF Serving ignores) and renamed.
     """
-    from keras_art.models.run_reader import load_run_model, open_run
 
     start = time.time()
     out_base = check_output_folder(out_base, "out_base")
@@ -122,14 +132,6 @@ def export_saved_model(
 
 def build_export_archive(model, record: ModelRecord, *, top_k: int, metadata: dict):
     """A `keras.export.ExportArchive` with the four signatures of this module."""
-    import keras
-    import tensorflow as tf
-
-    from keras_art.data.pipeline.decode import (
-        decode_and_resize_for_eval,
-        resize_for_eval,
-    )
-    from keras_art.models.classifier import feature_and_output_model
 
     size, mode = int(record.image_size), record.eval_resize
     with_embedding = feature_and_output_model(model)
@@ -201,7 +203,6 @@ def build_export_archive(model, record: ModelRecord, *, top_k: int, metadata: di
 
 def named_outputs(probabilities: dict, record: ModelRecord, top_k: int) -> dict:
     """``{task: probs}`` -> the signature's outputs (task-prefixed when multi-task)."""
-    import tensorflow as tf
 
     out = {}
     for task in record.tasks:
@@ -236,9 +237,6 @@ def _recurrent_layers(model):
     """Every GRU/LSTM in ``model``, through public attributes: nested models'
     ``.layers``, `DirectionalBiGRU.bigrus` and ``Bidirectional``'s forward and
     backward copies (which ``.layers`` does not reach)."""
-    import keras
-
-    from keras_art.models.walk import all_sublayers
 
     rnn = (keras.layers.GRU, keras.layers.LSTM)
     for layer in all_sublayers(model):
@@ -261,8 +259,6 @@ def export_metadata(
     checkpoint: str,
 ) -> dict[str, Any]:
     """What ``assets.extra/model.json`` and the ``metadata`` signature hold."""
-    import keras
-    import tensorflow as tf
 
     import keras_art
 
@@ -311,8 +307,6 @@ def export_metadata(
 
 
 def _write_metadata_files(version_dir: Path, metadata: dict, record: ModelRecord):
-    from keras_art.io_utils import atomic_write_json, atomic_write_text
-
     extra = version_dir / METADATA_DIR
     atomic_write_json(
         extra / METADATA_FILE,

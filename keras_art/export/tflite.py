@@ -25,26 +25,27 @@ read inside a GRU's ``while`` loop as ``READ_VARIABLE`` ops that fail at run tim
 ("variable != nullptr"). With constants the cnn_rnn head converts to builtin ops
 (its GRUs become a ``WHILE`` op); every conversion is checked by running it once.
 
-`tflite_classifier` runs a converted file (batch 1 at a time) and
-`compare_with_keras` measures its top-1 agreement with the Keras model on a split.
+`keras_art.models.exported.tflite_classifier` runs a converted file (batch 1 at a
+time; the readers share it) and `compare_with_keras` measures its top-1 agreement
+with the Keras model on a split.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 import os
 import re
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
+from keras_art.data.pipeline.eval_images import image_dataset
 from keras_art.errors import ParameterError, UserError, check_positive_int
 from keras_art.export.saved_model import (
     check_name,
@@ -52,22 +53,32 @@ from keras_art.export.saved_model import (
     export_metadata,
     named_outputs,
 )
+from keras_art.io_utils import (
+    atomic_write_bytes,
+    atomic_write_json,
+    check_output_folder,
+)
+from keras_art.models.exported import (
+    INPUT_NAME,
+    NO_FLEX,
+    SIGNATURE,
+    read_sidecar,
+    sidecar_path,
+    tflite_classifier,
+    tflite_interpreter,
+)
 from keras_art.models.model_record import ModelRecord
-from keras_art.models.run_reader import load_run_model, open_run
+from keras_art.models.run_reader import load_run_model, open_run, read_split
 from keras_art.registry import DEFAULT_TOP_K, QUANTIZE_MODES
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "keras_art.tflite"
-SIGNATURE = "serving_default"
-INPUT_NAME = "pixels"
 BUILTINS = "builtins"
 SELECT_TF_OPS = "builtins+select_tf_ops"
 # (ops, keep string outputs), tried in order until one converts and runs.
 CONVERSION_ATTEMPTS = ((BUILTINS, True), (SELECT_TF_OPS, True), (SELECT_TF_OPS, False))
 _FLEX_OP = re.compile(r"Op#\d+ Flex(\w+)\(")
-# The message of an interpreter built without the Flex delegate (tensorflow-cpu's).
-_NO_FLEX = "Select TensorFlow op"
 
 
 @dataclass
@@ -104,11 +115,6 @@ def export_tflite(
         The ``.tflite`` path. It and its ``.json`` sidecar are each written to a
         temporary file and renamed over any earlier export of the same name.
     """
-    from keras_art.io_utils import (
-        atomic_write_bytes,
-        atomic_write_json,
-        check_output_folder,
-    )
 
     start = time.time()
     out_base = check_output_folder(out_base, "out_base")
@@ -142,11 +148,6 @@ def export_tflite(
 def tflite_file_name(name: str, quantize: str) -> str:
     """``<name>.tflite``, or ``<name>.<quantize>.tflite`` when quantized."""
     return f"{name}.tflite" if quantize == "none" else f"{name}.{quantize}.tflite"
-
-
-def sidecar_path(tflite_path: str | os.PathLike) -> Path:
-    """The JSON beside a ``.tflite``: the same stem, ``.json``."""
-    return Path(tflite_path).with_suffix(".json")
 
 
 def check_quantize(mode: str) -> str:
@@ -213,7 +214,6 @@ def serving_function(
     `named_outputs` (without the string ones unless ``with_classes``).
 
     The weights are graph constants (see the module docstring for why)."""
-    import tensorflow as tf
 
     trainable = [v.numpy() for v in model.trainable_variables]
     non_trainable = [v.numpy() for v in model.non_trainable_variables]
@@ -236,7 +236,6 @@ def serving_function(
 
 
 def _converter(fn, quantize: str, ops: str):
-    import tensorflow as tf
 
     # A trackable object makes the converter go through a SavedModel, which keeps
     # the signature's name and input/output names (the frozen-graph path drops
@@ -259,10 +258,12 @@ def _test_run(content: bytes, image_size: int) -> None:
     lacks the Flex delegate (tensorflow-cpu's does): a Flex-enabled runtime runs it.
     """
     try:
-        runner = _interpreter(model_content=content).get_signature_runner(SIGNATURE)
+        runner = tflite_interpreter(model_content=content).get_signature_runner(
+            SIGNATURE
+        )
         runner(**{INPUT_NAME: np.zeros([1, image_size, image_size, 3], np.float32)})
     except RuntimeError as exc:
-        if _NO_FLEX not in str(exc):
+        if NO_FLEX not in str(exc):
             raise
         logger.warning(
             "tflite: this TensorFlow's interpreter cannot run Flex ops; the file "
@@ -271,8 +272,6 @@ def _test_run(content: bytes, image_size: int) -> None:
 
 
 def _string_outputs(fn) -> list[str]:
-    import tensorflow as tf
-
     return sorted(
         k for k, spec in fn.structured_outputs.items() if spec.dtype == tf.string
     )
@@ -281,7 +280,6 @@ def _string_outputs(fn) -> list[str]:
 def flex_ops(content: bytes) -> list[str]:
     """The TensorFlow ops a converted model runs through Flex (``FlexErf`` ->
     ``Erf``), sorted; empty for a builtins-only model."""
-    import tensorflow as tf
 
     report = io.StringIO()
     with contextlib.redirect_stdout(report):
@@ -334,102 +332,6 @@ def tflite_metadata(
     }
 
 
-# ------------------------------------------------------------------- running
-def _interpreter(**kwargs):
-    import tensorflow as tf
-
-    with warnings.catch_warnings():
-        # TF 2.21 points to ai_edge_litert (not a keras_art dependency); the
-        # interpreter in TensorFlow still runs these models.
-        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-        return tf.lite.Interpreter(**kwargs)
-
-
-class TFLiteClassifier:
-    """A converted keras_art model as a function: ``pixels [N, S, S, 3]`` ->
-    ``{output name: numpy [N, ...]}``, one image at a time (the file's batch is 1).
-
-    ``pixels`` are RGB 0-255 already eval-resized to ``image_size`` (see the
-    module docstring). String outputs come back as numpy object arrays of bytes,
-    as from the SavedModel.
-    """
-
-    def __init__(self, path: str | os.PathLike, num_threads: int | None = None):
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise UserError(f"{path}: no such TFLite file.")
-        interpreter = _interpreter(model_path=str(self.path), num_threads=num_threads)
-        try:
-            self._runner = interpreter.get_signature_runner(SIGNATURE)
-        except ValueError:
-            raise UserError(
-                f"{path}: no {SIGNATURE} signature; export it with "
-                f"python -m keras_art.export --format tflite."
-            ) from None
-        self.image_size = int(self._runner.get_input_details()[INPUT_NAME]["shape"][1])
-        self._outputs = self._runner.get_output_details()
-        self.output_names = sorted(self._outputs)
-
-    def predict_one(self, pixels) -> dict[str, np.ndarray]:
-        """One image, ``[S, S, 3]`` or ``[1, S, S, 3]`` -> outputs of batch 1."""
-        x = np.asarray(pixels, np.float32).reshape(self._input_shape(pixels))
-        try:
-            return self._runner(**{INPUT_NAME: x})
-        except RuntimeError as exc:
-            if _NO_FLEX in str(exc):
-                raise UserError(
-                    f"{self.path}: the model needs Flex (Select TF) ops, which this "
-                    f"TensorFlow's interpreter lacks; use a runtime with the Flex "
-                    f"delegate, or the SavedModel."
-                ) from None
-            raise
-
-    def __call__(self, pixels) -> dict[str, np.ndarray]:
-        pixels = np.asarray(pixels, np.float32)
-        if pixels.ndim != 4:
-            raise UserError(
-                f"pixels of shape {list(pixels.shape)}: pass [N, {self.image_size}, "
-                f"{self.image_size}, 3]."
-            )
-        if len(pixels) == 0:
-            return {
-                name: np.zeros([0, *d["shape"][1:]], d["dtype"])
-                for name, d in self._outputs.items()
-            }
-        rows = [self.predict_one(image) for image in pixels]
-        return {name: np.concatenate([r[name] for r in rows]) for name in rows[0]}
-
-    def _input_shape(self, pixels) -> list[int]:
-        want = [self.image_size, self.image_size, 3]
-        shape = list(np.shape(pixels))
-        if shape not in (want, [1, *want]):
-            raise UserError(
-                f"pixels of shape {shape}: the model takes [1, {self.image_size}, "
-                f"{self.image_size}, 3] (eval-resize them first: "
-                f"keras_art.data.pipeline.decode.resize_for_eval)."
-            )
-        return [1, *want]
-
-
-def tflite_classifier(
-    path: str | os.PathLike, num_threads: int | None = None
-) -> TFLiteClassifier:
-    """The callable `TFLiteClassifier` of an exported ``.tflite`` file."""
-    return TFLiteClassifier(path, num_threads=num_threads)
-
-
-def read_sidecar(tflite_path: str | os.PathLike) -> dict[str, Any]:
-    """The ``.json`` beside an exported ``.tflite``; `UserError` if missing."""
-    path = sidecar_path(tflite_path)
-    if not path.is_file():
-        raise UserError(
-            f"{tflite_path}: no {path.name} beside it (tasks, class names, image "
-            f"size). Export with python -m keras_art.export --format tflite, which "
-            f"writes both."
-        )
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 # ------------------------------------------------------------------ agreement
 def compare_with_keras(
     run_dir: str | os.PathLike,
@@ -441,19 +343,17 @@ def compare_with_keras(
 ) -> dict[str, Any]:
     """Top-1 of the TFLite file against the run's Keras model on ``split``.
 
-    Both see the same eval-resized pixels (`keras_art.evaluation.predictions
+    Both see the same eval-resized pixels (`keras_art.data.pipeline.eval_images
     .image_dataset`). Returns ``{"split", "n", "tasks": {task: {"top1_keras",
     "top1_tflite", "agreement", "max_abs_prob_diff", "labelled"}}}`` plus the same
     four keys at the top: accuracies averaged over tasks, the lowest agreement and
     the largest difference. Top-1 counts only images whose label the model knows.
     """
-    from keras_art.evaluation.evaluate_run import split_rows
-    from keras_art.evaluation.predictions import image_dataset
 
     if limit is not None and (isinstance(limit, bool) or int(limit) < 1):
         raise ParameterError(f"{{limit}} {limit}: pass a positive number of images.")
     run, record = open_run(run_dir, checkpoint)
-    rows = split_rows(run, record, split)
+    rows = read_split(run, record, split)
     files = rows.files[:limit] if limit else rows.files
     names = read_sidecar(tflite_path)["outputs"]
     classifier = tflite_classifier(tflite_path)

@@ -5,7 +5,7 @@
 - a SavedModel folder (``saved_model.pb``), or TF Serving's ``BASE/NAME`` folder
   (its highest integer version is used): ``serving_default`` on raw image bytes,
   decoded inside the graph; names and sizes from ``assets.extra/model.json`` or
-  the ``metadata`` signature (`keras_art.export.saved_model`).
+  the ``metadata`` signature (`keras_art.models.exported`).
 - a ``.tflite`` file with its sidecar ``<stem>.json``: the ``serving_default``
   signature on ``pixels`` float32 ``[1, S, S, 3]``, one image at a time.
 - a finished run directory (``config.json`` + ``summary.json``): the Keras model.
@@ -28,8 +28,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
+from keras_art.data.pipeline.decode import check_eval_mode, decode_and_resize_for_eval
 from keras_art.errors import ParameterError, UserError
+from keras_art.models.exported import (
+    METADATA_DIR,
+    METADATA_FILE,
+    read_sidecar,
+    sidecar_path,
+    tflite_classifier,
+)
+from keras_art.models.run_reader import load_run_model, open_run
 from keras_art.run_dir import RunDir
 
 logger = logging.getLogger(__name__)
@@ -127,7 +137,6 @@ def newest_serving_version(model_dir: Path) -> Path | None:
 # ------------------------------------------------------------------ SavedModel
 def load_saved_model(path: Path) -> LoadedModel:
     """A `keras_art.export` SavedModel: ``serving_default`` on image bytes."""
-    import tensorflow as tf
 
     loaded = tf.saved_model.load(str(path))
     if "serving_default" not in loaded.signatures:
@@ -152,8 +161,6 @@ def load_saved_model(path: Path) -> LoadedModel:
 
 def _saved_model_metadata(path: Path, loaded) -> dict:
     """``assets.extra/model.json``, else the ``metadata`` signature's JSON."""
-    from keras_art.export.saved_model import METADATA_DIR, METADATA_FILE
-
     file = path / METADATA_DIR / METADATA_FILE
     if file.is_file():
         return _checked_metadata(_read_json(file), file)
@@ -170,10 +177,8 @@ def _saved_model_metadata(path: Path, loaded) -> dict:
 # ---------------------------------------------------------------------- TFLite
 def load_tflite(path: Path) -> LoadedModel:
     """A ``.tflite`` file and its sidecar JSON (same stem), run by
-    `keras_art.export.tflite.tflite_classifier` (one image per interpreter call);
+    `keras_art.models.exported.tflite_classifier` (one image per interpreter call);
     each image is decoded and eval-resized here, as the exporter's contract says."""
-    from keras_art.data.pipeline.decode import decode_and_resize_for_eval
-    from keras_art.export.tflite import read_sidecar, sidecar_path, tflite_classifier
 
     meta = _checked_metadata(read_sidecar(path), sidecar_path(path))
     classifier = tflite_classifier(path)
@@ -198,10 +203,6 @@ def load_tflite(path: Path) -> LoadedModel:
 # --------------------------------------------------------------------- run dir
 def load_run(path: Path) -> LoadedModel:
     """A finished run directory's Keras model (``best.keras``)."""
-    import tensorflow as tf
-
-    from keras_art.data.pipeline.decode import decode_and_resize_for_eval
-    from keras_art.models.run_reader import load_run_model, open_run
 
     run, record = open_run(path)
     keras_model = load_run_model(run)
@@ -253,7 +254,6 @@ def _read_json(file: Path) -> dict:
 
 def _checked_metadata(meta: dict, where) -> dict:
     """``meta`` if it names every key predict reads, for every task."""
-    from keras_art.data.pipeline.decode import check_eval_mode
 
     missing = [k for k in SIDECAR_KEYS if k not in meta]
     tasks = meta.get("tasks") or []

@@ -25,13 +25,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
+from keras_art.data.pipeline.decode import decode_and_resize_for_eval
 from keras_art.errors import ParameterError, UserError, check_positive_int
 from keras_art.inference.backends import (
     MODEL_KINDS,
     LoadedModel,
     detect_model,
     load_model,
+)
+from keras_art.io_utils import atomic_write_text
+from keras_art.models.gradcam import (
+    attention_of,
+    attention_weights,
+    gradcam,
+    save_gradcam_figure,
 )
 from keras_art.registry import DEFAULT_TOP_K, IMAGE_SUFFIXES
 
@@ -226,7 +235,6 @@ def format_predictions(result: PredictResult) -> str:
 
 def write_csv(result: PredictResult, path: str | os.PathLike) -> Path:
     """``result.rows()`` as CSV with a header, written atomically."""
-    from keras_art.io_utils import atomic_write_text
 
     text = io.StringIO()
     writer = csv_module.DictWriter(text, fieldnames=CSV_COLUMNS, lineterminator="\n")
@@ -250,7 +258,6 @@ def _predict_batch(
 ) -> tuple[list[tuple[str, bytes]], dict[str, np.ndarray]]:
     """Predict ``items`` in one call; if an image fails to decode, again one by one,
     skipping (with its reason) each that fails alone."""
-    import tensorflow as tf
 
     if len(items) > 1:
         try:
@@ -281,15 +288,6 @@ def _write_gradcams(
 ) -> list[str]:
     """One overlay PNG per image, for the model's first task (titled with its top
     class), named after the image (``-2``, ``-3`` ... when names repeat)."""
-    import tensorflow as tf
-
-    from keras_art.data.pipeline.decode import decode_and_resize_for_eval
-    from keras_art.evaluation.gradcam import (
-        attention_of,
-        attention_weights,
-        gradcam,
-        save_gradcam_figure,
-    )
 
     size, mode, model = loaded.image_size, loaded.eval_resize, loaded.keras_model
     task = loaded.tasks[0]

@@ -3,13 +3,18 @@
 The files themselves belong to `keras_art.run_dir`; this module adds what needs the
 model's types: `open_run` checks the run is finished and reads its `ModelRecord`,
 `load_run_model` gives the Keras model (``best.keras``, or the last epoch
-checkpoint's weights). Errors name the parameters (``{run_dir}``,
+checkpoint's weights), `read_split` a split's files and labels (evaluate, export's
+``--compare``, the serve bench). Errors name the parameters (``{run_dir}``,
 ``{checkpoint}``), which each command renders as its flags.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+
+import keras
+import numpy as np
 
 from keras_art.errors import ParameterError
 from keras_art.models.model_record import ModelRecord, read_model_record
@@ -22,7 +27,27 @@ from keras_art.run_dir import (
     restore_checkpoint_arrays,
 )
 
-__all__ = ["CHECKPOINTS", "load_run_model", "open_run"]
+__all__ = [
+    "CHECKPOINTS",
+    "SPLITS",
+    "SplitRows",
+    "load_run_model",
+    "open_run",
+    "read_split",
+]
+
+SPLITS = ("val", "test", "train")
+
+
+@dataclass
+class SplitRows:
+    """One split of the run's ``splits.csv``: its files and their labels (indices
+    into the model's classes, -1 for a class the model lacks)."""
+
+    name: str  # "test", or another collection's name (evaluation)
+    files: list[str]
+    labels: dict[str, np.ndarray]
+    note: str
 
 
 def open_run(
@@ -39,7 +64,6 @@ def open_run(
 
 def load_run_model(run: str | os.PathLike, checkpoint: str = "best"):
     """The run's model: ``best.keras``, or the last epoch checkpoint's weights."""
-    import keras
 
     run = RunDir(run)
     if not run.best_model.is_file():
@@ -56,3 +80,24 @@ def load_run_model(run: str | os.PathLike, checkpoint: str = "best"):
             )
         restore_checkpoint_arrays(model.variables, folder, "model")
     return model
+
+
+def read_split(run: str | os.PathLike, record: ModelRecord, split: str) -> SplitRows:
+    """The rows of ``split`` from the run's own splits file."""
+    if split not in SPLITS:
+        raise ParameterError(f"{{split}} {split}: choose one of {', '.join(SPLITS)}.")
+    run = RunDir(run)
+    rows = [r for r in run.read_splits() if r["split"] == split]
+    if not rows:
+        raise ParameterError(
+            f"{{run_dir}} {run}: the {split} split is empty. Pass {{split}} val (or "
+            "train)."
+        )
+    labels = {}
+    for task in record.tasks:
+        index = {name: i for i, name in enumerate(record.class_names[task])}
+        labels[task] = np.array([index.get(r[task], -1) for r in rows], np.int64)
+    note = run.read_summary().get("metrics_split_note", "")
+    if split == "val":
+        note = f"val was used for model selection (best epoch): optimistic. {note}"
+    return SplitRows(split, [r["file"] for r in rows], labels, note.strip())

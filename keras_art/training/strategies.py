@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 
+import tensorflow as tf
+
 from keras_art.errors import ParameterError, UserError
 from keras_art.registry import STRATEGIES
 
@@ -22,7 +24,6 @@ def make_strategy(name: str = "auto"):
     - ``multi_worker``: MultiWorkerMirroredStrategy from ``TF_CONFIG``; raises
       `UserError` when it is missing or malformed.
     """
-    import tensorflow as tf
 
     if name not in STRATEGIES:
         raise UserError(
@@ -118,7 +119,6 @@ def setup_logical_cpus(n: int = 2) -> list[str]:
 
     For tests of MirroredStrategy without GPUs (run it in a fresh process).
     """
-    import tensorflow as tf
 
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(

@@ -16,13 +16,27 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import keras
+import tensorflow as tf
+
 from keras_art.config import Config
+from keras_art.data.catalog.prepare import prepare_data, write_data_files
 from keras_art.data.catalog.run_data_check import check_same_data
+from keras_art.data.pipeline.batch_augment import make_batch_augment
+from keras_art.data.pipeline.class_balance import sampler_report
+from keras_art.data.pipeline.dataset import make_split_datasets
+from keras_art.data.pipeline.tfrecord import check_shards_match
 from keras_art.errors import UserError
+from keras_art.models.backbones import backbone_stages, resolve_weights
+from keras_art.models.classifier import build_classifier
 from keras_art.models.model_record import ModelRecord
 from keras_art.run_dir import DATA_REPORT_FILE, RunDir
 from keras_art.system import peak_rss_mb, versions
+from keras_art.training.callbacks import BestModelCheckpoint, default_callbacks
+from keras_art.training.checkpoints import EpochCheckpointer
+from keras_art.training.feature_cache import build_feature_cache
 from keras_art.training.strategies import is_chief_process, make_strategy
+from keras_art.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +77,6 @@ def set_global_policies(cfg: Config) -> None:
     Called by entry points (``python -m keras_art.train``), never at import time or
     inside `train`, so a notebook or test decides for its own process.
     """
-    import keras
-    import tensorflow as tf
 
     keras.utils.set_random_seed(cfg.train.seed)
     if cfg.input.deterministic:
@@ -74,7 +86,6 @@ def set_global_policies(cfg: Config) -> None:
 
 def _check_weights_early(cfg: Config) -> None:
     """Fail on unavailable weights before scanning a dataset, not after."""
-    from keras_art.models.backbones import resolve_weights
 
     # Only the embedded demo may fall back to random init when ImageNet weights
     # are unavailable offline; real data stops with a message naming the file.
@@ -115,9 +126,6 @@ def train(cfg: Config, *, resume: bool = False) -> RunResult:
 def _prepare(cfg: Config, run_dir: Path, *, chief: bool, resume: bool):
     """The run's rows, checked against the run (resume) or written into it."""
     # Imported here: building a Config and parsing flags must stay cheap.
-    from keras_art.data.catalog.prepare import prepare_data, write_data_files
-    from keras_art.data.pipeline.class_balance import sampler_report
-    from keras_art.data.pipeline.tfrecord import check_shards_match
 
     prepared = prepare_data(cfg)
     if cfg.input.tfrecords:  # before the model is built: fail fast
@@ -179,12 +187,6 @@ def _fit(
     cfg: Config, prepared, run_dir: Path, strategy, *, resume: bool, chief: bool
 ) -> dict[str, Any]:
     """Build, train, and evaluate the best weights on val and test."""
-    from keras_art.data.pipeline.batch_augment import make_batch_augment
-    from keras_art.data.pipeline.dataset import make_split_datasets
-    from keras_art.models.backbones import backbone_stages
-    from keras_art.training.callbacks import default_callbacks
-    from keras_art.training.checkpoints import EpochCheckpointer
-    from keras_art.training.trainer import Trainer
 
     model, weights_source = _build_model(cfg, prepared, strategy, run_dir, chief)
     datasets = make_split_datasets(cfg, prepared)
@@ -221,8 +223,6 @@ def _fit(
 
 
 def _build_model(cfg: Config, prepared, strategy, run_dir: Path, chief: bool):
-    from keras_art.models.classifier import build_classifier
-
     with strategy.scope():
         model, weights_source = build_classifier(
             cfg.model, prepared.num_classes, on_missing_weights=_on_missing(cfg)
@@ -246,7 +246,6 @@ def _feature_dataset(cfg: Config, model, datasets):
     """The frozen backbone's features of the train split, when train.feature_cache."""
     if not cfg.train.feature_cache or cfg.train.unfreeze_epoch == 0:
         return None
-    from keras_art.training.feature_cache import build_feature_cache
 
     logger.info("feature cache: the frozen backbone runs once over the train split")
     return build_feature_cache(
@@ -260,7 +259,6 @@ def _feature_dataset(cfg: Config, model, datasets):
 
 def _restore_best(callbacks) -> int | None:
     """Best epoch (0-based) after putting its weights back; every worker alike."""
-    from keras_art.training.callbacks import BestModelCheckpoint
 
     best = next(cb for cb in callbacks if isinstance(cb, BestModelCheckpoint))
     return best.best_epoch if best.restore_best_weights() else None

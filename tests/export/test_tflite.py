@@ -25,8 +25,8 @@ from keras_art.export.tflite import (
     SELECT_TF_OPS,
     convert_to_tflite,
     export_tflite,
-    tflite_classifier,
 )
+from keras_art.models.exported import tflite_classifier
 from keras_art.models.heads import build_head
 from keras_art.models.model_record import ModelRecord, read_model_record
 from keras_art.models.run_reader import load_run_model

@@ -19,9 +19,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from keras_art.data.catalog.catalog import MISSING, Catalog
 from keras_art.data.catalog.splits import SPLITS, assign_splits, content_hash
+from keras_art.data.catalog.subset import select_subset
+from keras_art.data.catalog.validate import scan_images
+from keras_art.data.catalog_type import MISSING, Catalog
 from keras_art.data.sources import load_catalog
+from keras_art.data.sources.wikiart import MULTI_MOVED_PATTERN
 from keras_art.errors import ParameterError, UserError
 from keras_art.run_dir import RunDir
 
@@ -106,7 +109,6 @@ def _scan(catalog: Catalog, data, report: dict):
     """
     if not data.validate:
         return catalog, np.array(_hashes(catalog.files), dtype=object), []
-    from keras_art.data.catalog.validate import scan_images
 
     scan = scan_images(catalog.files, cache_dir=data.cache_dir)
     keys = np.array(scan.hashes, dtype=object)
@@ -133,7 +135,6 @@ def _subset(catalog: Catalog, keys, tasks, data, report: dict):
             "data.top_n/classes/min_per_class/max_per_class select classes of one "
             "task; use {task} artist|genre|style, or drop the subset for multi."
         )
-    from keras_art.data.catalog.subset import select_subset
 
     # Paths are unique per row (converted copies too), so they re-align the keys.
     key_of = dict(zip(catalog.files, keys, strict=False))
@@ -266,8 +267,6 @@ def _counts(catalog: Catalog, split: np.ndarray, tasks) -> dict:
 
 
 def _moved_to_eval(notes: list[str]) -> int:
-    from keras_art.data.sources.wikiart import MULTI_MOVED_PATTERN
-
     for note in notes:
         match = re.search(MULTI_MOVED_PATTERN, note)
         if match:

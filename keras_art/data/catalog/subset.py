@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from keras_art.data.catalog.catalog import MISSING, Catalog
 from keras_art.data.catalog.class_names import normalise_class_name
 from keras_art.data.catalog.splits import hash_unit
+from keras_art.data.catalog_type import MISSING, Catalog
 from keras_art.errors import UserError
 
 

@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from keras_art.data.sources.parquet import image_extension
 from keras_art.io_utils import atomic_write_bytes, atomic_write_json
 
 MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit
@@ -191,8 +192,6 @@ def _bad(reason: str, sha1: str = "") -> dict:
 
 
 def _kind(data: bytes) -> str:
-    from keras_art.data.sources.parquet import image_extension
-
     ext = image_extension(data)
     return {"jpg": "JPEG", "bin": "image"}.get(ext, ext.upper())
 

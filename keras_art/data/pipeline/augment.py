@@ -12,20 +12,22 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
+import tensorflow as tf
+
+from keras_art.data.pipeline.decode import decode_image as _decode
+
 # DCT scaling factors libjpeg can decode at directly.
 _JPEG_RATIOS = (1, 2, 4, 8)
 
 
 def split_seed(seed, n: int):
     """``n`` independent stateless seeds (shape ``(2,)`` each) derived from ``seed``."""
-    import tensorflow as tf
 
     return tf.unstack(tf.random.experimental.stateless_split(seed, num=n))
 
 
 def _uniform(seed, minval, maxval, shape=()):
-    import tensorflow as tf
-
     return tf.random.stateless_uniform(
         shape, seed, minval=float(minval), maxval=float(maxval), dtype=tf.float32
     )
@@ -47,7 +49,6 @@ def sample_crop_window(
     the whole image clipped to the ratio range. Vectorised: no Python control flow.
     ``shape``: independent windows for a batch (e.g. ``[B]``: ``(B, 4)``).
     """
-    import tensorflow as tf
 
     s_area, s_ratio, s_y, s_x = split_seed(seed, 4)
     shape = list(shape) if isinstance(shape, (list, tuple)) else shape
@@ -77,7 +78,6 @@ def sample_crop_window(
 
 def random_resized_crop(image, seed, size: int, scale, ratio):
     """Crop a random `sample_crop_window` of a decoded image; resize to ``size``."""
-    import tensorflow as tf
 
     shape = tf.shape(image)
     win = sample_crop_window(seed, shape[0], shape[1], scale, ratio)
@@ -112,7 +112,6 @@ def decode_random_resized_crop(
     a zoom-out (n < size) resizes the window to n and pads it; one resample, no
     pixels decoded or resized only to be cropped away (see `jittered_window`).
     """
-    import tensorflow as tf
 
     s_win, s_flip = split_seed(seed, 2)
     u = tf.random.stateless_uniform([2], s_flip)
@@ -168,7 +167,6 @@ def jittered_window(win, seed, size: int, scale_range: Sequence[float], flips):
     >= size) pads the resized, flipped crop back to ``size``. ``flips``
     (horizontal, vertical) mirror the crop offset, as cropping after the flip did.
     """
-    import tensorflow as tf
 
     s_scale, s_place = split_seed(seed, 2)
     n = jitter_size(s_scale, size, scale_range)
@@ -193,8 +191,6 @@ def jittered_window(win, seed, size: int, scale_range: Sequence[float], flips):
 
 
 def _pad(image, pads):
-    import tensorflow as tf
-
     if pads is None:
         return image
     needed, paddings = pads
@@ -204,7 +200,6 @@ def _pad(image, pads):
 
 def _crop_and_resize(image, win, size):
     """``win`` of a decoded uint8 image, antialiased-resized to (size, size, 3)."""
-    import tensorflow as tf
 
     crop = tf.slice(image, [win[0], win[1], 0], [win[2], win[3], 3])
     out = tf.image.resize(crop, [size, size], antialias=True)
@@ -212,8 +207,6 @@ def _crop_and_resize(image, win, size):
 
 
 def _maybe_flip(image, flips):
-    import tensorflow as tf
-
     flip_h, flip_v = flips
     # tf.cond: an image that is not flipped is not copied.
     image = tf.cond(flip_h, lambda: tf.reverse(image, [1]), lambda: image)
@@ -223,7 +216,6 @@ def _maybe_flip(image, flips):
 def _decode_jpeg_window_scaled(image_bytes, shape, win, size: int):
     """The JPEG window ``win`` decoded at the largest DCT scale 1/r that keeps its
     short side at least ``size`` pixels (uint8)."""
-    import tensorflow as tf
 
     short = tf.minimum(win[2], win[3])
     index = tf.reduce_sum(
@@ -237,7 +229,6 @@ def _decode_jpeg_window_scaled(image_bytes, shape, win, size: int):
 
 
 def _decode_jpeg_window_at(image_bytes, shape, win, r: int):
-    import tensorflow as tf
 
     # The window in the scaled image's pixels, rounded so each edge moves by at
     # most r/2 source pixels (under half an output pixel).
@@ -257,7 +248,6 @@ def _decode_jpeg_window_at(image_bytes, shape, win, r: int):
 
 def decode_image(image_bytes):
     """Any supported format to uint8 (H, W, 3); see `preprocess.decode_image`."""
-    from keras_art.data.pipeline.decode import decode_image as _decode
 
     return _decode(image_bytes)
 
@@ -265,7 +255,6 @@ def decode_image(image_bytes):
 def scale_jitter(image, seed, scale_range: Sequence[float]):
     """Rescale a square (S, S, 3) image by s in ``scale_range``, then random-crop
     (s > 1) or pad with black at a random offset (s < 1) back to S."""
-    import tensorflow as tf
 
     s_scale, s_place = split_seed(seed, 2)
     size = image.shape[0]
@@ -276,7 +265,6 @@ def scale_jitter(image, seed, scale_range: Sequence[float]):
 def jitter_size(seed, size: int, scale_range: Sequence[float]):
     """round(``size`` x s), s ~ U(``scale_range``): the side scale jitter resizes to
     (the training crop resizes straight to it, see `dataset.augment_image`)."""
-    import tensorflow as tf
 
     s = _uniform(seed, scale_range[0], scale_range[1])
     return tf.maximum(tf.cast(tf.round(size * s), tf.int32), 1)
@@ -285,7 +273,6 @@ def jitter_size(seed, size: int, scale_range: Sequence[float]):
 def pad_or_crop(image, seed, size: int):
     """A square (n, n, 3) image back to (size, size, 3): black padding at a random
     offset when n < size, a random crop when n > size (one copy either way)."""
-    import tensorflow as tf
 
     n = tf.shape(image)[0]
     before, offset = _placement(seed, n, size)
@@ -305,7 +292,6 @@ def _placement(seed, n, size: int):
     """Where an n x n image lands in a size x size square: ``(before, offset)``,
     the (y, x) padding before it when n < size and the crop offset when n > size
     (each 0 otherwise). `pad_or_crop` and `jittered_window` share these draws."""
-    import tensorflow as tf
 
     s_pad, s_crop = split_seed(seed, 2)
     pad = tf.maximum(size - n, 0)
@@ -317,7 +303,6 @@ def _placement(seed, n, size: int):
 
 def random_flip(image, seed, horizontal: bool = True, vertical: bool = False):
     """Flip left-right and/or up-down, each with probability 1/2."""
-    import tensorflow as tf
 
     s_h, s_v = split_seed(seed, 2)
     if horizontal:
@@ -334,7 +319,6 @@ def rotate_zoom_transform(angle, zoom, height, width):
     ``zoom`` < 1 magnifies (zoom in), > 1 shows more of the picture (zoom out),
     as Keras' ``ImageDataGenerator(zoom_range=...)`` does.
     """
-    import tensorflow as tf
 
     cy = (tf.cast(height, tf.float32) - 1.0) / 2.0
     cx = (tf.cast(width, tf.float32) - 1.0) / 2.0
@@ -364,7 +348,6 @@ def random_rotate_zoom(
     """Rotate by U(-max_degrees, max_degrees) and zoom by U(zoom_range) in one
     bilinear resampling (``ImageProjectiveTransformV3``); seed 002 uses 30 and
     (0.5, 1.5). ``fill_mode``: nearest | reflect | wrap | constant (black)."""
-    import tensorflow as tf
 
     s_angle, s_zoom = split_seed(seed, 2)
     angle = _uniform(s_angle, -max_degrees, max_degrees) * (math.pi / 180.0)
@@ -405,7 +388,6 @@ def color_jitter(image, seed, strength: float = 0.2, hue: float = 0.0):
     per strength, hue and image shape); it runs the same eagerly and inside
     ``Dataset.map``.
     """
-    import tensorflow as tf
 
     key = (float(strength), float(hue))
     if key not in _COLOUR_PASS:
@@ -426,7 +408,6 @@ def colour_params(seed, strength: float, hue: float, shape=()):
     """`color_jitter`'s draws for ``seed``: ``(matrix, b, c)``, the 3x3 RGB matrix
     (rows = output channels) and the brightness and contrast factors; ``shape``
     (e.g. ``[B]``) draws one set per image, ``matrix`` then is ``(B, 3, 3)``."""
-    import tensorflow as tf
 
     s_b, s_c, s_s, s_h = split_seed(seed, 4)
     lo, hi = max(0.0, 1.0 - strength), 1.0 + strength
@@ -449,7 +430,6 @@ def _hue_basis():
     """RGB matrices A, B with hue rotation by theta = I + (cos - 1) A + sin B:
     T^-1 R(theta) T for T = RGB -> YIQ and R rotating the (I, Q) plane, split into
     its constant parts (NumPy, at trace time)."""
-    import numpy as np
 
     to_yiq = np.array(_RGB_TO_YIQ, np.float64)
     back = np.linalg.inv(to_yiq)
@@ -466,7 +446,6 @@ def _affine_clip(image, matrix, b, c):
     contrast offset ``(1 - c) * b * mean grey`` pulls towards the mean grey of the
     brightened image (grey stays grey under saturation and hue, so the offset is
     the same on every channel)."""
-    import tensorflow as tf
 
     grey = tf.constant(_GREY, tf.float32)
     # The contrast pivot from every 4th pixel of every 4th row: within a grey
@@ -499,7 +478,6 @@ def random_erasing(
     image, aspect ratio in ``ratio``) with uniform noise in [0, 255] (timm's
     "pixel" mode). The rectangle always lies inside the image. A batch:
     `random_erasing_batch`."""
-    import tensorflow as tf
 
     s_apply, s_win, s_noise = split_seed(seed, 3)
     shape = tf.shape(image)
@@ -531,7 +509,6 @@ def random_erasing_batch(
     """`random_erasing` of a batch (B, H, W, 3) in one pass: per image an apply
     draw and a rectangle, the noise drawn for the whole batch (cheap on an
     accelerator, where `augment.on_device` runs it)."""
-    import tensorflow as tf
 
     s_apply, s_win, s_noise = split_seed(seed, 3)
     shape = tf.shape(images)
@@ -551,7 +528,6 @@ def _noise_bytes(shape, seed, dtype):
     """Uniform grey levels 0-255, ``shape + (3,)``: one 32-bit random word per
     pixel gives its three channels (bytes 0-2), a third of the generator work of
     drawing each channel."""
-    import tensorflow as tf
 
     bits = tf.random.stateless_uniform(
         shape, seed, minval=None, maxval=None, dtype=tf.int32
@@ -562,7 +538,6 @@ def _noise_bytes(shape, seed, dtype):
 def resize_batch_to_random_size(images, seed, sizes: Sequence[int]):
     """Multi-size training (seed 002: 224/260/296): one size per batch, drawn from
     ``sizes``; returns ``(B, s, s, 3)``."""
-    import tensorflow as tf
 
     idx = tf.random.stateless_uniform([], seed, 0, len(sizes), dtype=tf.int32)
     size = tf.gather(tf.constant(list(sizes), tf.int32), idx)

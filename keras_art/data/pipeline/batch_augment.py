@@ -18,7 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import tensorflow as tf
+
 from keras_art.config import AugmentConfig, InputConfig
+from keras_art.data.pipeline import augment as aug
+from keras_art.data.pipeline.mixing import mix_batch_as_configured
 
 
 def on_device_ops(augment: AugmentConfig, input_cfg: InputConfig) -> list[str]:
@@ -46,11 +50,6 @@ def make_batch_augment(
         return None
 
     def batch_augment(images, targets, weights, seed):
-        import tensorflow as tf
-
-        from keras_art.data.pipeline import augment as aug
-        from keras_art.data.pipeline.mixing import mix_batch_as_configured
-
         s_erase, s_colour, s_mix = aug.split_seed(seed, 3)
         images = tf.cast(images, tf.float32)
         # The pipeline's order: erasing, then colour, then mixing.

@@ -40,9 +40,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import tensorflow as tf
 
 from keras_art.config import AugmentConfig, InputConfig
 from keras_art.data.pipeline import augment as aug
+from keras_art.data.pipeline.class_balance import class_weights, epoch_order
+from keras_art.data.pipeline.decode import check_eval_mode, decode_and_resize_for_eval
+from keras_art.data.pipeline.mixing import mix_batch_as_configured
 from keras_art.errors import ParameterError, UserError
 
 
@@ -117,7 +121,6 @@ def build_dataset(
             (default ``train`` / ``val``); ``files``/``labels`` then only supply the
             class counts for balancing and class weights.
     """
-    import tensorflow as tf
 
     tasks, primary = _check_tasks(labels, num_classes, primary_task)
     n = len(files)
@@ -183,7 +186,6 @@ def build_dataset_from_records(
     gives the class counts for balanced sampling, class weights and the epoch size;
     without it the records' labels are read in one pass first.
     """
-    import tensorflow as tf
 
     tasks = list(num_classes)
     primary = _primary_task(tasks, primary_task)
@@ -247,9 +249,6 @@ class _BuildSpec:
 
 def _build(elements, n, labels, spec: _BuildSpec):
     """``elements``: a dict of tensors (from files) or a dataset of records."""
-    import tensorflow as tf
-
-    from keras_art.data.pipeline.decode import check_eval_mode
 
     check_eval_mode(spec.augment.eval_resize)
     _check_input_cfg(spec.input_cfg, spec.augment, n, spec.training)
@@ -270,9 +269,6 @@ def _build(elements, n, labels, spec: _BuildSpec):
 def _read_element(el, spec: _BuildSpec):
     """The element with its image read: encoded bytes, or the decoded eval-resized
     image when ``spec.decode_early`` (uint8 when cached: a quarter of the memory)."""
-    import tensorflow as tf
-
-    from keras_art.data.pipeline.decode import decode_and_resize_for_eval
 
     data = tf.io.read_file(el["image"]) if spec.from_files else el["image"]
     if spec.decode_early:
@@ -288,7 +284,6 @@ def _cached(ds, spec: _BuildSpec):
     # Reading/decoding is deterministic per element, so a cache here (before any
     # shuffle or sampling) is correct. Uncached, reading happens after the shuffle
     # so the buffer holds paths, not image bytes.
-    import tensorflow as tf
 
     if spec.cached:
         return ds.map(
@@ -298,8 +293,6 @@ def _cached(ds, spec: _BuildSpec):
 
 
 def _evaluation_images(base, spec: _BuildSpec):
-    import tensorflow as tf
-
     ds = _cached(base, spec)
     if not spec.cached:
         ds = ds.map(
@@ -325,9 +318,6 @@ def _training_source(elements, base, n, labels, spec: _BuildSpec):
 def _ordered_from_tensors(elements, labels, spec: _BuildSpec):
     """The epoch's examples (paths and labels, nothing read yet) in the order
     `epoch_order` gives: the function the data report and the tests describe."""
-    import tensorflow as tf
-
-    from keras_art.data.pipeline.class_balance import epoch_order
 
     order = epoch_order(
         labels[spec.primary],
@@ -347,7 +337,6 @@ def _buffer_size(spec: _BuildSpec, n: int) -> int:
 
 def _augmented(ds, spec: _BuildSpec):
     """Each element's image augmented with its own seed from a seeded stream."""
-    import tensorflow as tf
 
     seeds = tf.data.Dataset.random(seed=spec.seed, rerandomize_each_iteration=True)
     ds = tf.data.Dataset.zip((ds, seeds.batch(2)))
@@ -370,7 +359,6 @@ def _augment_element(el, seed, spec: _BuildSpec):
 
 def _batched_targets(ds, labels, spec: _BuildSpec):
     """Batches of ``(images, one-hot targets, weights)``."""
-    import tensorflow as tf
 
     weight_tables = _class_weight_table(labels, spec)
     ds = ds.batch(
@@ -387,8 +375,6 @@ def _batched_targets(ds, labels, spec: _BuildSpec):
 
 
 def _targets(el, num_classes, weight_tables):
-    import tensorflow as tf
-
     targets, weights = {}, {}
     for task, c in num_classes.items():
         lab = el[task]
@@ -402,7 +388,6 @@ def _targets(el, num_classes, weight_tables):
 
 def _batch_level_ops(ds, spec: _BuildSpec):
     """MixUp/CutMix and the multi-size resize, each batch with its own seed."""
-    import tensorflow as tf
 
     if not (spec.mixing or spec.multi_size):
         return ds
@@ -416,8 +401,6 @@ def _batch_level_ops(ds, spec: _BuildSpec):
 
 
 def _mix_and_resize(batch, seed, spec: _BuildSpec):
-    from keras_art.data.pipeline.mixing import mix_batch_as_configured
-
     images, targets, weights = batch
     s_mix, s_size = aug.split_seed(seed, 2)
     if spec.mixing:
@@ -454,7 +437,6 @@ def augment_image(data, seed, augment: AugmentConfig, size: int, decoded=False):
     Order: crop (+ flips) -> scale jitter -> rotation/zoom -> random erasing ->
     colour jitter. Erasing comes before the colour jitter (torchvision erases
     after it, on normalised tensors); the erased box is noise either way."""
-    import tensorflow as tf
 
     s_crop, s_jit, s_flip, s_rot, s_col, s_erase = aug.split_seed(seed, 6)
     jitter = list(augment.scale_jitter) != [1.0, 1.0]
@@ -485,9 +467,6 @@ def _training_crop(
 ):
     """The image at ``size`` before the other ops, and whether it is flipped
     (``jitter_seed``: scale jitter folded into the RandomResizedCrop)."""
-    import tensorflow as tf
-
-    from keras_art.data.pipeline.decode import decode_and_resize_for_eval
 
     if decoded:
         image = tf.cast(data, tf.float32)
@@ -519,7 +498,6 @@ def _balanced_from_records(base, n, labels, spec: _BuildSpec):
     ``rejection_resample`` only rejects, so it reads 1 / (mean acceptance) records
     per one it keeps (2.5 on 40:25:15:12:8 classes) and cost 0.9 ms of CPU per
     image here; this reads about one."""
-    import tensorflow as tf
 
     primary = spec.primary
     c = spec.num_classes[primary]
@@ -564,7 +542,6 @@ def repeat_factors(primary_labels, c: int) -> np.ndarray:
 
 def _count_record_labels(records, tasks) -> dict[str, np.ndarray]:
     """Every record's labels, in one pass over the stream (no image decoded)."""
-    import tensorflow as tf
 
     values = {t: [] for t in tasks}
     labels = records.map(
@@ -582,9 +559,6 @@ def _count_record_labels(records, tasks) -> dict[str, np.ndarray]:
 def _class_weight_table(labels, spec: _BuildSpec):
     """Per-task inverse-frequency tables; the balanced primary task is skipped (the
     sampler already equalises it, weighting too would correct twice)."""
-    import tensorflow as tf
-
-    from keras_art.data.pipeline.class_balance import class_weights
 
     input_cfg = spec.input_cfg
     if not (spec.training and input_cfg.class_weights):

@@ -8,6 +8,8 @@ They return RGB in [0, 255]; the model normalises (its ``input_normalization`` l
 
 from __future__ import annotations
 
+import tensorflow as tf
+
 from keras_art.errors import UserError
 from keras_art.registry import EVAL_RESIZE_MODES
 
@@ -24,7 +26,6 @@ def check_eval_mode(mode: str) -> str:
 
 def decode_image(image_bytes):
     """Decode JPEG/PNG (RGBA, grey, 16-bit)/GIF (first frame)/BMP to uint8 (H, W, 3)."""
-    import tensorflow as tf
 
     image = tf.io.decode_image(
         image_bytes, channels=3, expand_animations=False, dtype=tf.uint8
@@ -46,7 +47,6 @@ def decode_and_resize_for_eval(image_bytes, image_size: int, mode: str):
     Returns float32 RGB in [0, 255] (the model normalises). Safe under
     ``autograph=False`` / ``tf.map_fn``.
     """
-    import tensorflow as tf
 
     check_eval_mode(mode)
     if mode != "center_crop":
@@ -72,7 +72,6 @@ def resize_for_eval(pixels, image_size: int, mode: str):
     """Decoded RGB pixels (``[H, W, 3]`` or a batch ``[N, H, W, 3]``, 0-255) to the
     square the model takes, by the eval resize ``mode`` (see
     `decode_and_resize_for_eval`, which uses it). Float32, clipped to [0, 255]."""
-    import tensorflow as tf
 
     check_eval_mode(mode)
     size = [int(image_size), int(image_size)]
@@ -94,7 +93,5 @@ def resize_for_eval(pixels, image_size: int, mode: str):
 
 
 def _central_square(height, width):
-    import tensorflow as tf
-
     side = tf.minimum(height, width)
     return tf.stack([(height - side) // 2, (width - side) // 2, side, side])

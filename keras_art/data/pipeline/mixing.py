@@ -17,12 +17,12 @@ unknown. Class weights carried in ``w`` mix linearly.
 
 from __future__ import annotations
 
+import tensorflow as tf
+
 from keras_art.data.pipeline.augment import split_seed
 
 
 def _beta(seed, alpha: float):
-    import tensorflow as tf
-
     if alpha <= 0:
         return tf.constant(1.0)
     s1, s2 = split_seed(seed, 2)
@@ -34,7 +34,6 @@ def _beta(seed, alpha: float):
 def cutmix_box(seed, height, width, lam):
     """CutMix box ``[y0, x0, y1, x1]`` (int32, clipped to the image) of nominal area
     ``(1 - lam) * H * W`` and random centre (Yun et al. 2019)."""
-    import tensorflow as tf
 
     s_y, s_x = split_seed(seed, 2)
     h = tf.cast(height, tf.float32)
@@ -51,7 +50,6 @@ def cutmix_box(seed, height, width, lam):
 
 def mix_labels(targets, weights, perm, lam):
     """Apply the module's label rule; ``lam`` is image i's share (scalar)."""
-    import tensorflow as tf
 
     out_t, out_w = {}, {}
     for task, y in targets.items():
@@ -67,21 +65,16 @@ def mix_labels(targets, weights, perm, lam):
 
 
 def _mixup_fn(images, perm, lam):
-    import tensorflow as tf
-
     return lam * images + (1.0 - lam) * tf.gather(images, perm)
 
 
 def _cutmix_fn(images, perm, box):
-    import tensorflow as tf
-
     in_box = _box_mask(tf.shape(images)[1], tf.shape(images)[2], box)
     return tf.where(in_box[None, :, :, None], tf.gather(images, perm), images)
 
 
 def _box_mask(height, width, box):
     """(H, W) bool, True inside ``box = [y0, x0, y1, x1]`` (ends exclusive)."""
-    import tensorflow as tf
 
     rows = tf.range(height)[:, None]
     cols = tf.range(width)[None, :]
@@ -100,7 +93,6 @@ def mix_images(images, perm, amount, kind: str):
     box select become one pass over the batch, instead of 4 (MixUp) or a gather
     plus a broadcast ``tf.where`` (CutMix) as separate TF kernels; ~2-5x less CPU.
     """
-    import tensorflow as tf
 
     if kind not in _COMPILED:
         fn = _mixup_fn if kind == "mixup" else _cutmix_fn
@@ -124,7 +116,6 @@ def mix_batch(
     CutMix's ``lam`` is recomputed from the clipped box's real area. Deterministic
     for a given ``seed`` (shape ``(2,)``); only the chosen case runs.
     """
-    import tensorflow as tf
 
     s_mode, s_perm, s_mix, s_cut, s_box = split_seed(seed, 5)
     shape = tf.shape(images)

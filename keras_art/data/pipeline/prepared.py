@@ -34,6 +34,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from keras_art.errors import ParameterError, UserError
 
 BOUNDS = ("short_side", "max_side")
@@ -160,7 +162,6 @@ def encode_image(data: bytes, encoding: ImageEncoding, name: str = "image") -> b
 def _to_rgb(image):
     """RGB as `keras_art.data.pipeline.decode.decode_image` sees the file: alpha
     dropped, grey repeated, 16-bit scaled to 8 (not clipped, as PIL would)."""
-    import numpy as np
     from PIL import Image
 
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):

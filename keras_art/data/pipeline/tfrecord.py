@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
 from keras_art.data.pipeline.prepared import ImageEncoding, read_encoded
 from keras_art.errors import ParameterError, UserError
@@ -201,7 +202,6 @@ def _shard_done(progress: Mapping[str, Any], path: Path, key: str) -> bool:
 def _write_shard_file(path: Path, files, images, arrays, rows) -> dict[str, int]:
     """Write one shard under a temporary name, then rename it; return its record
     count, bytes, source bytes and re-encoded record count."""
-    import tensorflow as tf
 
     source_bytes = reencoded = 0
     with atomic_path(path) as tmp, tf.io.TFRecordWriter(str(tmp)) as writer:
@@ -392,8 +392,6 @@ def _new_manifest() -> dict[str, Any]:
 
 
 def _example(file: str, data: bytes, labels: Mapping[str, int]) -> bytes:
-    import tensorflow as tf
-
     feature = {
         IMAGE_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[data])),
         PATH_KEY: tf.train.Feature(
@@ -433,7 +431,6 @@ def read_manifest(shard_dir: str | os.PathLike) -> dict[str, Any]:
 
 def shard_files(pattern_or_dir: str | os.PathLike, split_name: str | None) -> list[str]:
     """The shard paths that `read_shards` reads, in order."""
-    import tensorflow as tf
 
     target = os.fspath(pattern_or_dir)
     if Path(target).is_dir():
@@ -460,7 +457,6 @@ def shard_files(pattern_or_dir: str | os.PathLike, split_name: str | None) -> li
 
 def parse_spec() -> dict[str, Any]:
     """The `tf.io.parse_example` features of a keras_art record."""
-    import tensorflow as tf
 
     spec = {
         IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),
@@ -492,7 +488,6 @@ def read_shards(
         shuffle_files: read the shards in a shuffled order (``shuffle_seed``), so
             training does not see the same shard sequence every epoch.
     """
-    import tensorflow as tf
 
     files = shard_files(pattern_or_dir, split_name)
     cycle = cycle_length or min(len(files), 8)

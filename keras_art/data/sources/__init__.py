@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from keras_art.data.catalog.catalog import Catalog
+from keras_art.data.catalog_type import Catalog
 from keras_art.errors import ParameterError, UserError
 
 

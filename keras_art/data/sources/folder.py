@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_art.data.catalog.catalog import Catalog
+from keras_art.data.catalog_type import Catalog
 from keras_art.errors import ParameterError
 from keras_art.registry import IMAGE_SUFFIXES, TASKS
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_art.data.catalog.catalog import MISSING, Catalog
+from keras_art.data.catalog_type import MISSING, Catalog
 from keras_art.data.sources.build_once import build_dir_once
 from keras_art.errors import ParameterError, UserError
 from keras_art.registry import TASKS

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_art.data.catalog.catalog import MISSING, Catalog
+from keras_art.data.catalog_type import MISSING, Catalog
 from keras_art.errors import ParameterError, UserError
 from keras_art.registry import TASKS
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from keras_art.data.catalog.catalog import Catalog
 from keras_art.data.catalog.splits import hash_unit
 from keras_art.data.catalog.subset import select_subset
+from keras_art.data.catalog_type import Catalog
 from keras_art.errors import UserError
 
 NAMES = ["Baroque", "Cubism", "Impressionism", "Pop_Art", "Rococo"]

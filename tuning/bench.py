@@ -1,7 +1,11 @@
-"""``python -m keras_art.bench tune``: one search trial on cached features vs on images.
+"""``python -m tuning.bench tune``: one search trial on cached features vs on images.
 
-    python -m keras_art.bench tune --data /work/shared/data/wikiart-style-sample \
+    python -m tuning.bench tune --data /work/shared/data/wikiart-style-sample \
         --image-size 224 --epochs 2 --json /tmp/tune.json
+
+The benchmark of `tuning`, so it lives here: keras_art never imports `tuning`.
+It runs in keras_art's bench frame (`keras_art.bench.main` with this module as its
+one benchmark: the same ``--json``, summary and one-line errors).
 
 For each head, the same ``--stage head`` trial (frozen backbone, same config, same
 epochs) is trained twice through `tuning.hypermodel.PaintingHyperModel`: on the
@@ -16,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import copy
+import sys
 import time
 
+from keras_art.bench import main as bench_main
 from keras_art.benchmarks import progress
 from keras_art.registry import HEADS
 
@@ -142,3 +148,13 @@ def _weights_or_none(cfg) -> str:
         progress("ImageNet weights unavailable offline: timing with random weights")
         return "none"
     return cfg.model.weights
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tuning.bench tune [--json OUT] ...``."""
+    benchmarks = {NAME: (add_arguments, run, HELP)}
+    return bench_main(argv, benchmarks, "python -m tuning.bench")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

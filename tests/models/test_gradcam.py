@@ -7,16 +7,16 @@ from PIL import Image
 
 from keras_art.config import ModelConfig
 from keras_art.errors import UserError
-from keras_art.evaluation.gradcam import (
-    attention_weights,
-    gradcam,
-    overlay,
-    save_gradcam_figure,
-)
 from keras_art.models.classifier import (
     build_classifier,
     feature_and_output_model,
     split_model,
+)
+from keras_art.models.gradcam import (
+    attention_weights,
+    gradcam,
+    overlay,
+    save_gradcam_figure,
 )
 from keras_art.registry import BACKBONES
 

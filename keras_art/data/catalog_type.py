@@ -1,8 +1,12 @@
-"""The catalog: one row per image, whatever the source.
+"""The catalog type: one row per image, whatever the source.
 
 Every reader returns a `Catalog`; everything downstream (validation, subsets, splits,
 the tf.data pipeline) sees only this. Labels are per task (artist, genre, style), an
 index into that task's ``class_names`` or -1 when the source has no such label.
+
+A leaf (it imports only `keras_art.registry`), below both the readers
+(`keras_art.data.sources`) and the catalog's operations (`keras_art.data.catalog`),
+so neither package imports the other to name the type.
 """
 
 from __future__ import annotations

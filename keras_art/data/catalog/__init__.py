@@ -1,0 +1,1 @@
+"""The catalog: preparation, splits, subsets and checks of a `Catalog`."""

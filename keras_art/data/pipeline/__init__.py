@@ -1,0 +1,1 @@
+"""Input pipelines: decode, augment, batch, TFRecord shards (tf.data)."""

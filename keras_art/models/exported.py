@@ -1,0 +1,133 @@
+"""The exported files' shared format: what `keras_art.export` writes and the readers
+(`keras_art.inference`, ``bench serve``) read, so that neither imports the other.
+
+- SavedModel: the metadata JSON at ``<version>/assets.extra/model.json``
+  (`METADATA_DIR`, `METADATA_FILE`).
+- TFLite: the ``serving_default`` signature on ``pixels`` (float32 ``[1, S, S, 3]``,
+  RGB 0-255, already eval-resized), the sidecar JSON beside the file
+  (`sidecar_path`, `read_sidecar`), and `tflite_classifier`, which runs a file one
+  image at a time (export checks its conversion with it, predict and the serve
+  bench serve with it). See `keras_art.export.tflite` for why the file looks so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from keras_art.errors import UserError
+
+METADATA_DIR = "assets.extra"
+METADATA_FILE = "model.json"
+
+SIGNATURE = "serving_default"
+INPUT_NAME = "pixels"
+# The message of an interpreter built without the Flex delegate (tensorflow-cpu's).
+NO_FLEX = "Select TensorFlow op"
+
+
+def sidecar_path(tflite_path: str | os.PathLike) -> Path:
+    """The JSON beside a ``.tflite``: the same stem, ``.json``."""
+    return Path(tflite_path).with_suffix(".json")
+
+
+def tflite_interpreter(**kwargs):
+    """A `tf.lite.Interpreter`, without TF 2.21's deprecation warning."""
+    with warnings.catch_warnings():
+        # TF 2.21 points to ai_edge_litert (not a keras_art dependency); the
+        # interpreter in TensorFlow still runs these models.
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+        return tf.lite.Interpreter(**kwargs)
+
+
+class TFLiteClassifier:
+    """A converted keras_art model as a function: ``pixels [N, S, S, 3]`` ->
+    ``{output name: numpy [N, ...]}``, one image at a time (the file's batch is 1).
+
+    ``pixels`` are RGB 0-255 already eval-resized to ``image_size`` (see the
+    module docstring). String outputs come back as numpy object arrays of bytes,
+    as from the SavedModel.
+    """
+
+    def __init__(self, path: str | os.PathLike, num_threads: int | None = None):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise UserError(f"{path}: no such TFLite file.")
+        interpreter = tflite_interpreter(
+            model_path=str(self.path), num_threads=num_threads
+        )
+        try:
+            self._runner = interpreter.get_signature_runner(SIGNATURE)
+        except ValueError:
+            raise UserError(
+                f"{path}: no {SIGNATURE} signature; export it with "
+                f"python -m keras_art.export --format tflite."
+            ) from None
+        self.image_size = int(self._runner.get_input_details()[INPUT_NAME]["shape"][1])
+        self._outputs = self._runner.get_output_details()
+        self.output_names = sorted(self._outputs)
+
+    def predict_one(self, pixels) -> dict[str, np.ndarray]:
+        """One image, ``[S, S, 3]`` or ``[1, S, S, 3]`` -> outputs of batch 1."""
+        x = np.asarray(pixels, np.float32).reshape(self._input_shape(pixels))
+        try:
+            return self._runner(**{INPUT_NAME: x})
+        except RuntimeError as exc:
+            if NO_FLEX in str(exc):
+                raise UserError(
+                    f"{self.path}: the model needs Flex (Select TF) ops, which this "
+                    f"TensorFlow's interpreter lacks; use a runtime with the Flex "
+                    f"delegate, or the SavedModel."
+                ) from None
+            raise
+
+    def __call__(self, pixels) -> dict[str, np.ndarray]:
+        pixels = np.asarray(pixels, np.float32)
+        if pixels.ndim != 4:
+            raise UserError(
+                f"pixels of shape {list(pixels.shape)}: pass [N, {self.image_size}, "
+                f"{self.image_size}, 3]."
+            )
+        if len(pixels) == 0:
+            return {
+                name: np.zeros([0, *d["shape"][1:]], d["dtype"])
+                for name, d in self._outputs.items()
+            }
+        rows = [self.predict_one(image) for image in pixels]
+        return {name: np.concatenate([r[name] for r in rows]) for name in rows[0]}
+
+    def _input_shape(self, pixels) -> list[int]:
+        want = [self.image_size, self.image_size, 3]
+        shape = list(np.shape(pixels))
+        if shape not in (want, [1, *want]):
+            raise UserError(
+                f"pixels of shape {shape}: the model takes [1, {self.image_size}, "
+                f"{self.image_size}, 3] (eval-resize them first: "
+                f"keras_art.data.pipeline.decode.resize_for_eval)."
+            )
+        return [1, *want]
+
+
+def tflite_classifier(
+    path: str | os.PathLike, num_threads: int | None = None
+) -> TFLiteClassifier:
+    """The callable `TFLiteClassifier` of an exported ``.tflite`` file."""
+    return TFLiteClassifier(path, num_threads=num_threads)
+
+
+def read_sidecar(tflite_path: str | os.PathLike) -> dict[str, Any]:
+    """The ``.json`` beside an exported ``.tflite``; `UserError` if missing."""
+    path = sidecar_path(tflite_path)
+    if not path.is_file():
+        raise UserError(
+            f"{tflite_path}: no {path.name} beside it (tasks, class names, image "
+            f"size). Export with python -m keras_art.export --format tflite, which "
+            f"writes both."
+        )
+    return json.loads(path.read_text(encoding="utf-8"))
