@@ -23,7 +23,7 @@ import numpy as np
 from data_scripts._common import DATA_FLAGS, add_data_flags, config_from_args
 from keras_art.cli import ArgumentParser, run_command
 from keras_art.config import TASK_CHOICES, DataConfig
-from keras_art.errors import UserError
+from keras_art.errors import ParameterError
 from keras_art.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
 from keras_art.markdown import markdown_table
 
@@ -55,13 +55,15 @@ def dataset_stats(
     from keras_art.data.sources import load_catalog
 
     if max_images < 1:
-        raise UserError(f"--max-images must be at least 1. Received: {max_images}")
+        raise ParameterError(
+            f"{{max_images}} must be at least 1. Received: {max_images}"
+        )
     catalog = load_catalog(data_cfg, task)
     tasks = catalog.tasks if task == "multi" else (task,)
     missing = [t for t in tasks if t not in catalog.labels]
     if missing:
-        raise UserError(
-            f"this dataset has no {missing[0]} labels; choose --task from: "
+        raise ParameterError(
+            f"this dataset has no {missing[0]} labels; choose {{task}} from: "
             f"{', '.join(catalog.tasks)}."
         )
     out_dir = Path(out)
@@ -222,8 +224,12 @@ def _main(argv) -> int:
     return 0
 
 
+# The library's parameter names and config keys -> this script's flags.
+FLAGS = {**DATA_FLAGS, "max_images": "--max-images"}
+
+
 def main(argv: list[str] | None = None) -> int:
-    return run_command(lambda: _main(argv), flags=DATA_FLAGS)
+    return run_command(lambda: _main(argv), flags=FLAGS)
 
 
 if __name__ == "__main__":

@@ -72,7 +72,10 @@ def build_parser() -> ArgumentParser:
 def error_flags() -> dict[str, str]:
     """The library's parameter names and config keys -> this command's flags (its
     errors' words); ``run_dir`` is the run a resume checks its data against."""
-    return config_error_flags(build_parser(), FLAG_KEYS) | {"run_dir": "--resume"}
+    return config_error_flags(build_parser(), FLAG_KEYS) | {
+        "run_dir": "--resume",
+        "resume": "--resume",
+    }
 
 
 def config_from_args(args) -> tuple[Config, set[str]]:

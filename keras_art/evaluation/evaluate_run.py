@@ -33,7 +33,7 @@ from keras_art.data.pipeline.eval_images import image_dataset
 from keras_art.data.pipeline.tfrecord import read_manifest
 from keras_art.data.sources import load_catalog
 from keras_art.data.sources.infer_format import infer_format
-from keras_art.errors import UserError
+from keras_art.errors import ParameterError, UserError
 from keras_art.evaluation import metrics as M
 from keras_art.evaluation import plots, shards
 from keras_art.evaluation.audit import audit_csv, label_audit
@@ -115,8 +115,8 @@ def evaluate(
     ``<run_dir>/eval/<split>-shards-<folder name>/``."""
     start = time.time()
     if data and shards:
-        raise UserError(
-            "--shards reads the run's own split; --data evaluates another "
+        raise ParameterError(
+            "{shards} reads the run's own split; {data} evaluates another "
             "collection. Pass one of them."
         )
     run, record = open_run(run_dir, checkpoint)
@@ -223,13 +223,13 @@ def collection_rows(
         labels[t] = lookup[catalog.labels[t]]  # -1 stays -1 (lookup[-1])
         matching[t] = m
     if not labels:
-        raise UserError(
-            f"--data {path}: it has no {'/'.join(record.tasks)} labels for this run."
+        raise ParameterError(
+            f"{{data}} {path}: it has no {'/'.join(record.tasks)} labels for this run."
         )
     keep &= np.any([labels[t] >= 0 for t in labels], axis=0)
     if not keep.any():
-        raise UserError(
-            f"--data {path}: no image has a class this model knows (matched by name: "
+        raise ParameterError(
+            f"{{data}} {path}: no image has a class this model knows (matched by name: "
             f"{', '.join(record.class_names[record.tasks[0]][:5])}, ...)."
         )
     idx = np.flatnonzero(keep)

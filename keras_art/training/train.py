@@ -26,7 +26,7 @@ from keras_art.data.pipeline.batch_augment import make_batch_augment
 from keras_art.data.pipeline.class_balance import sampler_report
 from keras_art.data.pipeline.dataset import make_split_datasets
 from keras_art.data.pipeline.tfrecord import check_shards_match
-from keras_art.errors import UserError
+from keras_art.errors import ParameterError, UserError
 from keras_art.models.backbones import backbone_stages, resolve_weights
 from keras_art.models.classifier import build_classifier
 from keras_art.models.model_record import ModelRecord
@@ -55,13 +55,14 @@ def make_run_dir(cfg: Config) -> Path:
     )
     run = RunDir(Path(cfg.workdir) / name)
     if run.is_finished():
-        raise UserError(
-            f"{run} already holds a finished run. Pick another --run-name or --workdir."
+        raise ParameterError(
+            f"{run} already holds a finished run. Pick another {{run_name}} or "
+            "{workdir}."
         )
     if run.config.exists():
-        raise UserError(
-            f"{run} holds an unfinished run. Continue it with --resume {run}, "
-            f"or pick another --run-name."
+        raise ParameterError(
+            f"{run} holds an unfinished run. Continue it with {{resume}} {run}, "
+            "or pick another {run_name}."
         )
     run.path.mkdir(parents=True, exist_ok=True)
     cfg.run_name = name
@@ -172,9 +173,9 @@ def _open_run_dir(cfg: Config, *, chief: bool, resume: bool) -> Path:
     multi-worker checkpointing assumes).
     """
     if cfg.train.strategy == "multi_worker" and not cfg.run_name:
-        raise UserError(
-            "--strategy multi_worker needs --run-name NAME: every worker must name "
-            "the same run directory."
+        raise ParameterError(
+            "{train.strategy} multi_worker needs {run_name} NAME: every worker must "
+            "name the same run directory."
         )
     if resume or not chief:
         return Path(cfg.workdir).expanduser() / cfg.run_name
