@@ -1,24 +1,52 @@
 """``python -m keras_art.bench serve`` on the shared smoke run, with tiny repeats.
 
 Timings on a shared 2-core machine prove nothing: the tests check the JSON's
-shape and that every number is positive, never a speed.
+shape and that every number is positive, never a speed. What is checked for real:
+that every timed path computes the run's predictions (a bench of a path serving
+wrong outputs would compare nothing) and the PIL-vs-TensorFlow pixel gap.
 """
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from keras_art import bench
-from keras_art.benchmarks import registry
+from keras_art.benchmarks import registry, serve
 from keras_art.benchmarks.serve import LATENCY_PATHS, THROUGHPUT_PATHS, pil_pixels
+from keras_art.data.pipeline.decode import decode_and_resize_for_eval
 from keras_art.errors import UserError
+from keras_art.evaluation.evaluate_run import split_rows
+from keras_art.models.run_reader import load_run_model, open_run
 
 pytestmark = pytest.mark.slow
 
+# Mean |PIL - TensorFlow| eval-resize gap, 0-255 levels: both are bilinear with
+# antialiasing, with slightly different filters. Measured on the smoke run's 14
+# test images (~150 px JPEGs center-cropped to 32 px): 0.95 on average, 1.14 on the
+# worst image. A wrong geometry is an order of magnitude off (the whole image
+# resized instead of its central square: 11; letterbox: 42; BGR: 43).
+PIL_GAP_MAX = 3.0
+# Largest probability difference of a path from Keras on TensorFlow's pixels.
+# The SavedModel and TFLite paths get the same pixels and the same weights: only
+# kernels and summation order differ (float32; measured <= 3e-6). Keras + PIL sees
+# PIL's pixels: measured 0.014, while another image's pixels or a wrong geometry
+# move the probabilities by 0.2 to 0.6.
+SAME_PIXELS_ATOL = 1e-4
+PIL_PIXELS_ATOL = 0.05
 
-def test_serve_bench_writes_json(smoke_multi_run, tmp_path, capsys):
+
+def test_serve_bench_writes_json(smoke_multi_run, tmp_path, capsys, monkeypatch):
+    built = []  # the paths the bench timed, to check what they compute afterwards
+    build_paths = serve._build_paths
+
+    def keep_paths(*args, **kwargs):
+        built.append(build_paths(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(serve, "_build_paths", keep_paths)
     out = tmp_path / "serve.json"
     argv = ["serve", "--run", str(smoke_multi_run), "--repeats", "2"]
     argv += ["--batch", "3", "--batches", "1", "--json", str(out)]
@@ -32,13 +60,41 @@ def test_serve_bench_writes_json(smoke_multi_run, tmp_path, capsys):
     assert set(result["ratios"]) >= set(result["targets"])
     assert all(v > 0 for v in result["ratios"].values())
     assert result["sizes_mb"]["savedmodel"] > 0 and result["sizes_mb"]["tflite"] > 0
-    assert result["pil_vs_tf_pixels"]["mean_abs_diff"] >= 0
+    gap = result["pil_vs_tf_pixels"]
+    assert 0 < gap["mean_abs_diff"] <= gap["max_image_mean_abs_diff"] < PIL_GAP_MAX
     assert result["image_source"] == "test split" and result["images"] > 0
     assert (result["batch"], result["repeats"], result["image_size"]) == (3, 2, 32)
     assert result["cpu_count"] >= 1 and result["tensorflow"] and result["keras"]
     captured = capsys.readouterr()
     assert "[bench" in captured.err  # progress on stderr
     assert json.loads(captured.out) == result  # stdout is the JSON
+
+    # What the timed paths compute, against the run's Keras model on TensorFlow's
+    # eval-resized pixels of the same images.
+    run, record = open_run(smoke_multi_run, "best")
+    data = [Path(f).read_bytes() for f in split_rows(run, record, "test").files]
+    assert result["images"] == len(data)
+    size, mode = record.image_size, record.eval_resize
+    pixels = np.stack([decode_and_resize_for_eval(b, size, mode).numpy() for b in data])
+    expected = load_run_model(run)(pixels, training=False)
+    ((paths, _),) = built
+    assert set(paths) == set(LATENCY_PATHS)
+    for name, call in paths.items():
+        got = [call([b]) for b in data]
+        atol = PIL_PIXELS_ATOL if name == "keras_pil" else SAME_PIXELS_ATOL
+        for task in record.tasks:
+            key = task if name == "keras_pil" else f"{task}_probabilities"
+            probs = np.concatenate([np.asarray(g[key]) for g in got])
+            diff = np.abs(probs - np.asarray(expected[task])).max()
+            assert diff <= atol, f"{name} {task}: max |prob diff| {diff:.3g} > {atol}"
+    # The reported pixel gap is these images' (recomputed here, rounded as in the
+    # JSON); `test_pil_pixels_follow_the_eval_resize` checks pil_pixels itself.
+    per_image = [
+        np.abs(pil_pixels(b, size, mode) - p).mean()
+        for b, p in zip(data, pixels, strict=True)
+    ]
+    assert gap["mean_abs_diff"] == pytest.approx(np.mean(per_image), abs=6e-4)
+    assert gap["max_image_mean_abs_diff"] == pytest.approx(max(per_image), abs=6e-4)
 
 
 def test_registry_has_serve_and_bad_usage_exits_2(tmp_path, capsys):

@@ -333,8 +333,13 @@ class HistoryLogger(TrainerAwareCallback):
 
     def on_train_begin(self, logs=None):
         # A resumed run keeps the earlier epochs (restored before on_train_begin).
+        # Keys sorted as Keras hands logs to on_epoch_end, so the resumed file keeps
+        # the uninterrupted run's column order and its earlier lines byte for byte.
         records = getattr(self.trainer, "history_records", None) or []
-        self.rows = [{**r, "epoch": int(r["epoch"]) + 1} for r in records]
+        self.rows = []
+        for r in records:
+            rest = {k: r[k] for k in sorted(r) if k != "epoch"}
+            self.rows.append({"epoch": int(r["epoch"]) + 1, **rest})
 
     def on_epoch_end(self, epoch, logs=None):
         row = {k: to_builtin(v) for k, v in (logs or {}).items()}

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,11 @@ from keras_art.config import build_config
 from keras_art.errors import UserError
 from keras_art.models.model_record import read_model_record
 from keras_art.training.train import make_run_dir, train
+from tests.training.resume_checks import (
+    check_resumed_run,
+    killed_run_state,
+    wait_for_epoch_checkpoint,
+)
 
 RUN_FILES = {
     "config.json",
@@ -92,7 +96,9 @@ def test_demo_runs_offline_and_writes_a_complete_run_dir(tmp_path, offline, capl
 
 @pytest.mark.slow
 def test_kill_9_mid_run_then_resume_finishes_with_history_intact(tmp_path):
-    """A run killed with SIGKILL after its first epoch resumes from that epoch."""
+    """A run killed with SIGKILL after an epoch resumes from that epoch's checkpoint:
+    it trains only the later epochs, keeps the killed run's history rows byte for
+    byte, and continues its optimizer's step count."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     workdir = tmp_path / "runs"
     argv = [
@@ -113,17 +119,17 @@ def test_kill_9_mid_run_then_resume_finishes_with_history_intact(tmp_path):
     proc = subprocess.Popen(
         argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    ckpt = workdir / "k" / "checkpoints"
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if ckpt.is_dir() and any(p.name.startswith("epoch_") for p in ckpt.iterdir()):
-            break
-        time.sleep(0.5)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
     run = workdir / "k"
+    try:
+        wait_for_epoch_checkpoint(run / "checkpoints", [proc], timeout=300)
+        assert proc.poll() is None, "the run ended before it could be killed"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
     assert not (run / "summary.json").exists()  # an interrupted run never looks done
+    done_epochs, lines_before, steps_per_epoch = killed_run_state(run)
+    assert 1 <= done_epochs < 3, sorted((run / "checkpoints").iterdir())
+    assert steps_per_epoch == 3  # smoke: train.steps_per_epoch=3
 
     done = subprocess.run(
         [sys.executable, "-m", "keras_art.train", "--resume", str(run)],
@@ -132,12 +138,11 @@ def test_kill_9_mid_run_then_resume_finishes_with_history_intact(tmp_path):
         text=True,
         timeout=400,
     )
-    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-2000:]
+    check_resumed_run(run, out, done_epochs, lines_before, steps_per_epoch, epochs=3)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["epochs_run"] == 3
-    with open(run / "history.csv", newline="") as fh:
-        epochs = [int(float(r["epoch"])) for r in csv.DictReader(fh)]
-    assert epochs == [1, 2, 3]  # 1-based, as the progress bar counts
     assert Path(run / "best.keras").is_file()
 
 

@@ -1,4 +1,5 @@
 import csv
+from types import SimpleNamespace
 
 import keras
 import numpy as np
@@ -168,6 +169,29 @@ def test_best_checkpoint_only_on_improvement(tmp_path):
     logger.on_train_begin()
     logger.on_epoch_end(0, {"loss": 1.0, "stage": 1})
     assert (tmp_path / "h.csv").read_text().startswith("epoch,loss,stage")
+
+
+def test_history_logger_resumed_file_keeps_the_fresh_files_lines(tmp_path):
+    """Keras hands on_epoch_end its logs with sorted keys, while the trainer's
+    history records (what a resume restores) keep the order the epoch built them
+    in: the resumed history.csv must still match the uninterrupted one line for
+    line, header included."""
+    logs = [
+        {"loss": 2.0, "val_loss": 2.5, "learning_rate": 0.1, "epoch_time_s": 3.25},
+        {"loss": 1.5, "val_loss": 2.0, "learning_rate": 0.05, "epoch_time_s": 1.0},
+    ]
+    fresh = HistoryLogger(tmp_path / "fresh.csv")
+    fresh.on_train_begin()
+    for epoch, log in enumerate(logs):
+        fresh.on_epoch_end(epoch, dict(sorted(log.items())))
+    resumed = HistoryLogger(tmp_path / "resumed.csv")
+    resumed.set_trainer(SimpleNamespace(history_records=[{"epoch": 0, **logs[0]}]))
+    resumed.trainer.strategy = tf.distribute.get_strategy()
+    resumed.on_train_begin()
+    resumed.on_epoch_end(1, dict(sorted(logs[1].items())))
+    expected = (tmp_path / "fresh.csv").read_text()
+    assert expected.startswith("epoch,epoch_time_s,learning_rate,loss,val_loss\n")
+    assert (tmp_path / "resumed.csv").read_text() == expected
 
 
 def test_best_checkpoint_skips_non_finite_losses_and_weights(tmp_path):

@@ -10,13 +10,15 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import tensorflow_datasets as tfds  # an install requirement: never skipped
 
-tfds = pytest.importorskip("tensorflow_datasets")
+import keras_art
+from keras_art.data.sources.embedded_sample import write_sample
+from keras_art.data.sources.tfds_builder import builder_class
 
-from keras_art.data.sources.embedded_sample import write_sample  # noqa: E402
-from keras_art.data.sources.tfds_builder import builder_class  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[2]
+# tests/data/sources/<this file>: parents[3] is the repository root, the folder the
+# fresh process below must import keras_art from.
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _listed(csv_root: Path, stem: str) -> set[str]:
@@ -33,10 +35,12 @@ try:
     # tfds.testing needs these two (dev dependencies, not tensorflow-datasets deps).
     import dill  # noqa: F401
     import importlib_resources  # noqa: F401
-except ImportError:
-    dill = None
+except ImportError as exc:
+    _MISSING_DEV_EXTRA = exc
+else:
+    _MISSING_DEV_EXTRA = None
 
-if dill is not None:
+if _MISSING_DEV_EXTRA is None:
 
     class WikiartRefinedTest(tfds.testing.DatasetBuilderTestCase):
         DATASET_CLASS = builder_class()
@@ -61,9 +65,12 @@ if dill is not None:
 
 else:
 
-    @pytest.mark.skip(reason="tfds.testing needs: pip install dill importlib_resources")
     def test_tfds_builder_test_case():
-        pass
+        pytest.fail(
+            f"TFDS's builder checks (tfds.testing) need the dev extras dill and "
+            f"importlib_resources: pip install -e '.[dev]' ({_MISSING_DEV_EXTRA})",
+            pytrace=False,
+        )
 
 
 # Runs in a fresh process whose environment does NOT pre-disable GCS: the code under
@@ -71,6 +78,7 @@ else:
 _SCRIPT = textwrap.dedent(
     """
     import json, sys
+    import keras_art
     from keras_art.config import DataConfig
     from keras_art.data.sources.embedded_sample import ensure_sample
     from keras_art.data.sources.tfds_builder import load_tfds_catalog
@@ -86,6 +94,7 @@ _SCRIPT = textwrap.dedent(
         DataConfig(format="tfds", path=str(prepared), cache_dir=cache)
     )
     print(json.dumps({
+        "keras_art": keras_art.__file__,
         "root": str(root),
         "n": len(cat), "n_again": len(again), "n_prepared": len(cat2),
         "files": cat.files,
@@ -112,6 +121,10 @@ def test_offline_prepare_and_extract_in_a_fresh_process(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
+    # The fresh process tested this checkout's code (PYTHONPATH=REPO), not another
+    # keras_art the environment has installed.
+    assert Path(out["keras_art"]).resolve() == Path(keras_art.__file__).resolve()
+    assert Path(out["keras_art"]).is_relative_to(REPO)
     root = Path(out["root"])
     assert out["source"] == "tfds"
     assert out["n"] == out["n_again"] == out["n_prepared"]
