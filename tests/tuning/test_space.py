@@ -305,7 +305,7 @@ def test_two_epoch_trials_unfreeze_at_epoch_one():
         "max": 1,
         "step": 1,
     }
-    with pytest.raises(UserError, match=r"^--stage full with --epochs 1: a trial "):
+    with pytest.raises(UserError, match=r"^tune.stage full with tune.epochs 1: a trial "):
         _space(stage="full", epochs=1)
 
 
@@ -351,7 +351,7 @@ def test_apply_values_fills_an_empty_block_list():
         ),
         (
             {"space": "nope"},
-            "--space nope: neither a named space (default, seed002, seed003) nor a "
+            "tune.space nope: neither a named space (default, seed002, seed003) nor a "
             "file.",
         ),
         (
@@ -360,7 +360,7 @@ def test_apply_values_fills_an_empty_block_list():
                 "fixed": {"head": "gap", "dense_dropout": 0.5, "lr_head": 1e-4},
             },
             "The search space is empty: every hyperparameter is fixed or left out. "
-            "Free one with --set 'tune.values.NAME=[...]' or use --space default.",
+            "Free one with tune.values.NAME=[...] or use tune.space default.",
         ),
         (
             {"values": {"head": ["cnn_rnn"], "dense1": [256]}},
@@ -400,6 +400,6 @@ def test_bad_space_files(tmp_path, text, message):
     path = tmp_path / "space.json"
     path.write_text(text)
     if not message.startswith("Hyperparameter"):  # file-level errors name the file
-        message = f"--space {path}: {message}"
+        message = f"tune.space {path}: {message}"
     with pytest.raises(UserError, match="^" + re.escape(message)):
         _space(space=str(path))
