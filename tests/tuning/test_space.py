@@ -305,7 +305,9 @@ def test_two_epoch_trials_unfreeze_at_epoch_one():
         "max": 1,
         "step": 1,
     }
-    with pytest.raises(UserError, match=r"^tune.stage full with tune.epochs 1: a trial "):
+    with pytest.raises(
+        UserError, match=r"^tune.stage full with tune.epochs 1: a trial "
+    ):
         _space(stage="full", epochs=1)
 
 
