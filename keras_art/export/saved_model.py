@@ -20,9 +20,10 @@ writes ``models/<name>/<version>/`` (TF Serving's layout) with four signatures:
   ``<task>_class_names`` as string tensors.
 
 ``<version>/assets.extra/`` (TF Serving's place for files the graph does not read)
-holds ``model.json`` (tasks, class names, input size, resize mode, backbone, head,
-the run's metrics, the signatures) and ``labels_<task>.txt`` (one class per line,
-in output order). The graph needs neither: class names are constants inside it.
+holds ``export_metadata.json`` (tasks, class names, input size, resize mode,
+backbone, head, the run's metrics, the signatures; not the run's ``model.json``)
+and ``labels_<task>.txt`` (one class per line, in output order). The graph needs
+neither: class names are constants inside it.
 
 The SavedModel loads with TensorFlow alone (no keras_art, no custom objects: the
 layers are traced into the graph) and runs on CPU: GRUs are traced without cuDNN,
@@ -258,7 +259,8 @@ def export_metadata(
     top_k: int,
     checkpoint: str,
 ) -> dict[str, Any]:
-    """What ``assets.extra/model.json`` and the ``metadata`` signature hold."""
+    """What ``assets.extra/export_metadata.json`` and the ``metadata`` signature
+    hold."""
 
     import keras_art
 

@@ -4,8 +4,9 @@
 
 writes ``models/<name>.tflite`` (``<name>.<quantize>.tflite`` when quantized:
 ``r.float16.tflite``, ``r.dynamic.tflite``) and beside it ``<same stem>.json``: the
-SavedModel's ``model.json`` (`keras_art.export.saved_model.export_metadata`: tasks,
-class names, image size, eval resize, output names, metrics) plus ``format``
+SavedModel's ``export_metadata.json``
+(`keras_art.export.saved_model.export_metadata`: tasks, class names, image size,
+eval resize, output names, metrics) plus ``format``
 (``keras_art.tflite``), ``quantize``, ``input``, ``ops`` (``builtins`` or
 ``builtins+select_tf_ops``), ``select_tf_ops`` and ``size_bytes``.
 

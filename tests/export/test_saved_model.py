@@ -490,7 +490,7 @@ def test_large_image_and_animated_gif(loaded):
 def test_metadata_travels_in_assets_extra_and_a_signature(exported, run, loaded):
     record = read_model_record(run)
     summary = json.loads((run / "summary.json").read_text())
-    meta = json.loads((exported / "assets.extra" / "model.json").read_text())
+    meta = json.loads((exported / "assets.extra" / "export_metadata.json").read_text())
     assert meta["tasks"] == record.tasks == list(TASKS)
     assert meta["class_names"] == record.class_names
     assert (meta["image_size"], meta["eval_resize"]) == (32, "center_crop")
