@@ -16,7 +16,7 @@ TASK_CHOICES = (*TASKS, "multi")
 
 # Dataset layouts `keras_art.data.sources.load_catalog` reads ("sample" = the
 # embedded demo data, chosen by leaving out --data).
-FORMATS = ("sample", "wikiart", "parquet", "best-artworks", "folder", "tfds")
+DATASET_FORMATS = ("sample", "wikiart", "parquet", "best-artworks", "folder", "tfds")
 # The image files the folder readers list (class folders, Best Artworks, the benches'
 # image folders); TensorFlow's decode_image reads every one of them.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
