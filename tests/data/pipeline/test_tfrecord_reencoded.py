@@ -9,7 +9,7 @@ from PIL import Image
 from keras_art.config import AugmentConfig, InputConfig
 from keras_art.data.pipeline import tfrecord
 from keras_art.data.pipeline.dataset import build_dataset
-from keras_art.data.pipeline.prepared import ImageEncoding, encode_image
+from keras_art.data.pipeline.reencode import ImageEncoding, encode_image
 from keras_art.data.pipeline.tfrecord import (
     PROGRESS,
     read_manifest,

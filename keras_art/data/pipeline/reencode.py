@@ -1,4 +1,4 @@
-"""Prepared images: each image re-encoded once, at a bounded size, for TFRecord shards.
+"""Re-encoding: each image re-encoded once, at a bounded size, for TFRecord shards.
 
 WikiArt originals are 1,500-4,000 px JPEGs; decoding them is the training
 pipeline's floor. Like FFCV's and big_vision's prepared datasets, the shards can
