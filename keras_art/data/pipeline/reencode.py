@@ -160,7 +160,7 @@ def encode_image(data: bytes, encoding: ImageEncoding, name: str = "image") -> b
 
 
 def _to_rgb(image):
-    """RGB as `keras_art.data.pipeline.decode.decode_image` sees the file: alpha
+    """RGB as `keras_art.data.pipeline.decode.decode_rgb` sees the file: alpha
     dropped, grey repeated, 16-bit scaled to 8 (not clipped, as PIL would)."""
     from PIL import Image
 

@@ -2,14 +2,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_art.data.pipeline.decode import decode_and_resize_for_eval, decode_image
+from keras_art.data.pipeline.decode import decode_and_resize_for_eval, decode_rgb
 from keras_art.errors import UserError
 from tests.data.image_fixtures import IMAGE_FORMATS, encode, textured
 
 
 @pytest.mark.parametrize("fmt", IMAGE_FORMATS)
 def test_decode_gives_three_channel_uint8(fmt):
-    image = decode_image(tf.constant(encode(textured(10, 14), fmt)))
+    image = decode_rgb(tf.constant(encode(textured(10, 14), fmt)))
     assert image.dtype == tf.uint8 and image.shape == (10, 14, 3)
 
 
