@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from keras_art.errors import ParameterError, UserError
-from keras_art.io_utils import read_json_or_yaml
 from keras_art.registry import (
     BACKBONES,
     DATASET_FORMATS,
@@ -40,6 +39,7 @@ from keras_art.registry import (
     TUNE_STAGES,
     TUNERS,
 )
+from keras_art.user_input import read_json_or_yaml
 
 
 def default_cache_dir() -> str:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from keras_art import run_dir as R
+from keras_art.atomic_files import atomic_dir, atomic_path, is_leftover
 from keras_art.errors import ParameterError, UserError
-from keras_art.io_utils import atomic_dir, atomic_path, is_leftover
 from keras_art.run_dir import RunDir, find_resumable, open_finished
 
 ROOT = Path(__file__).resolve().parents[1]

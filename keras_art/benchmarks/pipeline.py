@@ -274,7 +274,7 @@ def bench_pipeline(
     """
     import tempfile
 
-    from keras_art.system import peak_rss_mb, versions
+    from keras_art.runtime_info import peak_rss_mb, versions
 
     config.validate()
     images = load_images(config)
@@ -303,7 +303,7 @@ def bench_pipeline(
         **versions(),
     }
     if json_out:
-        from keras_art.io_utils import atomic_write_json
+        from keras_art.atomic_files import atomic_write_json
 
         atomic_write_json(json_out, result)
         progress(f"wrote {json_out}")

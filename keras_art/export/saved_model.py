@@ -42,15 +42,10 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from keras_art.atomic_files import atomic_dir, atomic_write_json, atomic_write_text
 from keras_art.data.pipeline.decode import decode_and_resize_for_eval, resize_for_eval
-from keras_art.errors import ParameterError, UserError, check_positive_int
+from keras_art.errors import ParameterError, UserError
 from keras_art.export.graph_scan import describe_signatures, find_gpu_only_ops
-from keras_art.io_utils import (
-    atomic_dir,
-    atomic_write_json,
-    atomic_write_text,
-    check_output_folder,
-)
 from keras_art.models.classifier import feature_and_output_model
 from keras_art.models.exported import METADATA_DIR, METADATA_FILE
 from keras_art.models.model_record import ModelRecord
@@ -58,6 +53,7 @@ from keras_art.models.run_reader import load_run_model, open_run
 from keras_art.models.walk import all_sublayers
 from keras_art.registry import DEFAULT_TOP_K
 from keras_art.run_dir import RunDir
+from keras_art.user_input import check_output_folder, check_positive_int
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_art.io_utils import to_builtin
+from keras_art.atomic_files import to_builtin
 from keras_art.training.callbacks import TrainerAwareCallback
 from keras_art.training.epoch_metrics import EpochMetrics, step_statistics
 from keras_art.training.loss_scale import DynamicLossScale

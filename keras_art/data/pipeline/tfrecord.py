@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from keras_art.atomic_files import atomic_path, atomic_write_json, is_leftover
 from keras_art.data.pipeline.reencode import ImageEncoding, read_encoded
 from keras_art.errors import ParameterError, UserError
-from keras_art.io_utils import atomic_path, atomic_write_json, is_leftover
 from keras_art.registry import TASKS
 
 logger = logging.getLogger(__name__)
