@@ -21,10 +21,14 @@ from typing import Any
 import numpy as np
 
 from data_scripts._common import DATA_FLAGS, add_data_flags, config_from_args
+from keras_art.atomic_files import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+)
 from keras_art.cli import ArgumentParser, run_command
 from keras_art.config import TASK_CHOICES, DataConfig
 from keras_art.errors import ParameterError
-from keras_art.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
 from keras_art.markdown import markdown_table
 
 

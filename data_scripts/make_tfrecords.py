@@ -12,7 +12,7 @@ original encoded bytes, plus ``manifest.json``. With ``--short-side S`` (or
 ``--max-side S``) every image whose short (long) side exceeds S is re-encoded once
 as an RGB JPEG of ``--quality`` with that side S, aspect ratio kept; smaller images
 keep their bytes. The manifest's ``images`` records the bound, S and the quality.
-Why the short side and how large: `keras_art.data.pipeline.prepared` (about 1.5x
+Why the short side and how large: `keras_art.data.pipeline.reencode` (about 1.5x
 ``augment.image_size``; 2x keeps every RandomResizedCrop at full resolution).
 A stopped conversion resumes where it stopped when re-run with the same flags:
 finished shards are kept (`keras_art.data.pipeline.tfrecord`); other flags into
@@ -35,7 +35,7 @@ from typing import Any
 from data_scripts._common import DATA_FLAGS, add_data_flags, config_from_args
 from keras_art.cli import ArgumentParser, quiet_tensorflow, run_command
 from keras_art.config import TASK_CHOICES, Config
-from keras_art.data.pipeline.prepared import DEFAULT_QUALITY, ImageEncoding
+from keras_art.data.pipeline.reencode import DEFAULT_QUALITY, ImageEncoding
 from keras_art.errors import ParameterError, UserError
 
 logger = logging.getLogger(__name__)

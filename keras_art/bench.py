@@ -57,7 +57,7 @@ def bench(
     A benchmark's ``run(args)`` returns its result dict (written to ``--json`` and
     printed here) or an exit code when it reports by itself.
     """
-    from keras_art.io_utils import atomic_write_json
+    from keras_art.atomic_files import atomic_write_json
 
     args = build_parser(benchmarks, prog).parse_args(argv)
     quiet_tensorflow()
@@ -86,7 +86,7 @@ def main(
     benchmarks: Benchmarks | None = None,
     prog: str = "python -m keras_art.bench",
 ) -> int:
-    from keras_art.io_utils import to_builtin
+    from keras_art.atomic_files import to_builtin
 
     def _run() -> int:
         result = bench(argv, benchmarks, prog)

@@ -19,12 +19,12 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 def add_config_flags(p: argparse.ArgumentParser, default_preset: str | None) -> None:
     """The flags every data-reading command shares: where data is and the config."""
-    from keras_art.config import FORMATS, PRESETS
+    from keras_art.config import DATASET_FORMATS, PRESETS
 
     p.add_argument("--data", help="dataset root; omit to use the embedded sample")
     p.add_argument(
         "--format",
-        choices=[f for f in FORMATS if f != "sample"],
+        choices=[f for f in DATASET_FORMATS if f != "sample"],
         help="dataset layout (default: inferred from --data)",
     )
     p.add_argument(

@@ -24,11 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from keras_art.errors import ParameterError, UserError
-from keras_art.io_utils import read_json_or_yaml
 from keras_art.registry import (
     BACKBONES,
+    DATASET_FORMATS,
     EVAL_RESIZE_MODES,
-    FORMATS,
     HEADS,
     MIXED_PRECISION,
     MONITOR_METRIC,
@@ -40,6 +39,7 @@ from keras_art.registry import (
     TUNE_STAGES,
     TUNERS,
 )
+from keras_art.user_input import read_json_or_yaml
 
 
 def default_cache_dir() -> str:
@@ -226,7 +226,7 @@ class Config:
     def validate(self) -> Config:
         """Check the choices that have a fixed vocabulary; return self."""
         _choice("task", self.task, TASK_CHOICES)
-        _choice("data.format", self.data.format, FORMATS)
+        _choice("data.format", self.data.format, DATASET_FORMATS)
         _choice("data.small_classes", self.data.small_classes, ("drop", "error"))
         _choice("augment.eval_resize", self.augment.eval_resize, EVAL_RESIZE_MODES)
         _choice("model.head", self.model.head, HEADS)

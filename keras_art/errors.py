@@ -49,11 +49,3 @@ class ParameterError(UserError):
     def params(self) -> tuple[str, ...]:
         """The parameter names the message mentions, in order."""
         return tuple(dict.fromkeys(_SLOT.findall(self.template)))
-
-
-def check_positive_int(value, param: str) -> int:
-    """``value`` when it is a positive integer; else a `ParameterError` naming
-    ``param`` (the caller's parameter, e.g. ``top_k``)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ParameterError(f"{{{param}}} {value!r}: pass a positive integer.")
-    return value

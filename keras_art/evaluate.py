@@ -13,7 +13,7 @@ A thin wrapper over `keras_art.evaluation.evaluate`; the report lands in
 from __future__ import annotations
 
 from keras_art.cli import ArgumentParser, quiet_tensorflow, run_command
-from keras_art.registry import DEFAULT_TOP_K, FORMATS
+from keras_art.registry import DATASET_FORMATS, DEFAULT_TOP_K
 
 
 def build_parser() -> ArgumentParser:
@@ -40,7 +40,7 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument("--audit", action="store_true", help="flag suspicious labels")
     p.add_argument("--data", help="evaluate on another collection instead")
-    p.add_argument("--format", choices=[f for f in FORMATS if f != "sample"])
+    p.add_argument("--format", choices=[f for f in DATASET_FORMATS if f != "sample"])
     p.add_argument(
         "--shards",
         metavar="DIR",

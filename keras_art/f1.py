@@ -1,5 +1,5 @@
 """F1 from a confusion matrix: the one formula behind the epoch logs
-(`keras_art.training.metrics`) and the bootstrap intervals
+(`keras_art.training.epoch_metrics`) and the bootstrap intervals
 (`keras_art.evaluation.metrics`). NumPy only, so both can import it.
 
 It follows scikit-learn's ``f1_score(..., zero_division=0)`` with the default label

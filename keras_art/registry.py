@@ -16,7 +16,7 @@ TASK_CHOICES = (*TASKS, "multi")
 
 # Dataset layouts `keras_art.data.sources.load_catalog` reads ("sample" = the
 # embedded demo data, chosen by leaving out --data).
-FORMATS = ("sample", "wikiart", "parquet", "best-artworks", "folder", "tfds")
+DATASET_FORMATS = ("sample", "wikiart", "parquet", "best-artworks", "folder", "tfds")
 # The image files the folder readers list (class folders, Best Artworks, the benches'
 # image folders); TensorFlow's decode_image reads every one of them.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
@@ -48,7 +48,7 @@ TUNE_STAGES = ("head", "full")
 
 # The log key model selection watches (maximised): best checkpoint, early stopping,
 # the plateau schedule, the curves' best epoch and a search's objective. The trainer
-# logs it (`keras_art.training.metrics`): macro F1 on val, the mean over tasks.
+# logs it (`keras_art.training.epoch_metrics`): macro F1 on val, the mean over tasks.
 MONITOR_METRIC = "val_macro_f1"
 # Classes a top-k output shows or a top-k accuracy counts, unless told otherwise
 # (evaluate, export, predict).

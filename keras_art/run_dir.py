@@ -32,13 +32,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from keras_art.errors import ParameterError, UserError
-from keras_art.io_utils import (
+from keras_art.atomic_files import (
     atomic_dir,
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
 )
+from keras_art.errors import ParameterError, UserError
 
 CONFIG_FILE = "config.json"
 CLASSES_FILE = "classes.json"

@@ -5,7 +5,7 @@
         --image-size 384 --num-classes 27 --json summary.json
 
 Compute is in multiply-accumulates (GMACs; GFLOPs = 2 x GMACs), counted from layer
-shapes: see `keras_art.models.summary`.
+shapes: see `keras_art.models.model_cost`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ COLUMNS = (
 )
 
 
-def summary(
+def model_costs(
     backbones: list[str] | tuple[str, ...] = tuple(BACKBONES),
     heads: list[str] | tuple[str, ...] = HEADS,
     image_size: int = 224,
@@ -53,14 +53,14 @@ def summary(
         raise UserError(f"--image-size must be at least 32. Received: {image_size}")
     if num_classes < 1:
         raise UserError(f"--num-classes must be at least 1. Received: {num_classes}")
-    from keras_art.models.summary import summarize_model  # TensorFlow: after checks
+    from keras_art.models.model_cost import measure_model  # TensorFlow: after checks
 
     base = base or ModelConfig()
     rows = []
     for backbone in backbones:
         for head in heads:
             cfg = ModelConfig(**{**vars(base), "backbone": backbone, "head": head})
-            rows.append(summarize_model(cfg, {"classes": num_classes}, image_size))
+            rows.append(measure_model(cfg, {"classes": num_classes}, image_size))
     print(_table(rows, image_size, num_classes))
     if json_path:
         out = Path(json_path)
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     def run():
         args = parser.parse_args(argv)
         quiet_tensorflow()
-        summary(
+        model_costs(
             args.backbones,
             args.heads,
             args.image_size,

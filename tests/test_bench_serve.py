@@ -144,7 +144,7 @@ def test_pil_baseline_stays_close_to_resize_for_eval(mode, shape):
     the one the runs use (`decode.resize_for_eval` on the decoded pixels)."""
     import io
 
-    from keras_art.data.pipeline.decode import decode_image, resize_for_eval
+    from keras_art.data.pipeline.decode import decode_rgb, resize_for_eval
 
     h, w = shape
     rng = np.random.default_rng(1)
@@ -155,7 +155,7 @@ def test_pil_baseline_stays_close_to_resize_for_eval(mode, shape):
     buf = io.BytesIO()
     Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buf, "PNG")
     data = buf.getvalue()
-    want = resize_for_eval(decode_image(data), 16, mode).numpy()
+    want = resize_for_eval(decode_rgb(data), 16, mode).numpy()
     got = pil_pixels(data, 16, mode)
     assert got.shape == want.shape == (16, 16, 3)
     assert np.abs(got - want).mean() < 2

@@ -107,7 +107,7 @@ def test_predict_backends_and_tuning_name_their_parameters(tmp_path):
 
 def test_image_encoding_names_its_fields():
     from data_scripts.make_tfrecords import FLAGS
-    from keras_art.data.pipeline.prepared import ImageEncoding
+    from keras_art.data.pipeline.reencode import ImageEncoding
 
     err = _raised(lambda: ImageEncoding("short_side", 8).validate())
     assert str(err).startswith("short_side must be at least 16")

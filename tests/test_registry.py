@@ -41,23 +41,23 @@ def test_cli_choices_are_the_registry():
     add_config_flags(shared, default_preset=None)
     # "sample" is chosen by leaving out --data, not by --format.
     assert _choices(shared, "--format") == tuple(
-        f for f in registry.FORMATS if f != "sample"
+        f for f in registry.DATASET_FORMATS if f != "sample"
     )
 
 
 def test_builders_cover_exactly_the_registry():
-    from keras_art.data.sources import DATASET_FORMATS
+    from keras_art.data.sources import DATASET_READERS
     from keras_art.models.heads import HEAD_BUILDERS
 
     assert tuple(HEAD_BUILDERS) == registry.HEADS
-    assert tuple(DATASET_FORMATS) == registry.FORMATS
+    assert tuple(DATASET_READERS) == registry.DATASET_FORMATS
 
 
 @pytest.mark.parametrize(
     "key, values",
     [
         ("task", registry.TASK_CHOICES),
-        ("data.format", registry.FORMATS),
+        ("data.format", registry.DATASET_FORMATS),
         ("model.head", registry.HEADS),
         ("model.backbone", tuple(registry.BACKBONES)),
         ("augment.eval_resize", registry.EVAL_RESIZE_MODES),

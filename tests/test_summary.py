@@ -4,7 +4,7 @@ import pytest
 
 from keras_art import summary as summary_cli
 from keras_art.config import ModelConfig
-from keras_art.models.summary import count_macs
+from keras_art.models.model_cost import count_macs
 
 
 def test_summary_cli_tiny(tmp_path, capsys):

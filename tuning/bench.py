@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from keras_art.system import peak_rss_mb, versions
+    from keras_art.runtime_info import peak_rss_mb, versions
 
     base = _base_config(args)
     return {

@@ -17,8 +17,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from keras_art.atomic_files import atomic_write_json, atomic_write_text
 from keras_art.config import Config
-from keras_art.io_utils import atomic_write_json, atomic_write_text
 from keras_art.markdown import markdown_table
 from tuning.hypermodel import OBJECTIVE
 from tuning.space import apply_values, tidy

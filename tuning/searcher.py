@@ -23,9 +23,9 @@ from typing import Any
 
 import keras
 
+from keras_art.atomic_files import atomic_write_json
 from keras_art.config import Config, load_config_file
 from keras_art.errors import ParameterError
-from keras_art.io_utils import atomic_write_json
 from keras_art.training.strategies import make_strategy
 from keras_art.training.train import set_global_policies, train
 from tuning import state_snapshot

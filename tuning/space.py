@@ -28,8 +28,8 @@ from typing import Any
 
 from keras_art.config import Config, TuneConfig
 from keras_art.errors import ParameterError, UserError
-from keras_art.io_utils import read_json_or_yaml
 from keras_art.registry import HEADS, STAGES, TUNE_STAGES
+from keras_art.user_input import read_json_or_yaml
 
 SPEC_KEYS = {"values", "min", "max", "step", "sampling", "fixed"}
 

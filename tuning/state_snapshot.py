@@ -20,7 +20,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from keras_art.io_utils import atomic_write_bytes, atomic_write_json
+from keras_art.atomic_files import atomic_write_bytes, atomic_write_json
 
 logger = logging.getLogger(__name__)
 

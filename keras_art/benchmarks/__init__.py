@@ -11,7 +11,8 @@ command name becomes ``_``), that defines::
 `registry` discovers those modules, so adding a benchmark touches no other file.
 Modules must not import TensorFlow at import time. Shared helpers (per-phase
 peak-memory sampling, progress lines) live here; the process-wide peak and the
-versions come from `keras_art.system`, the JSON writer from `keras_art.io_utils`.
+versions come from `keras_art.runtime_info`, the JSON writer from
+`keras_art.atomic_files`.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class PeakRSS:
 
     ``peak_mb`` is the highest RSS seen during the phase (sampling every
     ``interval`` s). For the process's peak so far use
-    `keras_art.system.peak_rss_mb`.
+    `keras_art.runtime_info.peak_rss_mb`.
     """
 
     def __init__(self, interval: float = 0.05):

@@ -10,7 +10,7 @@
     RandomResizedCrop; Keras has no balanced sampler, so none is applied).
 (d) ``pipeline_prepared`` (with ``--prepared-short-side S``): (a) reading prepared
     TFRecord shards of the same images, each re-encoded once with short side S
-    (`keras_art.data.pipeline.prepared`), as ``input.tfrecords`` training reads
+    (`keras_art.data.pipeline.reencode`), as ``input.tfrecords`` training reads
     them (shard stream, repeat-factor balancing, shuffle buffer). The shards
     are written to a temporary folder first; the conversion is timed too
     (``prepared`` in the result).
@@ -120,7 +120,7 @@ class PipelineBenchConfig:
 
     def encoding(self):
         """The prepared shards' `ImageEncoding`."""
-        from keras_art.data.pipeline.prepared import ImageEncoding
+        from keras_art.data.pipeline.reencode import ImageEncoding
 
         return ImageEncoding(
             "short_side", self.prepared_short_side, self.prepared_quality
@@ -274,7 +274,7 @@ def bench_pipeline(
     """
     import tempfile
 
-    from keras_art.system import peak_rss_mb, versions
+    from keras_art.runtime_info import peak_rss_mb, versions
 
     config.validate()
     images = load_images(config)
@@ -303,7 +303,7 @@ def bench_pipeline(
         **versions(),
     }
     if json_out:
-        from keras_art.io_utils import atomic_write_json
+        from keras_art.atomic_files import atomic_write_json
 
         atomic_write_json(json_out, result)
         progress(f"wrote {json_out}")

@@ -116,7 +116,7 @@ def bench_serve(
     "sizes_mb": {...}, "pil_vs_tf_pixels": {...}, "images": N, ...}``.
     """
     from keras_art.models.run_reader import open_run
-    from keras_art.system import peak_rss_mb, versions
+    from keras_art.runtime_info import peak_rss_mb, versions
 
     for flag, value in (
         ("--batch", batch),

@@ -231,7 +231,7 @@ def _report(
     import keras
     import tensorflow as tf
 
-    from keras_art.system import peak_rss_mb
+    from keras_art.runtime_info import peak_rss_mb
 
     median = {k: statistics.median(v) for k, v in rounds.items()}
     step_s = {k[6:]: v for k, v in median.items() if k.startswith("train:")}

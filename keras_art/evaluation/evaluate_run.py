@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from keras_art.atomic_files import atomic_write_json
 from keras_art.config import DataConfig
 from keras_art.data.catalog.validate import scan_images
 from keras_art.data.pipeline.eval_images import image_dataset
@@ -38,9 +39,8 @@ from keras_art.evaluation import metrics as M
 from keras_art.evaluation import plots, shards
 from keras_art.evaluation.audit import audit_csv, label_audit
 from keras_art.evaluation.name_matching import match_classes
-from keras_art.evaluation.predictions import predict, tta_sizes_for
+from keras_art.evaluation.predictions import forward_pass, tta_sizes_for
 from keras_art.evaluation.report import write_report_html, write_report_md
-from keras_art.io_utils import atomic_write_json
 from keras_art.models.gradcam import (
     attention_of,
     attention_weights,
@@ -138,7 +138,7 @@ def evaluate(
         checkpoint,
         ", TTA" if tta else "",
     )
-    preds = predict(
+    preds = forward_pass(
         model,
         rows.files,
         image_size=record.image_size,

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_art.io_utils import atomic_write_bytes
+from keras_art.atomic_files import atomic_write_bytes
 from keras_art.registry import MONITOR_METRIC
 
 DPI = 100

@@ -41,7 +41,7 @@ class Predictions:
     tta_votes: dict[str, np.ndarray] | None = None
 
 
-def predict(
+def forward_pass(
     model,
     files: Sequence[str],
     *,

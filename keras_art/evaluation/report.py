@@ -36,7 +36,7 @@ from urllib.parse import quote
 import jinja2
 import markupsafe
 
-from keras_art.io_utils import atomic_write_bytes
+from keras_art.atomic_files import atomic_write_bytes
 from keras_art.markdown import markdown_table, md_escape
 
 MISSING = "\u2014"  # em dash for a value the result does not have

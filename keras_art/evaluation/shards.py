@@ -4,7 +4,7 @@
 
 A model trained on the original files is evaluated on the same split as stored in
 shards (often prepared: re-encoded once at a bounded size, see
-`keras_art.data.pipeline.prepared`). Before any model work the shards' manifest is
+`keras_art.data.pipeline.reencode`). Before any model work the shards' manifest is
 checked against the run (`check_manifest`: the split, the class names, the split's
 count and image files); the records are then matched to the run's ``splits.csv``
 rows by path (`align_records`) and their labels checked against the run's
@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from keras_art.data.pipeline.prepared import ImageEncoding
+from keras_art.data.pipeline.reencode import ImageEncoding
 from keras_art.data.pipeline.tfrecord import members_digest, read_shards, short_list
 from keras_art.errors import ParameterError
 from keras_art.registry import TASKS

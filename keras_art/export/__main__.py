@@ -21,7 +21,7 @@ from keras_art.errors import UserError
 from keras_art.registry import DEFAULT_TOP_K, QUANTIZE_MODES
 from keras_art.run_dir import CHECKPOINTS
 
-FORMATS = ("saved_model", "tflite")
+EXPORT_FORMATS = ("saved_model", "tflite")
 
 # The library's parameter names -> this command's flags (its errors' words).
 FLAGS = {
@@ -59,7 +59,7 @@ def build_parser() -> ArgumentParser:
         help="classes per top-k output",
     )
     p.add_argument("--checkpoint", choices=CHECKPOINTS, default="best")
-    p.add_argument("--format", choices=FORMATS, default="saved_model")
+    p.add_argument("--format", choices=EXPORT_FORMATS, default="saved_model")
     p.add_argument(
         "--quantize",
         choices=QUANTIZE_MODES,

@@ -20,9 +20,10 @@ writes ``models/<name>/<version>/`` (TF Serving's layout) with four signatures:
   ``<task>_class_names`` as string tensors.
 
 ``<version>/assets.extra/`` (TF Serving's place for files the graph does not read)
-holds ``model.json`` (tasks, class names, input size, resize mode, backbone, head,
-the run's metrics, the signatures) and ``labels_<task>.txt`` (one class per line,
-in output order). The graph needs neither: class names are constants inside it.
+holds ``export_metadata.json`` (tasks, class names, input size, resize mode,
+backbone, head, the run's metrics, the signatures; not the run's ``model.json``)
+and ``labels_<task>.txt`` (one class per line, in output order). The graph needs
+neither: class names are constants inside it.
 
 The SavedModel loads with TensorFlow alone (no keras_art, no custom objects: the
 layers are traced into the graph) and runs on CPU: GRUs are traced without cuDNN,
@@ -41,15 +42,10 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from keras_art.atomic_files import atomic_dir, atomic_write_json, atomic_write_text
 from keras_art.data.pipeline.decode import decode_and_resize_for_eval, resize_for_eval
-from keras_art.errors import ParameterError, UserError, check_positive_int
+from keras_art.errors import ParameterError, UserError
 from keras_art.export.graph_scan import describe_signatures, find_gpu_only_ops
-from keras_art.io_utils import (
-    atomic_dir,
-    atomic_write_json,
-    atomic_write_text,
-    check_output_folder,
-)
 from keras_art.models.classifier import feature_and_output_model
 from keras_art.models.exported import METADATA_DIR, METADATA_FILE
 from keras_art.models.model_record import ModelRecord
@@ -57,6 +53,7 @@ from keras_art.models.run_reader import load_run_model, open_run
 from keras_art.models.walk import all_sublayers
 from keras_art.registry import DEFAULT_TOP_K
 from keras_art.run_dir import RunDir
+from keras_art.user_input import check_output_folder, check_positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -258,7 +255,8 @@ def export_metadata(
     top_k: int,
     checkpoint: str,
 ) -> dict[str, Any]:
-    """What ``assets.extra/model.json`` and the ``metadata`` signature hold."""
+    """What ``assets.extra/export_metadata.json`` and the ``metadata`` signature
+    hold."""
 
     import keras_art
 

@@ -4,8 +4,9 @@
 
 writes ``models/<name>.tflite`` (``<name>.<quantize>.tflite`` when quantized:
 ``r.float16.tflite``, ``r.dynamic.tflite``) and beside it ``<same stem>.json``: the
-SavedModel's ``model.json`` (`keras_art.export.saved_model.export_metadata`: tasks,
-class names, image size, eval resize, output names, metrics) plus ``format``
+SavedModel's ``export_metadata.json``
+(`keras_art.export.saved_model.export_metadata`: tasks, class names, image size,
+eval resize, output names, metrics) plus ``format``
 (``keras_art.tflite``), ``quantize``, ``input``, ``ops`` (``builtins`` or
 ``builtins+select_tf_ops``), ``select_tf_ops`` and ``size_bytes``.
 
@@ -45,18 +46,14 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from keras_art.atomic_files import atomic_write_bytes, atomic_write_json
 from keras_art.data.pipeline.eval_images import image_dataset
-from keras_art.errors import ParameterError, UserError, check_positive_int
+from keras_art.errors import ParameterError, UserError
 from keras_art.export.saved_model import (
     check_name,
     disable_cudnn,
     export_metadata,
     named_outputs,
-)
-from keras_art.io_utils import (
-    atomic_write_bytes,
-    atomic_write_json,
-    check_output_folder,
 )
 from keras_art.models.exported import (
     INPUT_NAME,
@@ -70,6 +67,7 @@ from keras_art.models.exported import (
 from keras_art.models.model_record import ModelRecord
 from keras_art.models.run_reader import load_run_model, open_run, read_split
 from keras_art.registry import DEFAULT_TOP_K, QUANTIZE_MODES
+from keras_art.user_input import check_output_folder, check_positive_int
 
 logger = logging.getLogger(__name__)
 

@@ -4,8 +4,9 @@
 
 - a SavedModel folder (``saved_model.pb``), or TF Serving's ``BASE/NAME`` folder
   (its highest integer version is used): ``serving_default`` on raw image bytes,
-  decoded inside the graph; names and sizes from ``assets.extra/model.json`` or
-  the ``metadata`` signature (`keras_art.models.exported`).
+  decoded inside the graph; names and sizes from
+  ``assets.extra/export_metadata.json`` or the ``metadata`` signature
+  (`keras_art.models.exported`).
 - a ``.tflite`` file with its sidecar ``<stem>.json``: the ``serving_default``
   signature on ``pixels`` float32 ``[1, S, S, 3]``, one image at a time.
 - a finished run directory (``config.json`` + ``summary.json``): the Keras model.
@@ -33,6 +34,7 @@ import tensorflow as tf
 from keras_art.data.pipeline.decode import check_eval_mode, decode_and_resize_for_eval
 from keras_art.errors import ParameterError, UserError
 from keras_art.models.exported import (
+    LEGACY_METADATA_FILE,
     METADATA_DIR,
     METADATA_FILE,
     read_sidecar,
@@ -160,10 +162,11 @@ def load_saved_model(path: Path) -> LoadedModel:
 
 
 def _saved_model_metadata(path: Path, loaded) -> dict:
-    """``assets.extra/model.json``, else the ``metadata`` signature's JSON."""
-    file = path / METADATA_DIR / METADATA_FILE
-    if file.is_file():
-        return _checked_metadata(_read_json(file), file)
+    """``assets.extra/export_metadata.json``, else the ``metadata`` signature's JSON."""
+    for name in (METADATA_FILE, LEGACY_METADATA_FILE):  # exports before the rename
+        file = path / METADATA_DIR / name
+        if file.is_file():
+            return _checked_metadata(_read_json(file), file)
     if "metadata" in loaded.signatures:
         text = loaded.signatures["metadata"]()["model_json"].numpy().decode("utf-8")
         return _checked_metadata(json.loads(text), f"{path} (metadata signature)")

@@ -27,15 +27,15 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from keras_art.atomic_files import atomic_write_text
 from keras_art.data.pipeline.decode import decode_and_resize_for_eval
-from keras_art.errors import ParameterError, UserError, check_positive_int
+from keras_art.errors import ParameterError, UserError
 from keras_art.inference.backends import (
     MODEL_KINDS,
     LoadedModel,
     detect_model,
     load_model,
 )
-from keras_art.io_utils import atomic_write_text
 from keras_art.models.gradcam import (
     attention_of,
     attention_weights,
@@ -43,6 +43,7 @@ from keras_art.models.gradcam import (
     save_gradcam_figure,
 )
 from keras_art.registry import DEFAULT_TOP_K, IMAGE_SUFFIXES
+from keras_art.user_input import check_positive_int
 
 logger = logging.getLogger(__name__)
 

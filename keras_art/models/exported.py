@@ -1,8 +1,8 @@
 """The exported files' shared format: what `keras_art.export` writes and the readers
 (`keras_art.inference`, ``bench serve``) read, so that neither imports the other.
 
-- SavedModel: the metadata JSON at ``<version>/assets.extra/model.json``
-  (`METADATA_DIR`, `METADATA_FILE`).
+- SavedModel: the metadata JSON at ``<version>/assets.extra/export_metadata.json``
+  (`METADATA_DIR`, `METADATA_FILE`; its own schema, not the run's ``model.json``).
 - TFLite: the ``serving_default`` signature on ``pixels`` (float32 ``[1, S, S, 3]``,
   RGB 0-255, already eval-resized), the sidecar JSON beside the file
   (`sidecar_path`, `read_sidecar`), and `tflite_classifier`, which runs a file one
@@ -24,7 +24,10 @@ import tensorflow as tf
 from keras_art.errors import UserError
 
 METADATA_DIR = "assets.extra"
-METADATA_FILE = "model.json"
+METADATA_FILE = "export_metadata.json"
+# The name before 0.1.0's #20 (it clashed with the run's model.json): exports made
+# then still load.
+LEGACY_METADATA_FILE = "model.json"
 
 SIGNATURE = "serving_default"
 INPUT_NAME = "pixels"

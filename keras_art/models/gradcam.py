@@ -22,8 +22,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_art.atomic_files import atomic_write_bytes
 from keras_art.errors import UserError
-from keras_art.io_utils import atomic_write_bytes
 from keras_art.models.classifier import split_model
 
 ATTENTION_LAYERS = {"rows": "head_rows_attention", "cols": "head_cols_attention"}

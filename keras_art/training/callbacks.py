@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_art.io_utils import atomic_path, atomic_write_text, to_builtin
+from keras_art.atomic_files import atomic_path, atomic_write_text, to_builtin
 from keras_art.models.backbones import set_backbone_trainable
 from keras_art.registry import MONITOR_METRIC
 from keras_art.run_dir import RunDir

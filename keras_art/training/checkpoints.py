@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_art.io_utils import to_builtin
+from keras_art.atomic_files import to_builtin
 from keras_art.run_dir import (
     completed_checkpoints,
     read_checkpoint_state,

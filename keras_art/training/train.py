@@ -31,7 +31,7 @@ from keras_art.models.backbones import backbone_stages, resolve_weights
 from keras_art.models.classifier import build_classifier
 from keras_art.models.model_record import ModelRecord
 from keras_art.run_dir import DATA_REPORT_FILE, RunDir
-from keras_art.system import peak_rss_mb, versions
+from keras_art.runtime_info import peak_rss_mb, versions
 from keras_art.training.callbacks import BestModelCheckpoint, default_callbacks
 from keras_art.training.checkpoints import EpochCheckpointer
 from keras_art.training.feature_cache import build_feature_cache

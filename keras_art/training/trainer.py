@@ -27,11 +27,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_art.io_utils import to_builtin
+from keras_art.atomic_files import to_builtin
 from keras_art.training.callbacks import TrainerAwareCallback
+from keras_art.training.epoch_metrics import EpochMetrics, step_statistics
 from keras_art.training.loss_scale import DynamicLossScale
 from keras_art.training.losses import masked_task_losses, total_loss
-from keras_art.training.metrics import EpochMetrics, step_statistics
 from keras_art.training.optimizers import GroupAdamW, make_optimizer
 from keras_art.training.schedules import make_schedule
 from keras_art.training.strategies import is_chief

@@ -7,7 +7,7 @@ import io
 import numpy as np
 from PIL import Image
 
-FORMATS = ("jpeg", "png_rgba", "png_grey", "png16", "gif", "bmp")
+IMAGE_FORMATS = ("jpeg", "png_rgba", "png_grey", "png16", "gif", "bmp")
 
 
 def textured(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -29,7 +29,7 @@ def patchwork(height: int, width: int, seed: int = 0) -> np.ndarray:
 
 
 def encode(array: np.ndarray, fmt: str) -> bytes:
-    """Encode an RGB uint8 array as ``fmt`` (one of FORMATS)."""
+    """Encode an RGB uint8 array as ``fmt`` (one of IMAGE_FORMATS)."""
     buf = io.BytesIO()
     if fmt == "jpeg":
         Image.fromarray(array).save(buf, "JPEG", quality=90)
@@ -55,12 +55,12 @@ def encode(array: np.ndarray, fmt: str) -> bytes:
 def write_images(
     folder, n: int, height: int = 40, width: int = 56, make=textured
 ) -> list[str]:
-    """Write ``n`` images cycling through FORMATS (pixels ``make(h, w, seed=i)``);
+    """Write ``n`` images cycling through IMAGE_FORMATS (pixels ``make(h, w, seed=i)``);
     returns their paths."""
     ext = {"jpeg": "jpg", "gif": "gif", "bmp": "bmp"}
     paths = []
     for i in range(n):
-        fmt = FORMATS[i % len(FORMATS)]
+        fmt = IMAGE_FORMATS[i % len(IMAGE_FORMATS)]
         path = folder / f"img{i:03d}.{ext.get(fmt, 'png')}"
         path.write_bytes(encode(make(height + i % 3, width, seed=i), fmt))
         paths.append(str(path))

@@ -15,7 +15,7 @@ from keras_art.data.pipeline.decode import decode_and_resize_for_eval
 from keras_art.errors import UserError
 from keras_art.evaluation import evaluate
 from keras_art.evaluation.evaluate_run import split_rows
-from keras_art.evaluation.predictions import predict
+from keras_art.evaluation.predictions import forward_pass
 from keras_art.models.model_record import read_model_record
 from keras_art.models.run_reader import load_run_model
 
@@ -58,7 +58,7 @@ def test_full_report_and_numbers_match_sklearn(run):
     record = read_model_record(run)
     rows = split_rows(run, record, "test")
     model = load_run_model(run)
-    preds = predict(
+    preds = forward_pass(
         model,
         rows.files,
         image_size=record.image_size,
@@ -84,7 +84,7 @@ def test_full_report_and_numbers_match_sklearn(run):
         )
         for x in (images, images[:, :, ::-1]):  # plain, mirrored left-right
             views.append(model(x, training=False))
-    tta = predict(
+    tta = forward_pass(
         model,
         rows.files,
         image_size=size,
@@ -132,7 +132,7 @@ def test_audit_ranks_a_planted_mislabel_first(run, tmp_path):
     is P, its nearest other centroid Q itself), whatever the model learnt."""
     record = read_model_record(run)
     rows = split_rows(run, record, "test")
-    preds = predict(
+    preds = forward_pass(
         load_run_model(run),
         rows.files,
         image_size=record.image_size,

@@ -18,7 +18,7 @@ from keras_art.evaluate import main
 from keras_art.evaluation import evaluate
 from keras_art.evaluation.evaluate_run import shard_rows, split_rows
 from keras_art.evaluation.plots import plot_gallery
-from keras_art.evaluation.predictions import predict
+from keras_art.evaluation.predictions import forward_pass
 from keras_art.evaluation.shards import align_records
 from keras_art.models.model_record import read_model_record
 from keras_art.models.run_reader import load_run_model
@@ -68,8 +68,8 @@ def test_original_bytes_give_exactly_the_files_numbers(run, original):
         tasks=record.tasks,
         tta_flip=True,  # plain and flipped at the run's size
     )
-    from_files = predict(model, rows.files, **kwargs)
-    from_shards = predict(
+    from_files = forward_pass(model, rows.files, **kwargs)
+    from_shards = forward_pass(
         model, rows.files, encoded=rows.encoded_of(rows.files), **kwargs
     )
     for task in record.tasks:
@@ -122,8 +122,8 @@ def test_prepared_shards_evaluate_and_record_their_encoding(run, prepared, capsy
         resize_mode=record.eval_resize,
         tasks=record.tasks,
     )
-    on_files = predict(model, rows.files, **kwargs)
-    on_shards = predict(
+    on_files = forward_pass(model, rows.files, **kwargs)
+    on_shards = forward_pass(
         model, rows.files, encoded=rows.encoded_of(rows.files), **kwargs
     )
     files_p = np.concatenate([on_files.probs[t] for t in record.tasks], axis=1)

@@ -23,7 +23,7 @@ from PIL import Image
 
 from keras_art.data.pipeline.decode import (
     decode_and_resize_for_eval,
-    decode_image,
+    decode_rgb,
     resize_for_eval,
 )
 from keras_art.errors import UserError
@@ -375,7 +375,7 @@ def test_predictions_and_embedding_equal_the_keras_model(run, loaded, images):
 
 def test_pixels_signature_equals_bytes_signature(loaded, images):
     for data in images[1:3]:  # lossless: the decoded pixels are the file's
-        pixels = tf.cast(decode_image(data), tf.float32)[None]
+        pixels = tf.cast(decode_rgb(data), tf.float32)[None]
         got = loaded.signatures["serve_pixels"](pixels=pixels)
         want = _call(loaded, [data])
         for key, value in got.items():
@@ -389,7 +389,7 @@ def test_pixels_signature_equals_bytes_signature(loaded, images):
 def test_resize_pixels_for_eval_equals_the_eval_decode(mode):
     data = _encode(_random_pixels(37, 53), "PNG")
     want = decode_and_resize_for_eval(data, 16, mode)
-    got = resize_for_eval(decode_image(data)[None], 16, mode)[0]
+    got = resize_for_eval(decode_rgb(data)[None], 16, mode)[0]
     np.testing.assert_allclose(got, want, atol=1e-4)
 
 
@@ -490,7 +490,7 @@ def test_large_image_and_animated_gif(loaded):
 def test_metadata_travels_in_assets_extra_and_a_signature(exported, run, loaded):
     record = read_model_record(run)
     summary = json.loads((run / "summary.json").read_text())
-    meta = json.loads((exported / "assets.extra" / "model.json").read_text())
+    meta = json.loads((exported / "assets.extra" / "export_metadata.json").read_text())
     assert meta["tasks"] == record.tasks == list(TASKS)
     assert meta["class_names"] == record.class_names
     assert (meta["image_size"], meta["eval_resize"]) == (32, "center_crop")

@@ -147,7 +147,8 @@ def test_sidecar_holds_labels_input_and_outputs(cli_export, smoke_multi_run):
     assert meta["outputs"]["genre"]["top_k_classes"] == "genre_top_k_classes"
     assert (meta["ops"], meta["select_tf_ops"]) == (BUILTINS, [])
     assert meta["size_bytes"] == (base / "r.tflite").stat().st_size
-    assert meta["metrics"]["test"]  # the run's, as in the SavedModel's model.json
+    # the run's, as in the SavedModel's export_metadata.json
+    assert meta["metrics"]["test"]
     interpreter = tf.lite.Interpreter(model_path=str(base / "r.tflite"))
     signature = interpreter.get_signature_list()
     assert list(signature) == ["serving_default"]

@@ -186,6 +186,19 @@ def test_tf_serving_folder_uses_the_highest_integer_version(
     _assert_matches_keras(predict(serving_model, [images]), keras_probs)
 
 
+def test_an_export_with_the_old_metadata_name_still_loads(serving, tmp_path):
+    """Exports made before the rename hold ``assets.extra/model.json``; its class
+    names (marked here) are what predict reads, not the metadata signature's."""
+    old = tmp_path / "1"
+    shutil.copytree(serving / "10", old)
+    new = old / "assets.extra" / "export_metadata.json"
+    meta = json.loads(new.read_text())
+    meta["class_names"]["genre"][0] = "from-the-old-file"
+    (old / "assets.extra" / "model.json").write_text(json.dumps(meta))
+    new.unlink()
+    assert load_model(old).class_names["genre"][0] == "from-the-old-file"
+
+
 def test_tflite_matches_its_keras_model(tiny_tflite, images):
     path, model = tiny_tflite
     loaded = load_model(path)

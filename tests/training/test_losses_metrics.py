@@ -3,8 +3,8 @@ import pytest
 import tensorflow as tf
 from sklearn.metrics import f1_score, top_k_accuracy_score
 
+from keras_art.training.epoch_metrics import EpochMetrics, f1_scores, step_statistics
 from keras_art.training.losses import total_loss
-from keras_art.training.metrics import EpochMetrics, f1_scores, step_statistics
 
 
 def test_masked_soft_label_loss_with_smoothing():

@@ -29,8 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from keras_art.atomic_files import atomic_write_bytes, atomic_write_json
 from keras_art.data.sources.parquet import image_extension
-from keras_art.io_utils import atomic_write_bytes, atomic_write_json
 
 MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit
 CACHE_VERSION = 1

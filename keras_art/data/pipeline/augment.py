@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from keras_art.data.pipeline.decode import decode_image as _decode
+from keras_art.data.pipeline.decode import decode_rgb
 
 # DCT scaling factors libjpeg can decode at directly.
 _JPEG_RATIOS = (1, 2, 4, 8)
@@ -143,7 +143,7 @@ def decode_random_resized_crop(
         return _pad(_maybe_flip(out, flips), pads)
 
     def other():
-        image = decode_image(image_bytes)
+        image = decode_rgb(image_bytes)
         shape = tf.shape(image)
         win, side, pads = placed(
             sample_crop_window(s_win, shape[0], shape[1], scale, ratio)
@@ -244,12 +244,6 @@ def _decode_jpeg_window_at(image_bytes, shape, win, r: int):
     )
     out.set_shape([None, None, 3])
     return out
-
-
-def decode_image(image_bytes):
-    """Any supported format to uint8 (H, W, 3); see `preprocess.decode_image`."""
-
-    return _decode(image_bytes)
 
 
 def scale_jitter(image, seed, scale_range: Sequence[float]):

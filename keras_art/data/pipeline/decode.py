@@ -24,7 +24,7 @@ def check_eval_mode(mode: str) -> str:
     return mode
 
 
-def decode_image(image_bytes):
+def decode_rgb(image_bytes):
     """Decode JPEG/PNG (RGBA, grey, 16-bit)/GIF (first frame)/BMP to uint8 (H, W, 3)."""
 
     image = tf.io.decode_image(
@@ -50,7 +50,7 @@ def decode_and_resize_for_eval(image_bytes, image_size: int, mode: str):
 
     check_eval_mode(mode)
     if mode != "center_crop":
-        return resize_for_eval(decode_image(image_bytes), image_size, mode)
+        return resize_for_eval(decode_rgb(image_bytes), image_size, mode)
 
     def jpeg():  # decode only the central square
         shape = tf.io.extract_jpeg_shape(image_bytes, output_type=tf.int32)
@@ -58,7 +58,7 @@ def decode_and_resize_for_eval(image_bytes, image_size: int, mode: str):
         return tf.io.decode_and_crop_jpeg(image_bytes, window, channels=3)
 
     def other():
-        image = decode_image(image_bytes)
+        image = decode_rgb(image_bytes)
         shape = tf.shape(image)
         w = _central_square(shape[0], shape[1])
         return tf.slice(image, [w[0], w[1], 0], [w[2], w[3], 3])

@@ -3,7 +3,7 @@
 A shard folder holds ``<split>-00000-of-00004.tfrecord`` files and a ``manifest.json``
 (shards, counts, class counts and a membership digest per split, class names, tasks,
 source, and ``images``: how images are stored, see
-`keras_art.data.pipeline.prepared.ImageEncoding`). `check_shards_match` compares it
+`keras_art.data.pipeline.reencode.ImageEncoding`). `check_shards_match` compares it
 with a run's prepared data: shards written for other classes or other splits are a
 `UserError`, not a silent mismatch. Each record has:
 
@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from keras_art.data.pipeline.prepared import ImageEncoding, read_encoded
+from keras_art.atomic_files import atomic_path, atomic_write_json, is_leftover
+from keras_art.data.pipeline.reencode import ImageEncoding, read_encoded
 from keras_art.errors import ParameterError, UserError
-from keras_art.io_utils import atomic_path, atomic_write_json, is_leftover
 from keras_art.registry import TASKS
 
 logger = logging.getLogger(__name__)

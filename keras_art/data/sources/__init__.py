@@ -62,7 +62,7 @@ def _read_tfds(data_cfg, task=None) -> Catalog:
     return load_tfds_catalog(data_cfg)
 
 
-DATASET_FORMATS: dict[str, Callable[..., Catalog]] = {
+DATASET_READERS: dict[str, Callable[..., Catalog]] = {
     "sample": _read_sample,
     "wikiart": _read_wikiart,
     "parquet": _read_parquet,
@@ -79,9 +79,9 @@ def load_catalog(data_cfg, task: str | None = None) -> Catalog:
     ``style``) with the multi-task official split.
     """
     fmt = data_cfg.format
-    if fmt not in DATASET_FORMATS:
+    if fmt not in DATASET_READERS:
         raise UserError(
-            f"Unknown data.format {fmt!r}. Choose one of: {', '.join(DATASET_FORMATS)}."
+            f"Unknown data.format {fmt!r}. Choose one of: {', '.join(DATASET_READERS)}."
         )
     if fmt != "sample":
         overrides = fmt == "wikiart" and data_cfg.images_dir and data_cfg.labels_dir
@@ -96,4 +96,4 @@ def load_catalog(data_cfg, task: str | None = None) -> Catalog:
                 f"{{data.path}} {data_cfg.path}: no such file or folder. Check the "
                 f"path."
             )
-    return DATASET_FORMATS[fmt](data_cfg, task=task)
+    return DATASET_READERS[fmt](data_cfg, task=task)

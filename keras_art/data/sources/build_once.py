@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from keras_art.io_utils import atomic_dir
+from keras_art.atomic_files import atomic_dir
 
 COMPLETE_MARKER = ".keras_art_complete"
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_art.atomic_files import atomic_write_bytes, atomic_write_json
 from keras_art.data.catalog_type import MISSING, Catalog
 from keras_art.errors import ParameterError, UserError
-from keras_art.io_utils import atomic_write_bytes, atomic_write_json
 from keras_art.registry import TASKS
 
 BATCH_ROWS = 64  # rows in memory at a time: a few MB of JPEG bytes

@@ -140,10 +140,10 @@ def test_embedded_sample_multi_task(tmp_path):
 
 
 def test_every_config_format_has_a_reader():
-    from keras_art.config import FORMATS
-    from keras_art.data.sources import DATASET_FORMATS
+    from keras_art.config import DATASET_FORMATS
+    from keras_art.data.sources import DATASET_READERS
 
-    assert set(DATASET_FORMATS) == set(FORMATS)
+    assert set(DATASET_READERS) == set(DATASET_FORMATS)
 
 
 def test_user_errors(tmp_path):

@@ -2,20 +2,22 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_art.data.pipeline.decode import decode_and_resize_for_eval, decode_image
+from keras_art.data.pipeline.decode import decode_and_resize_for_eval, decode_rgb
 from keras_art.errors import UserError
-from tests.data.image_fixtures import FORMATS, encode, textured
+from tests.data.image_fixtures import IMAGE_FORMATS, encode, textured
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", IMAGE_FORMATS)
 def test_decode_gives_three_channel_uint8(fmt):
-    image = decode_image(tf.constant(encode(textured(10, 14), fmt)))
+    image = decode_rgb(tf.constant(encode(textured(10, 14), fmt)))
     assert image.dtype == tf.uint8 and image.shape == (10, 14, 3)
 
 
 @pytest.mark.parametrize("mode", ["resize", "center_crop", "letterbox"])
 def test_eval_resize_modes_eager_and_in_map_fn(mode):
-    blobs = tf.constant([encode(textured(24, 40, i), f) for i, f in enumerate(FORMATS)])
+    blobs = tf.constant(
+        [encode(textured(24, 40, i), f) for i, f in enumerate(IMAGE_FORMATS)]
+    )
 
     @tf.function(autograph=False)  # what export's serving signature does
     def serve(batch):
@@ -26,7 +28,7 @@ def test_eval_resize_modes_eager_and_in_map_fn(mode):
         )
 
     batched = serve(blobs).numpy()
-    assert batched.shape == (len(FORMATS), 16, 16, 3)
+    assert batched.shape == (len(IMAGE_FORMATS), 16, 16, 3)
     assert batched.min() >= 0 and batched.max() <= 255
     eager = decode_and_resize_for_eval(blobs[0], 16, mode).numpy()
     np.testing.assert_allclose(eager, batched[0], atol=1e-3)

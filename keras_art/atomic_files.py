@@ -1,5 +1,6 @@
-"""File helpers: atomic writes (a reader never sees a half-written artifact), JSON
-conversion of numpy values, and reading a JSON or YAML file a user passed.
+"""Atomic writes: a reader never sees a half-written artifact (and `to_builtin`, the
+JSON conversion of numpy values they write with). Reading and checking what a user
+passed is `keras_art.user_input`'s job.
 
 Every artifact is written through one of two primitives: `atomic_path` (one file:
 a temp file beside it, fsynced, renamed over it) and `atomic_dir` (a folder: a
@@ -143,42 +144,3 @@ def umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def read_json_or_yaml(path: str | os.PathLike, param: str) -> Any:
-    """The parsed content of a ``.json`` or ``.yaml``/``.yml`` file (empty YAML is
-    ``{}``); a parse error is one `ParameterError` naming ``param``, the caller's
-    parameter that gave the file."""
-    from keras_art.errors import ParameterError
-
-    p = Path(path)
-    text = p.read_text(encoding="utf-8")
-    try:
-        if p.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            return yaml.safe_load(text) or {}
-        return json.loads(text)
-    except Exception as exc:  # noqa: BLE001 - any parse error is the user's file
-        raise ParameterError(
-            f"{{{param}}} {path}: cannot parse ({exc}). Fix the file."
-        ) from None
-
-
-def check_output_folder(path: str | os.PathLike, param: str) -> Path:
-    """``path`` as a `Path` when it is a folder or can be made one (nothing on the way
-    is a file); else a `ParameterError` naming ``param``. Call it before any work, so
-    a bad output path costs nothing and writes nothing."""
-    from keras_art.errors import ParameterError
-
-    folder = Path(path).expanduser()
-    for existing in (folder, *folder.parents):
-        if existing.exists():
-            if not existing.is_dir():
-                where = "" if existing == folder else f" ({existing} is a file)"
-                raise ParameterError(
-                    f"{{{param}}} {folder}: not a folder{where}. Pass a folder; it "
-                    "is created if missing."
-                )
-            break
-    return folder

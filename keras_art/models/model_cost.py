@@ -28,7 +28,7 @@ from keras_art.models.classifier import build_classifier
 from keras_art.models.heads import build_head_for_shape
 
 
-def summarize_model(
+def measure_model(
     cfg: ModelConfig, num_classes: dict[str, int], image_size: int
 ) -> dict:
     """Size and cost of the classifier ``cfg`` describes, per image at ``image_size``.

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from keras_art.io_utils import atomic_write_json, atomic_write_text
+from keras_art.atomic_files import atomic_write_json, atomic_write_text
 
 
 def test_atomic_json_handles_numpy_and_leaves_no_temp(tmp_path):

@@ -9,7 +9,7 @@ from PIL import Image
 from keras_art.config import AugmentConfig, InputConfig
 from keras_art.data.pipeline import tfrecord
 from keras_art.data.pipeline.dataset import build_dataset
-from keras_art.data.pipeline.prepared import ImageEncoding, encode_image
+from keras_art.data.pipeline.reencode import ImageEncoding, encode_image
 from keras_art.data.pipeline.tfrecord import (
     PROGRESS,
     read_manifest,
@@ -64,15 +64,15 @@ def _grey16(array) -> bytes:
 def test_other_formats_become_rgb_jpegs_with_the_pixels_tf_decodes(fmt):
     import tensorflow as tf
 
-    from keras_art.data.pipeline.decode import decode_image
+    from keras_art.data.pipeline.decode import decode_rgb
 
     array = textured(64, 96, seed=3)
     data = _grey16(array) if fmt == "grey16" else encode(array, fmt)
     out = encode_image(data, ImageEncoding("short_side", 32, 95))
     assert out[:2] == b"\xff\xd8" and Image.open(io.BytesIO(out)).mode == "RGB"
     # What training would have decoded from the original, at the prepared size.
-    want = tf.image.resize(decode_image(data), [32, 48], antialias=True).numpy()
-    got = decode_image(out).numpy().astype(np.float32)
+    want = tf.image.resize(decode_rgb(data), [32, 48], antialias=True).numpy()
+    got = decode_rgb(out).numpy().astype(np.float32)
     assert np.abs(got - want).mean() < 6  # 16-bit is scaled, not clipped to white
 
 

@@ -1,4 +1,4 @@
-"""Prepared images: each image re-encoded once, at a bounded size, for TFRecord shards.
+"""Re-encoding: each image re-encoded once, at a bounded size, for TFRecord shards.
 
 WikiArt originals are 1,500-4,000 px JPEGs; decoding them is the training
 pipeline's floor. Like FFCV's and big_vision's prepared datasets, the shards can
@@ -160,7 +160,7 @@ def encode_image(data: bytes, encoding: ImageEncoding, name: str = "image") -> b
 
 
 def _to_rgb(image):
-    """RGB as `keras_art.data.pipeline.decode.decode_image` sees the file: alpha
+    """RGB as `keras_art.data.pipeline.decode.decode_rgb` sees the file: alpha
     dropped, grey repeated, 16-bit scaled to 8 (not clipped, as PIL would)."""
     from PIL import Image
 
