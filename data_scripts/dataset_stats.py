@@ -75,28 +75,9 @@ def dataset_stats(
     splits = _splits(catalog)
     rows, stats = [], {"source": catalog.source, "images": len(catalog), "tasks": {}}
     for t in tasks:
-        lab = catalog.labels[t]
+        per_split, task_rows, stats["tasks"][t] = _task_counts(catalog, t, splits)
+        rows += task_rows
         names = catalog.class_names[t]
-        per_split = {
-            s: np.bincount(lab[(lab >= 0) & (splits == s)], minlength=len(names))
-            for s in sorted(set(splits.tolist()))
-        }
-        total = catalog.counts(t)
-        for i, name in enumerate(names):
-            rows.append(
-                {"task": t, "class": name, "index": i}
-                | {s: int(c[i]) for s, c in per_split.items()}
-                | {"total": int(total[i])}
-            )
-        nonzero = total[total > 0]
-        stats["tasks"][t] = {
-            "classes": len(names),
-            "labelled": int(total.sum()),
-            "unlabelled": int((lab < 0).sum()),
-            "largest_to_smallest": float(nonzero.max() / nonzero.min())
-            if len(nonzero)
-            else None,
-        }
         _bar_chart(out_dir / f"class_distribution_{t}.png", t, names, per_split)
     _write_csv(out_dir / "counts.csv", rows)
 
@@ -107,17 +88,51 @@ def dataset_stats(
     )
     _size_scatter(out_dir / "image_sizes.png", list(sizes.values()))
     if sizes:
-        wh = np.asarray(list(sizes.values()), dtype=float)
-        stats["sizes"] = {
-            "measured": len(wh),
-            "unreadable": int(min(len(catalog), max_images) - len(wh)),
-            "median_width": float(np.median(wh[:, 0])),
-            "median_height": float(np.median(wh[:, 1])),
-            "portrait_fraction": float(np.mean(wh[:, 1] > wh[:, 0])),
-        }
+        stats["sizes"] = _size_stats(sizes, min(len(catalog), max_images))
     stats["table"] = rows
     atomic_write_json(out_dir / "stats.json", stats)
     return stats
+
+
+def _task_counts(catalog, task: str, splits: np.ndarray):
+    """``task``'s class counts per split; its ``counts.csv`` rows (one a class) and
+    its ``stats.json`` entry."""
+    lab = catalog.labels[task]
+    names = catalog.class_names[task]
+    per_split = {
+        s: np.bincount(lab[(lab >= 0) & (splits == s)], minlength=len(names))
+        for s in sorted(set(splits.tolist()))
+    }
+    total = catalog.counts(task)
+    rows = [
+        {"task": task, "class": name, "index": i}
+        | {s: int(c[i]) for s, c in per_split.items()}
+        | {"total": int(total[i])}
+        for i, name in enumerate(names)
+    ]
+    nonzero = total[total > 0]
+    entry = {
+        "classes": len(names),
+        "labelled": int(total.sum()),
+        "unlabelled": int((lab < 0).sum()),
+        "largest_to_smallest": float(nonzero.max() / nonzero.min())
+        if len(nonzero)
+        else None,
+    }
+    return per_split, rows, entry
+
+
+def _size_stats(sizes: dict[str, tuple[int, int]], sampled: int) -> dict[str, Any]:
+    """Medians and the portrait share of the measured ``sizes``, of ``sampled``
+    images tried."""
+    wh = np.asarray(list(sizes.values()), dtype=float)
+    return {
+        "measured": len(wh),
+        "unreadable": int(sampled - len(wh)),
+        "median_width": float(np.median(wh[:, 0])),
+        "median_height": float(np.median(wh[:, 1])),
+        "portrait_fraction": float(np.mean(wh[:, 1] > wh[:, 0])),
+    }
 
 
 def _splits(catalog) -> np.ndarray:

@@ -12,7 +12,8 @@ original encoded bytes, plus ``manifest.json``. With ``--short-side S`` (or
 ``--max-side S``) every image whose short (long) side exceeds S is re-encoded once
 as an RGB JPEG of ``--quality`` with that side S, aspect ratio kept; smaller images
 keep their bytes. The manifest's ``images`` records the bound, S and the quality.
-Why the short side and how large: `keras_art.data.pipeline.reencode` (about 1.5x
+The work is `keras_art.data.split_shards.make_tfrecords`; this script maps
+flags. Why the short side and how large: `keras_art.data.pipeline.reencode` (about 1.5x
 ``augment.image_size``; 2x keeps every RandomResizedCrop at full resolution).
 A stopped conversion resumes where it stopped when re-run with the same flags:
 finished shards are kept (`keras_art.data.pipeline.tfrecord`); other flags into
@@ -27,18 +28,14 @@ classes and splits against its own).
 
 from __future__ import annotations
 
-import logging
-import os
 from pathlib import Path
 from typing import Any
 
 from data_scripts._common import DATA_FLAGS, add_data_flags, config_from_args
 from keras_art.cli import ArgumentParser, quiet_tensorflow, run_command
-from keras_art.config import TASK_CHOICES, Config
+from keras_art.config import TASK_CHOICES
 from keras_art.data.pipeline.reencode import DEFAULT_QUALITY, ImageEncoding
-from keras_art.errors import ParameterError, UserError
-
-logger = logging.getLogger(__name__)
+from keras_art.errors import UserError
 
 
 def build_parser() -> ArgumentParser:
@@ -96,63 +93,12 @@ def encoding_from_args(args) -> ImageEncoding:
     return ImageEncoding(bound, side, quality).validate()
 
 
-def make_tfrecords(
-    cfg: Config,
-    out: str,
-    shard_size: int = 1024,
-    encoding: ImageEncoding | None = None,
-    threads: int = 0,
-) -> dict[str, Any]:
-    """Prepare ``cfg``'s data and write one set of shards per split; return the
-    manifest.
+def make_tfrecords(*args, **kwargs) -> dict[str, Any]:
+    """`keras_art.data.split_shards.make_tfrecords`, imported when called so that
+    ``--help`` and a mistyped flag answer before TensorFlow loads."""
+    from keras_art.data.split_shards import make_tfrecords
 
-    ``encoding`` stores images re-encoded at a bounded size (default: original
-    bytes); ``threads`` re-encode them (0: every usable core). Shards that an
-    earlier call with the same settings finished are kept."""
-    import numpy as np
-
-    from keras_art.data.catalog.prepare import prepare_data
-    from keras_art.data.pipeline.tfrecord import (
-        check_encoding,
-        read_manifest,
-        write_shards,
-    )
-
-    if shard_size < 1:
-        raise ParameterError(
-            f"{{shard_size}} must be at least 1. Received: {shard_size}"
-        )
-    encoding = (encoding or ImageEncoding()).validate()
-    check_encoding(out, encoding)  # before the catalog scan, which can take long
-    _warn_if_below_image_size(encoding, cfg.augment.image_size)
-    threads = threads or os.cpu_count() or 1
-    prepared = prepare_data(cfg)
-    for split in ("train", "val", "test"):
-        idx = prepared.indices(split)
-        if len(idx) == 0:
-            continue
-        idx = np.random.default_rng(cfg.data.split_seed % 2**32).permutation(idx)
-        write_shards(
-            [prepared.files[i] for i in idx],
-            {t: prepared.labels[t][idx] for t in prepared.tasks},
-            out,
-            split,
-            shard_size=shard_size,
-            class_names={t: prepared.class_names[t] for t in prepared.tasks},
-            source=cfg.data.format,
-            encoding=encoding,
-            threads=threads,
-        )
-    return read_manifest(out)
-
-
-def _warn_if_below_image_size(encoding: ImageEncoding, image_size: int) -> None:
-    if not encoding.original and encoding.side < image_size:
-        logger.warning(
-            "--%s %d is below augment.image_size %d: evaluation will upsample "
-            "every image.",
-            encoding.bound.replace("_", "-"), encoding.side, image_size,
-        )  # fmt: skip
+    return make_tfrecords(*args, **kwargs)
 
 
 def _main(argv) -> int:

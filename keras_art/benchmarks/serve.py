@@ -118,13 +118,7 @@ def bench_serve(
     from keras_art.models.run_reader import open_run
     from keras_art.runtime_info import peak_rss_mb, versions
 
-    for flag, value in (
-        ("--batch", batch),
-        ("--repeats", repeats),
-        ("--batches", batches),
-    ):
-        if value < 1:
-            raise UserError(f"{flag} {value}: pass a positive integer.")
+    _check_counts(batch=batch, repeats=repeats, batches=batches)
     run, record = open_run(run_dir, checkpoint)
     files = _image_files(run, record, images)
     data = [Path(f).read_bytes() for f in files]
@@ -163,6 +157,13 @@ def bench_serve(
         "notes": list(NOTES),
         **versions(),
     }
+
+
+def _check_counts(**counts: int) -> None:
+    """A `UserError` naming the flag of the first count below 1."""
+    for name, value in counts.items():
+        if value < 1:
+            raise UserError(f"--{name} {value}: pass a positive integer.")
 
 
 # ------------------------------------------------------------------- inputs

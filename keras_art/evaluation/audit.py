@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -61,6 +62,38 @@ def label_audit(
     emb = np.asarray(embeddings, dtype=np.float64)
     p = np.asarray(probs, dtype=np.float64)
     y = np.asarray(labels).astype(np.int64)
+    rows = _labelled_rows(emb, y, p, class_names, files, sim_quantile)
+    own = y[rows]
+    sim = _similarities(_l2_normalise(emb[rows]), own, len(class_names))
+    low_cut = _low_similarity_cuts(sim, own, sim_quantile)
+    predicted = p[rows].argmax(axis=1)
+    confidence = p[rows].max(axis=1)
+
+    flagged = []
+    for i, row in enumerate(rows):
+        reasons = _reasons(sim, i, own[i], low_cut, predicted[i], margin_threshold)
+        if not reasons:
+            continue
+        has_other = sim.has_other[i]
+        flagged.append(
+            {
+                "file": str(files[row]),
+                "label": str(class_names[own[i]]),
+                "predicted": str(class_names[predicted[i]]),
+                "confidence": float(confidence[i]),
+                "own_sim": float(sim.own_sim[i]),
+                "nearest_other": str(class_names[sim.nearest[i]]) if has_other else "",
+                "other_sim": float(sim.other_sim[i]) if has_other else None,
+                "margin": float(sim.margin[i]) if has_other else None,
+                "reasons": "; ".join(reasons),
+            }
+        )
+    return _ranked(flagged)
+
+
+def _labelled_rows(emb, y, p, class_names, files, sim_quantile) -> np.ndarray:
+    """The indices of the labelled rows, after checking the inputs' shapes and
+    ranges (a `ValueError` naming the first that is wrong)."""
     num_classes = len(class_names)
     n = emb.shape[0] if emb.ndim == 2 else -1
     if emb.ndim != 2 or p.shape != (n, num_classes) or y.shape != (n,):
@@ -78,18 +111,32 @@ def label_audit(
     rows = np.flatnonzero(y >= 0)
     if rows.size == 0:
         raise ValueError(f"No labelled rows to audit: all {n} labels are -1.")
+    return rows
 
-    unit = _l2_normalise(emb[rows])
-    own = y[rows]
+
+class _Similarities(NamedTuple):
+    """Per labelled image: cosine similarity to its own class (leave-one-out) and
+    to the nearest other class centroid."""
+
+    counts: np.ndarray  # labelled images per class
+    own_sim: np.ndarray
+    nearest: np.ndarray  # index of the nearest other class
+    other_sim: np.ndarray  # -inf where the split has no other class
+    has_other: np.ndarray
+    margin: np.ndarray  # own_sim - other_sim, NaN without another class
+
+
+def _similarities(unit: np.ndarray, own: np.ndarray, num_classes: int):
+    """`_Similarities` of the unit-length embeddings ``unit`` labelled ``own``."""
     counts = np.bincount(own, minlength=num_classes)
-    sums = np.zeros((num_classes, emb.shape[1]))
+    sums = np.zeros((num_classes, unit.shape[1]))
     np.add.at(sums, own, unit)
     centroids = _l2_normalise(sums)
     sims = unit @ centroids.T  # (n_labelled, C)
     sims[:, counts == 0] = -np.inf  # classes absent from the split have no centroid
 
-    # Leave-one-out own centroid (see the docstring); a singleton class has none,
-    # so it keeps the centroid that is the image itself.
+    # Leave-one-out own centroid (see label_audit's docstring); a singleton class
+    # has none, so it keeps the centroid that is the image itself.
     loo = sums[own] - unit
     loo_sims = np.einsum("nd,nd->n", unit, _l2_normalise(loo))
     own_sim = np.where(counts[own] > 1, loo_sims, sims[np.arange(own.size), own])
@@ -100,37 +147,32 @@ def label_audit(
     other_sim = others[np.arange(own.size), nearest]
     has_other = np.isfinite(other_sim)
     margin = np.where(has_other, own_sim - np.where(has_other, other_sim, 0.0), np.nan)
+    return _Similarities(counts, own_sim, nearest, other_sim, has_other, margin)
 
-    low_cut = np.full(num_classes, -np.inf)
-    for c in np.flatnonzero(counts > 1):
-        low_cut[c] = np.quantile(own_sim[own == c], sim_quantile)
-    predicted = p[rows].argmax(axis=1)
-    confidence = p[rows].max(axis=1)
 
-    flagged = []
-    for i, row in enumerate(rows):
-        reasons = []
-        if own_sim[i] < low_cut[own[i]]:
-            reasons.append("low_similarity")
-        if has_other[i] and margin[i] < margin_threshold:
-            reasons.append("small_margin")
-        if predicted[i] != own[i]:
-            reasons.append("prediction_disagrees")
-        if not reasons:
-            continue
-        flagged.append(
-            {
-                "file": str(files[row]),
-                "label": str(class_names[own[i]]),
-                "predicted": str(class_names[predicted[i]]),
-                "confidence": float(confidence[i]),
-                "own_sim": float(own_sim[i]),
-                "nearest_other": str(class_names[nearest[i]]) if has_other[i] else "",
-                "other_sim": float(other_sim[i]) if has_other[i] else None,
-                "margin": float(margin[i]) if has_other[i] else None,
-                "reasons": "; ".join(reasons),
-            }
-        )
+def _low_similarity_cuts(sim: _Similarities, own, sim_quantile: float) -> np.ndarray:
+    """Per class, the ``sim_quantile`` quantile of its images' ``own_sim`` (-inf for
+    classes with fewer than two labelled images: never flagged for it)."""
+    low_cut = np.full(sim.counts.size, -np.inf)
+    for c in np.flatnonzero(sim.counts > 1):
+        low_cut[c] = np.quantile(sim.own_sim[own == c], sim_quantile)
+    return low_cut
+
+
+def _reasons(sim, i, label, low_cut, predicted, margin_threshold) -> list[str]:
+    """Why labelled image ``i`` is flagged (empty: it is not)."""
+    reasons = []
+    if sim.own_sim[i] < low_cut[label]:
+        reasons.append("low_similarity")
+    if sim.has_other[i] and sim.margin[i] < margin_threshold:
+        reasons.append("small_margin")
+    if predicted != label:
+        reasons.append("prediction_disagrees")
+    return reasons
+
+
+def _ranked(flagged: list[dict]) -> list[dict]:
+    """``flagged`` sorted by margin then ``own_sim`` ascending, each with its rank."""
     # Rows without a margin (single-class split) go after every row with one.
     flagged.sort(
         key=lambda r: (

@@ -120,34 +120,12 @@ def evaluate(
             "collection. Pass one of them."
         )
     run, record = open_run(run_dir, checkpoint)
-    if data:
-        rows = collection_rows(record, data, data_format)
-    elif shards:
-        rows = shard_rows(run, record, split, shards)
-    else:
-        rows = split_rows(run, record, split)
+    rows = _eval_rows(run, record, split, data, data_format, shards)
     model = load_run_model(run, checkpoint)
-
     sizes = (
         (tta_sizes or tta_sizes_for(record.image_size, _multi_size(run))) if tta else ()
     )
-    logger.info(
-        "evaluate: %s, %d images, checkpoint %s%s",
-        rows.name,
-        len(rows.files),
-        checkpoint,
-        ", TTA" if tta else "",
-    )
-    preds = forward_pass(
-        model,
-        rows.files,
-        image_size=record.image_size,
-        resize_mode=record.eval_resize,
-        tasks=record.tasks,
-        tta_sizes=sizes,
-        tta_flip=tta,
-        encoded=rows.encoded_of(rows.files),
-    )
+    preds = _predict_rows(model, record, rows, checkpoint, sizes, tta)
     # Built beside eval/<name>/ and renamed into it: a reader never sees half a
     # report, and a second call replaces the first.
     with run.eval_writer(rows.name) as staging:
@@ -163,6 +141,38 @@ def evaluate(
 
 
 # ------------------------------------------------------------------- the run
+def _eval_rows(run, record, split, data, data_format, shards) -> EvalRows:
+    """The rows to evaluate: another collection (``data``), ``split`` read from
+    ``shards``, or ``split`` from the run's own files."""
+    if data:
+        return collection_rows(record, data, data_format)
+    if shards:
+        return shard_rows(run, record, split, shards)
+    return split_rows(run, record, split)
+
+
+def _predict_rows(model, record, rows, checkpoint, sizes, tta: bool):
+    """The model's predictions for ``rows``, at the run's eval size and resize (TTA:
+    flips at ``sizes``)."""
+    logger.info(
+        "evaluate: %s, %d images, checkpoint %s%s",
+        rows.name,
+        len(rows.files),
+        checkpoint,
+        ", TTA" if tta else "",
+    )
+    return forward_pass(
+        model,
+        rows.files,
+        image_size=record.image_size,
+        resize_mode=record.eval_resize,
+        tasks=record.tasks,
+        tta_sizes=sizes,
+        tta_flip=tta,
+        encoded=rows.encoded_of(rows.files),
+    )
+
+
 def split_rows(run: str | os.PathLike, record: ModelRecord, split: str) -> EvalRows:
     """The rows of ``split`` from the run's own splits file (`read_split`)."""
     return EvalRows(**vars(read_split(run, record, split)))
@@ -247,38 +257,16 @@ def _multi_size(run: RunDir) -> list[int]:
 
 # ------------------------------------------------------------------- writing
 def _write_report(staging, run, record, rows, preds, model, **opts) -> dict:
+    """Every file of the report in ``staging``; returns the ``metrics.json`` dict."""
     images: dict[str, Any] = {}
     per_task, report_texts, per_class_rows = {}, [], []
     for task in record.tasks:
-        names, labels, probs = (
-            record.class_names[task],
-            rows.labels[task],
-            preds.probs[task],
-        )
-        if not (labels >= 0).any():
+        if not (rows.labels[task] >= 0).any():
             continue
-        m = M.classification_metrics(labels, probs, names, top_k=(1, opts["top_k"]))
-        # per_class stays (the report's table); the text and matrix have files.
-        entry = {k: v for k, v in m.items() if k not in ("report_text", "confusion")}
-        entry["bootstrap"] = M.bootstrap_ci(
-            labels, probs, n_resamples=opts["bootstrap"], seed=opts["seed"]
-        )
-        entry["most_confused"] = M.most_confused_pairs(m["confusion"], names)
-        if preds.tta_mean is not None:
-            entry["tta"] = _tta_metrics(M, labels, preds, task, names, opts["top_k"])
-        per_task[task] = entry
+        m, per_task[task] = _task_metrics(record, rows, preds, task, opts)
         report_texts.append(f"== {task} ({rows.name}) ==\n{m['report_text']}")
         per_class_rows += [{"task": task, **r} for r in m["per_class"]]
-        suffix = "" if len(record.tasks) == 1 else f"_{task}"
-        images[f"confusion_{task}"] = plots.plot_confusion_matrix(
-            m["confusion"], names, staging / f"confusion_matrix{suffix}.png",
-            title=f"{task}: {rows.name}",
-        ).name  # fmt: skip
-        images[f"top_losses_{task}"] = plots.plot_gallery(
-            _top_losses(rows, labels, probs, names),
-            staging / f"top_losses{suffix}.png",
-            title=f"{task}: the {GALLERY_SIZE} images with the highest loss",
-        ).name
+        images.update(_task_plots(staging, record, rows, preds, task, m))
     if not per_task:
         raise UserError(f"{rows.name}: no labelled image to evaluate.")
     if run.history.is_file():
@@ -291,6 +279,60 @@ def _write_report(staging, run, record, rows, preds, model, **opts) -> dict:
         images["gradcam"] = _gradcam(
             staging, model, record, rows, preds, opts["gradcam"]
         )
+    result = _metrics_record(run, record, rows, preds, per_task, opts)
+    atomic_write_json(staging / "metrics.json", result)
+    (staging / "classification_report.txt").write_text("\n\n".join(report_texts) + "\n")
+    (staging / "per_class.csv").write_text(M.per_class_csv(per_class_rows))
+    page = {**result, "images": images}
+    write_report_md(page, staging / "report.md")
+    write_report_html(page, staging / "report.html")
+    return result
+
+
+def _task_metrics(record, rows, preds, task, opts) -> tuple[dict, dict]:
+    """``task``'s classification metrics, and its ``metrics.json`` entry (with
+    bootstrap intervals, most-confused pairs and TTA metrics)."""
+    names, labels, probs = (
+        record.class_names[task],
+        rows.labels[task],
+        preds.probs[task],
+    )
+    m = M.classification_metrics(labels, probs, names, top_k=(1, opts["top_k"]))
+    # per_class stays (the report's table); the text and matrix have files.
+    entry = {k: v for k, v in m.items() if k not in ("report_text", "confusion")}
+    entry["bootstrap"] = M.bootstrap_ci(
+        labels, probs, n_resamples=opts["bootstrap"], seed=opts["seed"]
+    )
+    entry["most_confused"] = M.most_confused_pairs(m["confusion"], names)
+    if preds.tta_mean is not None:
+        entry["tta"] = _tta_metrics(M, labels, preds, task, names, opts["top_k"])
+    return m, entry
+
+
+def _task_plots(staging, record, rows, preds, task, m) -> dict[str, str]:
+    """``task``'s confusion matrix and top-losses gallery; image key -> file name."""
+    names, labels, probs = (
+        record.class_names[task],
+        rows.labels[task],
+        preds.probs[task],
+    )
+    suffix = "" if len(record.tasks) == 1 else f"_{task}"
+    images = {}
+    images[f"confusion_{task}"] = plots.plot_confusion_matrix(
+        m["confusion"], names, staging / f"confusion_matrix{suffix}.png",
+        title=f"{task}: {rows.name}",
+    ).name  # fmt: skip
+    images[f"top_losses_{task}"] = plots.plot_gallery(
+        _top_losses(rows, labels, probs, names),
+        staging / f"top_losses{suffix}.png",
+        title=f"{task}: the {GALLERY_SIZE} images with the highest loss",
+    ).name
+    return images
+
+
+def _metrics_record(run, record, rows, preds, per_task, opts) -> dict:
+    """The ``metrics.json`` dict: the evaluation's settings and ``per_task`` (plus
+    the tasks combined when there are several)."""
     result = {
         "run": str(run),
         "split": rows.name,
@@ -315,12 +357,6 @@ def _write_report(staging, run, record, rows, preds, model, **opts) -> dict:
     import keras_art
 
     result["keras_art_version"] = keras_art.__version__
-    atomic_write_json(staging / "metrics.json", result)
-    (staging / "classification_report.txt").write_text("\n\n".join(report_texts) + "\n")
-    (staging / "per_class.csv").write_text(M.per_class_csv(per_class_rows))
-    page = {**result, "images": images}
-    write_report_md(page, staging / "report.md")
-    write_report_html(page, staging / "report.html")
     return result
 
 

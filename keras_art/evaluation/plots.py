@@ -102,15 +102,36 @@ def plot_confusion_matrix(
         matrix, support[:, None], out=np.zeros_like(matrix), where=support[:, None] > 0
     )
     names = [_text(class_names[i]) for i in order]
+    fig, ax = plt.subplots(figsize=_confusion_figsize(names), layout="constrained")
+    image = ax.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
+    _label_confusion_axes(ax, names, support)
+    if n <= 30:
+        _write_cell_percentages(ax, rates)
+    heading = _text(title) if title else "Confusion matrix"
+    sorted_note = "sorted by recall, best first" if sort == "recall" else "index order"
+    ax.set_title(
+        f"{heading}\nrow-normalised, cells in % of the true class; {sorted_note}",
+        fontsize=13,
+    )
+    bar = fig.colorbar(image, ax=ax, fraction=0.035, pad=0.02, format="{x:.0%}")
+    bar.set_label("share of the true class", fontsize=11)
+    return _save(fig, path)
+
+
+def _confusion_figsize(names: list[str]) -> tuple[float, float]:
+    """A square matrix of 0.45 in per class (at least 6 in) plus room for the
+    rotated x and the left y labels."""
     longest = max((len(s) for s in names), default=1)
     label_in = min(0.09 * longest + 0.6, 3.5)  # room for the rotated/left labels
-    side = max(6.0, 0.45 * n)
+    side = max(6.0, 0.45 * len(names))
     # Rotated x labels take ~sin(50 deg) of their length in height.
-    fig, ax = plt.subplots(
-        figsize=(side + label_in + 1.0, side + 0.8 * label_in + 1.0),
-        layout="constrained",
-    )
-    image = ax.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
+    return (side + label_in + 1.0, side + 0.8 * label_in + 1.0)
+
+
+def _label_confusion_axes(ax, names: list[str], support: np.ndarray) -> None:
+    """Class names on both axes (support on the y labels), axis titles and a thin
+    white grid between the cells."""
+    n = len(names)
     label_size = 11 if n <= 30 else 9
     ax.set_xticks(range(n), names, rotation=50, ha="right", rotation_mode="anchor")
     ax.set_yticks(
@@ -124,31 +145,26 @@ def plot_confusion_matrix(
     ax.set_yticks(np.arange(-0.5, n), minor=True)
     ax.grid(which="minor", color="white", linewidth=0.6)
     ax.tick_params(which="minor", length=0)
-    if n <= 30:
-        cell_size = 10 if n > 15 else 12
-        for r in range(n):
-            for c in range(n):
-                value = rates[r, c]
-                if round(100 * value) == 0:  # keep the matrix uncluttered
-                    continue
-                ax.text(
-                    c,
-                    r,
-                    f"{100 * value:.0f}",
-                    ha="center",
-                    va="center",
-                    fontsize=cell_size,
-                    color="white" if value > 0.55 else "black",
-                )
-    heading = _text(title) if title else "Confusion matrix"
-    sorted_note = "sorted by recall, best first" if sort == "recall" else "index order"
-    ax.set_title(
-        f"{heading}\nrow-normalised, cells in % of the true class; {sorted_note}",
-        fontsize=13,
-    )
-    bar = fig.colorbar(image, ax=ax, fraction=0.035, pad=0.02, format="{x:.0%}")
-    bar.set_label("share of the true class", fontsize=11)
-    return _save(fig, path)
+
+
+def _write_cell_percentages(ax, rates: np.ndarray) -> None:
+    """Each non-zero cell's share in whole percent (blank when it rounds to 0)."""
+    n = rates.shape[0]
+    cell_size = 10 if n > 15 else 12
+    for r in range(n):
+        for c in range(n):
+            value = rates[r, c]
+            if round(100 * value) == 0:  # keep the matrix uncluttered
+                continue
+            ax.text(
+                c,
+                r,
+                f"{100 * value:.0f}",
+                ha="center",
+                va="center",
+                fontsize=cell_size,
+                color="white" if value > 0.55 else "black",
+            )
 
 
 # --------------------------------------------------------------------------------
@@ -262,8 +278,30 @@ def plot_training_curves(
     epochs = _epochs(rows)
     markers = curve_markers(rows, monitor=monitor)
     fig, axes = plt.subplots(1, 2, figsize=(14, 5.6), layout="constrained")
-    panels = (("loss", "loss (cross-entropy)"), ("macro_f1", "macro-F1"))
     colours = {"train": "tab:blue", "val": "tab:orange"}
+    _plot_curve_panels(axes, rows, epochs, colours)
+    handles = [
+        Line2D([], [], color=colours["train"], marker="o", linewidth=2, label="train"),
+        Line2D([], [], color=colours["val"], marker="o", linewidth=2, label="val"),
+    ]
+    index_of = {int(e): i for i, e in enumerate(epochs)}
+    handles += _mark_lr_drops(axes, rows, markers["lr_drops"], index_of)
+    handles += _mark_stage_changes(axes, rows, markers["stage_changes"], index_of)
+    handles += _mark_best(axes, rows, markers["best"], index_of, monitor)
+    fig.suptitle("Training curves", fontsize=15)
+    fig.legend(
+        handles=handles,
+        loc="outside lower center",
+        ncol=min(len(handles), 3),
+        fontsize=11,
+        frameon=False,
+    )
+    return _save(fig, path)
+
+
+def _plot_curve_panels(axes, rows, epochs: np.ndarray, colours) -> None:
+    """Loss (left) and macro-F1 (right), the train and val columns that have values."""
+    panels = (("loss", "loss (cross-entropy)"), ("macro_f1", "macro-F1"))
     for ax, (name, label) in zip(axes, panels, strict=True):
         for split, column in (("train", name), ("val", f"val_{name}")):
             values = _column(rows, column)
@@ -282,14 +320,16 @@ def plot_training_curves(
         ax.grid(alpha=0.3)
         if len(epochs) and len(epochs) <= 30:
             ax.set_xticks(epochs)
-    handles = [
-        Line2D([], [], color=colours["train"], marker="o", linewidth=2, label="train"),
-        Line2D([], [], color=colours["val"], marker="o", linewidth=2, label="val"),
-    ]
+
+
+def _mark_lr_drops(axes, rows, drops: list[int], index_of) -> list:
+    """A red dashed line at each LR drop epoch; their legend handles."""
+    from matplotlib.lines import Line2D
+
     lr_name = _lr_column(rows)
     lr = _column(rows, lr_name) if lr_name else np.zeros(len(rows))
-    index_of = {int(e): i for i, e in enumerate(epochs)}
-    for epoch in markers["lr_drops"]:
+    handles = []
+    for epoch in drops:
         i = index_of[epoch]  # a drop implies an LR column
         for ax in axes:
             ax.axvline(epoch, color="tab:red", linestyle="--", linewidth=1.6)
@@ -303,8 +343,16 @@ def plot_training_curves(
                 label=f"LR drop, epoch {epoch}: {change}",
             )
         )
+    return handles
+
+
+def _mark_stage_changes(axes, rows, changes: list[int], index_of) -> list:
+    """A grey dotted line at each stage change epoch; their legend handles."""
+    from matplotlib.lines import Line2D
+
     stage = _column(rows, "stage")
-    for epoch in markers["stage_changes"]:
+    handles = []
+    for epoch in changes:
         i = index_of[epoch]
         for ax in axes:
             ax.axvline(epoch, color="dimgrey", linestyle=":", linewidth=2.2)
@@ -318,29 +366,27 @@ def plot_training_curves(
                 label=f"stage {stage[i - 1]:g} \u2192 {stage[i]:g}, epoch {epoch}",
             )
         )
-    best = markers["best"]
-    if best is not None:
-        value = _column(rows, monitor)[index_of[best]]
-        for ax in axes:
-            ax.axvline(best, color="black", linestyle="-", linewidth=1.4, alpha=0.8)
-        handles.append(
-            Line2D(
-                [],
-                [],
-                color="black",
-                linewidth=1.4,
-                label=f"best epoch {best} ({_text(monitor)} = {value:.3f})",
-            )
+    return handles
+
+
+def _mark_best(axes, rows, best: int | None, index_of, monitor: str) -> list:
+    """A black line at the best epoch of ``monitor`` (if any); its legend handle."""
+    from matplotlib.lines import Line2D
+
+    if best is None:
+        return []
+    value = _column(rows, monitor)[index_of[best]]
+    for ax in axes:
+        ax.axvline(best, color="black", linestyle="-", linewidth=1.4, alpha=0.8)
+    return [
+        Line2D(
+            [],
+            [],
+            color="black",
+            linewidth=1.4,
+            label=f"best epoch {best} ({_text(monitor)} = {value:.3f})",
         )
-    fig.suptitle("Training curves", fontsize=15)
-    fig.legend(
-        handles=handles,
-        loc="outside lower center",
-        ncol=min(len(handles), 3),
-        fontsize=11,
-        frameon=False,
-    )
-    return _save(fig, path)
+    ]
 
 
 # --------------------------------------------------------------------------------
@@ -391,7 +437,6 @@ def plot_gallery(
     if columns < 1:
         raise ValueError(f"columns must be >= 1. Received: columns={columns}")
     items = list(items)
-    cell_w, image_h, line_h, pad = 2.5, 2.2, 0.2, 0.15
     title_h = 0.6 if title else 0.1
     if not items:
         fig = plt.figure(figsize=(5, 1.5))
@@ -399,11 +444,11 @@ def plot_gallery(
         fig.text(0.5, 0.3, "no images", ha="center", fontsize=12, color="dimgrey")
         return _save(fig, path)
     captions = [_wrap(item.get("caption", "")) for item in items]
-    caption_h = line_h * max(len(c) for c in captions) + pad
+    caption_h = _LINE_H * max(len(c) for c in captions) + _PAD
     cols = min(columns, len(items))
     rows = math.ceil(len(items) / cols)
-    row_h = image_h + caption_h + pad
-    width, height = cols * cell_w, rows * row_h + title_h
+    row_h = _IMAGE_H + caption_h + _PAD
+    width, height = cols * _CELL_W, rows * row_h + title_h
     fig = plt.figure(figsize=(width, height))
     if title:
         fig.text(
@@ -412,29 +457,42 @@ def plot_gallery(
     for k, (item, lines) in enumerate(zip(items, captions, strict=True)):
         r, c = divmod(k, cols)
         top = height - title_h - r * row_h
-        left = c * cell_w + 0.15
-        ax = fig.add_axes(
-            (
-                left / width,
-                (top - image_h) / height,
-                (cell_w - 0.3) / width,
-                image_h / height,
-            )
-        )
-        ax.set_axis_off()
-        thumb = _thumbnail(item.get("image") or item.get("file"))
-        if thumb is None:
-            ax.imshow(np.full((8, 8, 3), 0.75))
-            ax.text(3.5, 3.5, "unreadable", ha="center", va="center", fontsize=11)
-        else:
-            ax.imshow(thumb, interpolation="lanczos")
-        fig.text(
-            (c * cell_w + cell_w / 2) / width,
-            (top - image_h - 0.08) / height,
-            _text("\n".join(lines)),
-            ha="center",
-            va="top",
-            fontsize=10,
-            linespacing=1.25,
-        )
+        _draw_tile(fig, item, lines, (c * _CELL_W, top), (width, height))
     return _save(fig, path)
+
+
+# The gallery's layout, in inches: a cell's width, its image's height, a caption
+# line's height, the padding below a caption.
+_CELL_W, _IMAGE_H, _LINE_H, _PAD = 2.5, 2.2, 0.2, 0.15
+
+
+def _draw_tile(fig, item: dict, lines: list[str], left_top, fig_size) -> None:
+    """One item's thumbnail (or a grey "unreadable" tile) with its caption below,
+    in the cell whose top-left corner is ``left_top`` (inches) of a ``fig_size``
+    figure."""
+    (cell_left, top), (width, height) = left_top, fig_size
+    left = cell_left + 0.15
+    ax = fig.add_axes(
+        (
+            left / width,
+            (top - _IMAGE_H) / height,
+            (_CELL_W - 0.3) / width,
+            _IMAGE_H / height,
+        )
+    )
+    ax.set_axis_off()
+    thumb = _thumbnail(item.get("image") or item.get("file"))
+    if thumb is None:
+        ax.imshow(np.full((8, 8, 3), 0.75))
+        ax.text(3.5, 3.5, "unreadable", ha="center", va="center", fontsize=11)
+    else:
+        ax.imshow(thumb, interpolation="lanczos")
+    fig.text(
+        (cell_left + _CELL_W / 2) / width,
+        (top - _IMAGE_H - 0.08) / height,
+        _text("\n".join(lines)),
+        ha="center",
+        va="top",
+        fontsize=10,
+        linespacing=1.25,
+    )

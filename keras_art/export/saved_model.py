@@ -95,14 +95,7 @@ def export_saved_model(
     run, record = open_run(run_dir, checkpoint)
     check_positive_int(top_k, "top_k")
     name = check_name(name if name is not None else run.path.resolve().name)
-    model_dir = out_base / name
-    version = _next_version(model_dir) if version is None else _check_version(version)
-    final = model_dir / str(version)
-    if final.exists():
-        raise ParameterError(
-            f"{final} already exists: versions are never overwritten. Pass another "
-            f"{{version}}, or leave it out to write version {_next_version(model_dir)}."
-        )
+    final, version = _version_dir(out_base / name, version)
 
     model = load_run_model(run, checkpoint)
     disable_cudnn(model)
@@ -125,6 +118,19 @@ def export_saved_model(
         time.time() - start,
     )
     return final
+
+
+def _version_dir(model_dir: Path, version: int | None) -> tuple[Path, int]:
+    """The folder of ``version`` under ``model_dir`` (None: the next free version)
+    and the version; a `ParameterError` naming ``version`` if it exists."""
+    version = _next_version(model_dir) if version is None else _check_version(version)
+    final = model_dir / str(version)
+    if final.exists():
+        raise ParameterError(
+            f"{final} already exists: versions are never overwritten. Pass another "
+            f"{{version}}, or leave it out to write version {_next_version(model_dir)}."
+        )
+    return final, version
 
 
 def build_export_archive(model, record: ModelRecord, *, top_k: int, metadata: dict):
@@ -173,6 +179,14 @@ def build_export_archive(model, record: ModelRecord, *, top_k: int, metadata: di
             lambda: {"embedding": tf.zeros([0, embedding_size])},
         )
 
+    model_metadata = _metadata_fn(metadata, record)
+    return _archive(serve_bytes, serve_pixels, embedding, model_metadata)
+
+
+def _metadata_fn(metadata: dict, record: ModelRecord):
+    """The ``metadata`` signature's function: the model record as JSON, the tasks
+    and every task's class names."""
+
     def model_metadata():
         out = {
             "model_json": tf.constant(json.dumps(metadata, indent=2)),
@@ -182,6 +196,11 @@ def build_export_archive(model, record: ModelRecord, *, top_k: int, metadata: di
             out[f"{task}_class_names"] = tf.constant(record.class_names[task])
         return out
 
+    return model_metadata
+
+
+def _archive(serve_bytes, serve_pixels, embedding, model_metadata):
+    """An ExportArchive with the four functions as its `SIGNATURES`."""
     bytes_spec = tf.TensorSpec([None], tf.string, name="image_bytes")
     # No archive.track(model): the endpoints track the variables they use, and
     # tracking the model as well saves every weight twice (a 2x larger SavedModel).

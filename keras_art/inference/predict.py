@@ -135,32 +135,10 @@ def predict(
     batch_size = check_positive_int(batch_size, "batch_size")
     progress_every = check_positive_int(progress_every, "progress_every")
     files = find_images(inputs)
-    if isinstance(model, LoadedModel):
-        loaded = model
-    else:
-        kind, found = detect_model(model)
-        _check_gradcam(gradcam, kind, model)  # before the (slow) load
-        loaded = load_model(found)
-    _check_gradcam(gradcam, loaded.kind, loaded.path)
-
-    kept, probs, skipped, overlays = [], {t: [] for t in loaded.tasks}, [], []
-    used_names: set[str] = set()
-    batches = [files[i : i + batch_size] for i in range(0, len(files), batch_size)]
-    for number, batch in enumerate(batches, start=1):
-        items = _read_files(batch, skipped)
-        items, batch_probs = _predict_batch(loaded, items, skipped)
-        if items:
-            kept += [file for file, _ in items]
-            for t in loaded.tasks:
-                probs[t].append(batch_probs[t])
-            if gradcam is not None:
-                overlays += _write_gradcams(
-                    loaded, items, batch_probs, Path(gradcam), used_names
-                )
-        if number % progress_every == 0 or number == len(batches):
-            done = min(number * batch_size, len(files))
-            logger.info("predict: %d/%d images", done, len(files))
-
+    loaded = _loaded_model(model, gradcam)
+    kept, probs, skipped, overlays = _predict_files(
+        loaded, files, batch_size, gradcam, progress_every
+    )
     _report_skipped(skipped, len(files))
     if not kept:
         raise UserError(
@@ -181,6 +159,51 @@ def predict(
         result.csv = write_csv(result, csv)
         logger.info("predict: wrote %s (%d images)", result.csv, len(kept))
     return result
+
+
+def _loaded_model(
+    model: str | os.PathLike | LoadedModel, gradcam: str | os.PathLike | None
+) -> LoadedModel:
+    """``model`` loaded (unless it already is), refusing Grad-CAM for a model
+    kind without it before the (slow) load."""
+    if isinstance(model, LoadedModel):
+        loaded = model
+    else:
+        kind, found = detect_model(model)
+        _check_gradcam(gradcam, kind, model)  # before the (slow) load
+        loaded = load_model(found)
+    _check_gradcam(gradcam, loaded.kind, loaded.path)
+    return loaded
+
+
+def _predict_files(
+    loaded: LoadedModel,
+    files: list[str],
+    batch_size: int,
+    gradcam: str | os.PathLike | None,
+    progress_every: int,
+):
+    """Run ``loaded`` over ``files`` in batches; the files read, their
+    probabilities per task (a list of batch arrays), the skipped files and the
+    Grad-CAM overlays written."""
+    kept, probs, skipped, overlays = [], {t: [] for t in loaded.tasks}, [], []
+    used_names: set[str] = set()
+    batches = [files[i : i + batch_size] for i in range(0, len(files), batch_size)]
+    for number, batch in enumerate(batches, start=1):
+        items = _read_files(batch, skipped)
+        items, batch_probs = _predict_batch(loaded, items, skipped)
+        if items:
+            kept += [file for file, _ in items]
+            for t in loaded.tasks:
+                probs[t].append(batch_probs[t])
+            if gradcam is not None:
+                overlays += _write_gradcams(
+                    loaded, items, batch_probs, Path(gradcam), used_names
+                )
+        if number % progress_every == 0 or number == len(batches):
+            done = min(number * batch_size, len(files))
+            logger.info("predict: %d/%d images", done, len(files))
+    return kept, probs, skipped, overlays
 
 
 def find_images(inputs: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:

@@ -423,11 +423,43 @@ class Trainer:
         self._feature_ds = feature_train_ds
         self._feature_val_ds = feature_val_ds
         callbacks = list(callbacks)
+        history = keras.callbacks.History()
+        cb_list = self._callback_list(callbacks, history, epochs)
+        restored_epoch = self._begin_training(
+            cb_list, callbacks, history, checkpoints, resume
+        )
+        if restored_epoch is not None:
+            initial_epoch = restored_epoch
+        for epoch in range(initial_epoch, epochs):
+            if self.model.stop_training:
+                break
+            logs = self._run_epoch(epoch, epochs, train_ds, val_ds, cb_list)
+            self._record_epoch(epoch, logs, checkpoints, callbacks)
+        cb_list.on_train_end()
+        return history
+
+    def _record_epoch(self, epoch: int, logs, checkpoints, callbacks) -> None:
+        """Add ``epoch``'s logs to the history records and checkpoint the epoch."""
+        self.history_records.append(
+            {"epoch": epoch, **{k: to_builtin(v) for k, v in logs.items()}}
+        )
+        # A NaN epoch is recorded but never checkpointed: --resume must not
+        # continue from NaN weights.
+        if checkpoints is not None and np.isfinite(logs.get("loss", 0.0)):
+            checkpoints.save(self, epoch + 1, callbacks)
+
+    def _callback_list(
+        self,
+        callbacks: list[keras.callbacks.Callback],
+        history: keras.callbacks.History,
+        epochs: int,
+    ) -> keras.callbacks.CallbackList:
+        """``callbacks`` then ``history`` as one list; trainer-aware callbacks get
+        this trainer first."""
         for cb in callbacks:
             if isinstance(cb, TrainerAwareCallback):
                 cb.set_trainer(self)
-        history = keras.callbacks.History()
-        cb_list = keras.callbacks.CallbackList(
+        return keras.callbacks.CallbackList(
             [*callbacks, history],
             add_history=False,
             add_progbar=False,
@@ -435,6 +467,12 @@ class Trainer:
             epochs=epochs,
             verbose=self.verbose,
         )
+
+    def _begin_training(
+        self, cb_list, callbacks, history, checkpoints, resume: bool
+    ) -> int | None:
+        """``on_train_begin``, with the latest checkpoint restored around it when
+        ``resume``; the epoch to continue from (None: a fresh start)."""
         restored = None
         if resume and checkpoints is not None:
             # Step 1 of 2: variables, stage, history and trainer-aware callbacks'
@@ -444,25 +482,13 @@ class Trainer:
             self.history_records = []
         self.model.stop_training = False
         cb_list.on_train_begin()
-        if restored is not None:
-            initial_epoch = restored["epoch"]
-            # Step 2 of 2: plain Keras callbacks reset their counters in
-            # on_train_begin, so theirs go back after it.
-            checkpoints.restore_callback_attributes(callbacks, restored)
-            self._replay_history(history)
-        for epoch in range(initial_epoch, epochs):
-            if self.model.stop_training:
-                break
-            logs = self._run_epoch(epoch, epochs, train_ds, val_ds, cb_list)
-            self.history_records.append(
-                {"epoch": epoch, **{k: to_builtin(v) for k, v in logs.items()}}
-            )
-            # A NaN epoch is recorded but never checkpointed: --resume must not
-            # continue from NaN weights.
-            if checkpoints is not None and np.isfinite(logs.get("loss", 0.0)):
-                checkpoints.save(self, epoch + 1, callbacks)
-        cb_list.on_train_end()
-        return history
+        if restored is None:
+            return None
+        # Step 2 of 2: plain Keras callbacks reset their counters in
+        # on_train_begin, so theirs go back after it.
+        checkpoints.restore_callback_attributes(callbacks, restored)
+        self._replay_history(history)
+        return restored["epoch"]
 
     def _steps_per_epoch_of(self, train_ds: DatasetOrFactory, epoch: int) -> int:
         first = train_ds(epoch) if callable(train_ds) else train_ds

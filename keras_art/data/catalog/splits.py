@@ -70,16 +70,7 @@ def assign_splits(
     Returns:
         ``(split, report)``: the split array (dtype object) and a JSON-safe report.
     """
-    fractions = [float(f) for f in fractions]
-    if len(fractions) not in (2, 3) or abs(sum(fractions) - 1.0) > 1e-3:
-        raise UserError(
-            f"data.split must be 2 or 3 fractions summing to 1. Received: {fractions}"
-        )
-    if small_classes not in ("drop", "error"):
-        raise UserError(
-            f"data.small_classes must be 'drop' or 'error'. Received: {small_classes!r}"
-        )
-    fractions = (fractions + [0.0])[:3]
+    fractions = _three_fractions(fractions, small_classes)
     labels = np.asarray(labels, dtype=np.int64)
     n = len(keys)
     if labels.shape != (n,):
@@ -97,30 +88,66 @@ def assign_splits(
     }
 
     if official is not None:
-        group_official = _group_official(group_of, np.asarray(official, dtype=object))
-        report["duplicates_moved_to_eval"] = int(group_official.pop("_moved"))
-        group_split, official_report = _official(
-            u, group_label, group_official["split"], fractions, small_classes
+        group_split, split_report = _official_groups(
+            group_of, official, u, group_label, fractions, small_classes
         )
-        report.update(official_report)
     else:
-        free = np.ones(len(group_keys), dtype=bool)
-        group_split = np.empty(len(group_keys), dtype=object)
-        group_split[:] = ""
-        report.update(
-            _hashed(u, group_label, free, fractions, small_classes, group_split)
+        group_split, split_report = _all_hashed(
+            u, group_label, fractions, small_classes
         )
-        report["mode"] = "hashed"
-        report["split_meaning"] = {
-            "train": f"{fractions[0]:.0%} of the images (stratified, seeded)",
-            "val": f"{fractions[1]:.0%} of the images (stratified, seeded)",
-            "test": f"{fractions[2]:.0%} of the images (stratified, seeded)",
-        }
+    report.update(split_report)
 
     split = group_split[group_of]
     report["counts"] = {s: int(np.sum(split == s)) for s in SPLITS}
     report["dropped_rows"] = int(np.sum(split == ""))
     return split, report
+
+
+def _three_fractions(fractions: Sequence[float], small_classes: str) -> list[float]:
+    """``fractions`` as (train, val, test), test 0 when two are given; `UserError`
+    for fractions that do not sum to 1 or an unknown ``small_classes``."""
+    fractions = [float(f) for f in fractions]
+    if len(fractions) not in (2, 3) or abs(sum(fractions) - 1.0) > 1e-3:
+        raise UserError(
+            f"data.split must be 2 or 3 fractions summing to 1. Received: {fractions}"
+        )
+    if small_classes not in ("drop", "error"):
+        raise UserError(
+            f"data.small_classes must be 'drop' or 'error'. Received: {small_classes!r}"
+        )
+    return (fractions + [0.0])[:3]
+
+
+def _official_groups(
+    group_of, official, u, group_label, fractions, small_classes
+) -> tuple[np.ndarray, dict]:
+    """Every group split after the source's ``official`` split (see
+    `assign_splits`); the group split and its report entries."""
+    group_official = _group_official(group_of, np.asarray(official, dtype=object))
+    report = {"duplicates_moved_to_eval": int(group_official.pop("_moved"))}
+    group_split, official_report = _official(
+        u, group_label, group_official["split"], fractions, small_classes
+    )
+    report.update(official_report)
+    return group_split, report
+
+
+def _all_hashed(
+    u: np.ndarray, group_label: np.ndarray, fractions: list[float], small_classes: str
+) -> tuple[np.ndarray, dict]:
+    """Every group split by ``fractions`` (no official split); the group split and
+    its report entries."""
+    free = np.ones(len(u), dtype=bool)
+    group_split = np.empty(len(u), dtype=object)
+    group_split[:] = ""
+    report = _hashed(u, group_label, free, fractions, small_classes, group_split)
+    report["mode"] = "hashed"
+    report["split_meaning"] = {
+        "train": f"{fractions[0]:.0%} of the images (stratified, seeded)",
+        "val": f"{fractions[1]:.0%} of the images (stratified, seeded)",
+        "test": f"{fractions[2]:.0%} of the images (stratified, seeded)",
+    }
+    return group_split, report
 
 
 def _groups(keys: Sequence[str]) -> tuple[np.ndarray, list[str]]:

@@ -88,20 +88,7 @@ def scan_images(
     cache_dir = Path(cache_dir).expanduser() if cache_dir else None
     cache_path = cache_dir / "scan_cache.json" if cache_dir else None
     cache = _load_cache(cache_path, max_pixels)
-    results: list[dict | None] = [None] * len(files)
-    todo = []
-    for i, path in enumerate(files):
-        stamp = _stamp(path)
-        hit = cache.get(path)
-        if (
-            stamp is not None
-            and hit is not None
-            and hit["stamp"] == stamp
-            and (hit["status"] != "convert" or Path(hit.get("converted", "")).is_file())
-        ):
-            results[i] = hit
-        else:
-            todo.append((i, path, stamp))
+    results, todo = _cached_results(files, cache)
     from_cache = len(files) - len(todo)
 
     def work(item):
@@ -126,7 +113,34 @@ def scan_images(
             cache_path,
             {"version": CACHE_VERSION, "max_pixels": max_pixels, "files": cache},
         )
+    return _scan_result(files, results, from_cache)
 
+
+def _cached_results(
+    files: list[str], cache: dict
+) -> tuple[list[dict | None], list[tuple[int, str, list[int] | None]]]:
+    """Per row, the cache's result when the file is unchanged since (and its
+    converted copy still exists), else None; and the ``(row, path, stamp)`` of the
+    rows left to check."""
+    results: list[dict | None] = [None] * len(files)
+    todo = []
+    for i, path in enumerate(files):
+        stamp = _stamp(path)
+        hit = cache.get(path)
+        if (
+            stamp is not None
+            and hit is not None
+            and hit["stamp"] == stamp
+            and (hit["status"] != "convert" or Path(hit.get("converted", "")).is_file())
+        ):
+            results[i] = hit
+        else:
+            todo.append((i, path, stamp))
+    return results, todo
+
+
+def _scan_result(files: list[str], results: list[dict], from_cache: int) -> ScanResult:
+    """The `ScanResult` of every row's check result."""
     out = ScanResult(files=[], ok=[], hashes=[], from_cache=from_cache)
     for path, res in zip(files, results, strict=False):
         usable = res["status"] in ("ok", "convert") and res.get("reason") is None

@@ -117,43 +117,44 @@ def decode_random_resized_crop(
     u = tf.random.stateless_uniform([2], s_flip)
     flips = (tf.logical_and(hflip, u[0] < 0.5), tf.logical_and(vflip, u[1] < 0.5))
 
-    def placed(win):
+    def placed(shape):
+        win = sample_crop_window(s_win, shape[0], shape[1], scale, ratio)
         if jitter_seed is None:
             return win, size, None
         return jittered_window(win, jitter_seed, size, jitter_range, flips)
 
     def jpeg():
         shape = tf.io.extract_jpeg_shape(image_bytes, output_type=tf.int32)
-        win, side, pads = placed(
-            sample_crop_window(s_win, shape[0], shape[1], scale, ratio)
-        )
-        if dct_downscale:
-            crop = _decode_jpeg_window_scaled(image_bytes, shape, win, side)
-            # After the DCT step at most a 2x reduction is left: bilinear is enough.
-            # Plain bilinear (half-pixel centres): crop_and_resize would fold the
-            # flip in but costs ~3x more on CPU than resize + a conditional
-            # reverse. float32 first: ResizeBilinear's float kernel beats its
-            # uint8 one by more than the cast costs.
-            out = tf.image.resize(tf.cast(crop, tf.float32), [side, side])
-        else:
-            crop = tf.io.decode_and_crop_jpeg(image_bytes, win, channels=3)
-            crop.set_shape([None, None, 3])
-            out = tf.image.resize(crop, [side, side], antialias=True)
-            out = tf.clip_by_value(out, 0.0, 255.0)
+        win, side, pads = placed(shape)
+        out = _decode_jpeg_window_resized(image_bytes, shape, win, side, dct_downscale)
         return _pad(_maybe_flip(out, flips), pads)
 
     def other():
         image = decode_rgb(image_bytes)
-        shape = tf.shape(image)
-        win, side, pads = placed(
-            sample_crop_window(s_win, shape[0], shape[1], scale, ratio)
-        )
+        win, side, pads = placed(tf.shape(image))
         return _pad(_maybe_flip(_crop_and_resize(image, win, side), flips), pads)
 
     # No clip: bilinear samples of uint8 stay in [0, 255]; the antialiased
     # resizes clip themselves.
     out = tf.cond(tf.io.is_jpeg(image_bytes), jpeg, other)
     return tf.ensure_shape(out, [size, size, 3])
+
+
+def _decode_jpeg_window_resized(image_bytes, shape, win, side: int, dct_downscale):
+    """The JPEG's ``win`` decoded and resized to ``side`` x ``side`` (float32), with
+    libjpeg's DCT-domain downscale when ``dct_downscale``."""
+    if dct_downscale:
+        crop = _decode_jpeg_window_scaled(image_bytes, shape, win, side)
+        # After the DCT step at most a 2x reduction is left: bilinear is enough.
+        # Plain bilinear (half-pixel centres): crop_and_resize would fold the
+        # flip in but costs ~3x more on CPU than resize + a conditional
+        # reverse. float32 first: ResizeBilinear's float kernel beats its
+        # uint8 one by more than the cast costs.
+        return tf.image.resize(tf.cast(crop, tf.float32), [side, side])
+    crop = tf.io.decode_and_crop_jpeg(image_bytes, win, channels=3)
+    crop.set_shape([None, None, 3])
+    out = tf.image.resize(crop, [side, side], antialias=True)
+    return tf.clip_by_value(out, 0.0, 255.0)
 
 
 def jittered_window(win, seed, size: int, scale_range: Sequence[float], flips):

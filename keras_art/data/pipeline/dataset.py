@@ -126,25 +126,12 @@ def build_dataset(
     n = len(files)
     label_arrays = {t: _check_labels(labels[t], n, num_classes[t], t) for t in tasks}
     if input_cfg.tfrecords:
-        from keras_art.data.pipeline.tfrecord import read_shards
-
-        records = read_shards(
-            input_cfg.tfrecords,
+        return _build_from_shards(
             split or ("train" if training else "val"),
-            deterministic=input_cfg.deterministic or not training,
-            shuffle_seed=_epoch_seed(seed, epoch) if training else None,
-            shuffle_files=training,
-        )
-        return build_dataset_from_records(
-            records,
-            num_classes,
-            augment,
-            input_cfg,
-            training=training,
-            seed=_epoch_seed(seed, epoch),
-            primary_task=primary,
-            labels=label_arrays if n else None,
-        )
+            label_arrays if n else None,
+            num_classes, augment, input_cfg,
+            training=training, seed=seed, epoch=epoch, primary_task=primary,
+        )  # fmt: skip
     if n == 0:
         raise UserError("build_dataset: no image files given. Check the split.")
     elements = {"image": tf.constant([str(f) for f in files])}
@@ -161,6 +148,41 @@ def build_dataset(
         epoch=epoch,
     )
     return _build(elements, n, label_arrays, spec)
+
+
+def _build_from_shards(
+    split: str,
+    labels: dict[str, np.ndarray] | None,
+    num_classes: Mapping[str, int],
+    augment: AugmentConfig,
+    input_cfg: InputConfig,
+    *,
+    training: bool,
+    seed: int | None,
+    epoch: int,
+    primary_task: str,
+):
+    """`build_dataset` of ``split`` read from the shards in ``input_cfg.tfrecords``
+    (``labels``: the split's, for balancing and class weights)."""
+    from keras_art.data.pipeline.tfrecord import read_shards
+
+    records = read_shards(
+        input_cfg.tfrecords,
+        split,
+        deterministic=input_cfg.deterministic or not training,
+        shuffle_seed=_epoch_seed(seed, epoch) if training else None,
+        shuffle_files=training,
+    )
+    return build_dataset_from_records(
+        records,
+        num_classes,
+        augment,
+        input_cfg,
+        training=training,
+        seed=_epoch_seed(seed, epoch),
+        primary_task=primary_task,
+        labels=labels,
+    )
 
 
 def _epoch_seed(seed: int | None, epoch: int) -> int | None:

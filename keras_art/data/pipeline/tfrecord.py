@@ -106,6 +106,26 @@ def write_shards(
     out = Path(out_dir)
     check_encoding(out, encoding)
     out.mkdir(parents=True, exist_ok=True)
+    paths = _write_missing_shards(
+        out, split_name, files, arrays, shard_size, encoding, threads
+    )
+    _update_manifest(
+        out, split_name, files, labels, arrays, paths, class_names, source, encoding
+    )
+    return paths
+
+
+def _write_missing_shards(
+    out: Path,
+    split_name: str,
+    files: Sequence[str],
+    arrays: Mapping[str, np.ndarray],
+    shard_size: int,
+    encoding: ImageEncoding,
+    threads: int,
+) -> list[Path]:
+    """Every shard of the split in ``out``, written unless an earlier write already
+    finished it with the same content (``.progress.json``); the shard paths."""
     progress = _read_progress(out, encoding)
     n = len(files)
     num_shards = max(1, -(-n // shard_size))
@@ -125,9 +145,6 @@ def write_shards(
             clock.skipped(len(rows))
         paths.append(path)
     clock.done()
-    _update_manifest(
-        out, split_name, files, labels, arrays, paths, class_names, source, encoding
-    )
     return paths
 
 

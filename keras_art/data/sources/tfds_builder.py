@@ -236,16 +236,8 @@ def load_tfds_catalog(data_cfg) -> Catalog:
             f"{{data.path}} {data_cfg.path}: no such folder. Check the path."
         )
     disable_gcs()
-    import tensorflow_datasets as tfds
-
     cache = Path(data_cfg.cache_dir) / "tfds"
-    if (root / "wikiart_csv").is_dir() or (root / "Style").is_dir():
-        builder = make_builder(cache / _key(root.resolve()) / "data")
-        builder.download_and_prepare(download_config=offline_download_config(root))
-        version_dir = Path(builder.data_dir)
-    else:
-        version_dir = _find_prepared(root)
-        builder = tfds.builder_from_directory(str(version_dir))
+    builder, version_dir = _prepared_builder(root, cache)
     meta_file = version_dir / "metadata.json"
     meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
     class_names = meta.get("class_names", {})
@@ -265,6 +257,31 @@ def load_tfds_catalog(data_cfg) -> Catalog:
         if task not in class_names:
             top = max(r[task] for r in index)
             class_names[task] = [f"{task}_{i}" for i in range(top + 1)]
+    return Catalog(
+        files=[str(out / r["file"]) for r in index],
+        labels={t: np.array([r[t] for r in index], dtype=np.int64) for t in tasks},
+        class_names={t: list(class_names[t]) for t in tasks},
+        source="tfds",
+        official_split=np.array([r["split"] for r in index], dtype=object),
+        notes=_catalog_notes(index, version_dir, out),
+    )
+
+
+def _prepared_builder(root: Path, cache: Path):
+    """The TFDS builder of ``root`` and its version folder: a manual-download dir
+    is prepared once under ``cache``, a prepared data dir is read as it is."""
+    import tensorflow_datasets as tfds
+
+    if (root / "wikiart_csv").is_dir() or (root / "Style").is_dir():
+        builder = make_builder(cache / _key(root.resolve()) / "data")
+        builder.download_and_prepare(download_config=offline_download_config(root))
+        return builder, Path(builder.data_dir)
+    version_dir = _find_prepared(root)
+    return tfds.builder_from_directory(str(version_dir)), version_dir
+
+
+def _catalog_notes(index: list[dict], version_dir: Path, out: Path) -> list[str]:
+    """Where the examples came from, and how many images two splits share."""
     names = [r["filename"] for r in index]
     in_both = len(
         {n for n, r in zip(names, index, strict=True) if r["split"] == "train"}
@@ -276,14 +293,7 @@ def load_tfds_catalog(data_cfg) -> Catalog:
             f"tfds: {in_both} images are listed as train for one task and val for "
             f"another; they appear once per split."
         )
-    return Catalog(
-        files=[str(out / r["file"]) for r in index],
-        labels={t: np.array([r[t] for r in index], dtype=np.int64) for t in tasks},
-        class_names={t: list(class_names[t]) for t in tasks},
-        source="tfds",
-        official_split=np.array([r["split"] for r in index], dtype=object),
-        notes=notes,
-    )
+    return notes
 
 
 def _key(path: Path) -> str:
