@@ -77,9 +77,9 @@ def test_epochs_is_the_trial_length_in_the_search():
 
 
 def test_bench_tune_builds_its_trial_config_with_the_same_function():
-    from keras_art.benchmarks.tune import _base_config
+    from tuning.bench import _base_config, benchmarks
 
-    args = bench.build_parser().parse_args(
+    args = bench.build_parser(benchmarks()).parse_args(
         ["tune", "--image-size", "32", "--batch-size", "4", "--set", "tune.stage=full"]
     )
     cfg = _base_config(args)

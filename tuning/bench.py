@@ -150,10 +150,14 @@ def _weights_or_none(cfg) -> str:
     return cfg.model.weights
 
 
+def benchmarks() -> dict:
+    """This module's benchmarks in `keras_art.bench`'s table form."""
+    return {NAME: (add_arguments, run, HELP)}
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m tuning.bench tune [--json OUT] ...``."""
-    benchmarks = {NAME: (add_arguments, run, HELP)}
-    return bench_main(argv, benchmarks, "python -m tuning.bench")
+    return bench_main(argv, benchmarks(), "python -m tuning.bench")
 
 
 if __name__ == "__main__":
