@@ -19,9 +19,13 @@ from collections.abc import Callable
 from typing import Any
 
 from keras_art.cli import CONFIG_FLAGS, ArgumentParser, quiet_tensorflow, run_command
+from keras_art.errors import UserError
 
 # name -> (add_arguments, run, help), as `keras_art.benchmarks.registry` returns
 Benchmarks = dict[str, tuple[Callable, Callable, str]]
+# Benchmarks that live beside the package that they time (keras_art never imports
+# tuning): the command a user runs instead.
+ELSEWHERE = {"tune": "python -m tuning.bench tune"}
 
 
 def build_parser(
@@ -59,6 +63,12 @@ def bench(
     """
     from keras_art.atomic_files import atomic_write_json
 
+    argv = sys.argv[1:] if argv is None else argv
+    if benchmarks is None and argv and argv[0] in ELSEWHERE:
+        raise UserError(
+            f"{prog} {argv[0]}: that benchmark runs as {ELSEWHERE[argv[0]]} "
+            "(same flags)."
+        )
     args = build_parser(benchmarks, prog).parse_args(argv)
     quiet_tensorflow()
     result = args.run_benchmark(args)

@@ -58,8 +58,8 @@ FLAG_KEYS = {
     "seed": "train.seed",
     "report": "train.report",
 }
-# The search commands (``tuning.search``, ``bench tune``): ``--epochs`` is a trial's
-# epochs, and the search settings have flags of their own.
+# The search commands (``tuning.search``, ``tuning.bench tune``): ``--epochs`` is a
+# trial's epochs, and the search settings have flags of their own.
 TUNE_FLAG_KEYS = {
     **FLAG_KEYS,
     "epochs": "tune.epochs",

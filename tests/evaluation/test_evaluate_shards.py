@@ -52,22 +52,28 @@ def prepared(run, tmp_path_factory):
     return _write_shards(run, out, *flags)
 
 
-def test_original_bytes_give_exactly_the_files_numbers(run, original):
-    """Shards of the original bytes: the same probabilities, metrics and TTA as the
-    files; the report goes beside the files' report, not over it."""
+def _aligned_test_rows(run, shards):
+    """The run's test rows read from ``shards``, checked to be the files' rows (same
+    files, same labels); with the model and its eval-resize arguments."""
     record = read_model_record(run)
     files_rows = split_rows(run, record, "test")
-    rows = shard_rows(run, record, "test", original)
+    rows = shard_rows(run, record, "test", shards)
     assert rows.files == files_rows.files
     for task in record.tasks:
         np.testing.assert_array_equal(rows.labels[task], files_rows.labels[task])
-    model = load_run_model(run)
     kwargs = dict(
         image_size=record.image_size,
         resize_mode=record.eval_resize,
         tasks=record.tasks,
-        tta_flip=True,  # plain and flipped at the run's size
     )
+    return record, rows, load_run_model(run), kwargs
+
+
+def test_original_bytes_give_exactly_the_files_numbers(run, original):
+    """Shards of the original bytes: the same probabilities, metrics and TTA as the
+    files; the report goes beside the files' report, not over it."""
+    record, rows, model, kwargs = _aligned_test_rows(run, original)
+    kwargs["tta_flip"] = True  # plain and flipped at the run's size
     from_files = forward_pass(model, rows.files, **kwargs)
     from_shards = forward_pass(
         model, rows.files, encoded=rows.encoded_of(rows.files), **kwargs
@@ -110,18 +116,7 @@ def test_prepared_shards_evaluate_and_record_their_encoding(run, prepared, capsy
 
     # The records are the run's test images, each paired with its own file and
     # labels, brought to the model by the run's eval resize.
-    record = read_model_record(run)
-    files_rows = split_rows(run, record, "test")
-    rows = shard_rows(run, record, "test", prepared)
-    assert rows.files == files_rows.files
-    for task in record.tasks:
-        np.testing.assert_array_equal(rows.labels[task], files_rows.labels[task])
-    model = load_run_model(run)
-    kwargs = dict(
-        image_size=record.image_size,
-        resize_mode=record.eval_resize,
-        tasks=record.tasks,
-    )
+    record, rows, model, kwargs = _aligned_test_rows(run, prepared)
     on_files = forward_pass(model, rows.files, **kwargs)
     on_shards = forward_pass(
         model, rows.files, encoded=rows.encoded_of(rows.files), **kwargs

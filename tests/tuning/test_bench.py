@@ -16,3 +16,13 @@ def test_tune_bench_runs_in_the_bench_frame(capsys):
     assert "--image-size" in out and "--json" in out  # the frame adds --json
     assert bench.main(["tune", "--epochs"]) == 2  # a bad flag: one line, exit 2
     assert "tune" not in registry()
+
+
+def test_keras_art_bench_tune_names_the_command_that_runs_it(capsys):
+    from keras_art import bench as keras_art_bench
+
+    assert keras_art_bench.main(["tune", "--image-size", "32"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: python -m keras_art.bench tune: that benchmark runs as python -m "
+        "tuning.bench tune (same flags)."
+    )
