@@ -203,3 +203,30 @@ def test_bad_inputs_raise():
         label_audit(emb, true, probs, NAMES, files[:-1])
     with pytest.raises(ValueError, match="len\\(class_names\\)"):
         label_audit(emb, true, probs, NAMES[:3], files)
+
+
+def test_two_image_classes_by_hand_with_a_class_absent_from_the_split():
+    """Worked by hand on unit vectors: a two-image class still measures each image
+    against the other one alone (leave-one-out), and a class with no image in the
+    split (C) is never the nearest other."""
+    emb = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [0.5, np.sqrt(0.75)]])
+    labels = np.array([0, 0, 1, 1])
+    probs = np.eye(3)[labels]  # predictions agree: only the geometry flags
+    rows = label_audit(emb, labels, probs, ["A", "B", "C"], ["a1", "a2", "b1", "b2"])
+    b_centroid = np.array([0.5, 1 + np.sqrt(0.75)])
+    b_centroid /= np.linalg.norm(b_centroid)
+    other = float(emb[1] @ b_centroid)  # a2 against B's centroid: 0.787
+    assert [r["file"] for r in rows] == ["a2"]
+    (a2,) = rows
+    assert a2["own_sim"] == pytest.approx(0.8)  # a1 . a2, not a2 . centroid(A)
+    assert (a2["nearest_other"], a2["other_sim"]) == ("B", pytest.approx(other))
+    assert a2["margin"] == pytest.approx(0.8 - other)
+    assert a2["reasons"] == "small_margin"
+
+
+def test_a_label_past_the_last_class_is_refused():
+    emb, true, probs, files = _clusters()
+    labels = true.copy()
+    labels[0] = len(NAMES)
+    with pytest.raises(ValueError):
+        label_audit(emb, labels, probs, NAMES, files)
