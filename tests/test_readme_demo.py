@@ -33,10 +33,13 @@ def test_readme_demo_command_learns(tmp_path):
     # 8 artists: chance is 0.125. Measured 0.90-0.92 test top-1 over four runs.
     assert summary["metrics"]["test"]["artist"]["top1"] > 0.6
     assert summary["metrics"]["val"]["artist"]["macro_f1"] > 0.5
-    # Every finished run has its test report, with training's own numbers.
+    # Every finished run has its test report, with training's own numbers: the same
+    # weights and eval resize, through another batching (training's tf.data eval vs
+    # evaluate's pass), so an image on a near-tie may flip. Seen once in a clean-clone
+    # CI run (0.7606 vs 0.7746: one image of 71); allow one image, not more.
     report = json.loads((run / "eval" / "test" / "metrics.json").read_text())
     assert report["per_task"]["artist"]["top1"] == pytest.approx(
-        summary["metrics"]["test"]["artist"]["top1"], abs=2e-3
+        summary["metrics"]["test"]["artist"]["top1"], abs=1.01 / 71
     )
     assert (run / "eval" / "test" / "report.html").stat().st_size > 0
 
