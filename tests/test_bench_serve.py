@@ -19,6 +19,7 @@ from keras_art.benchmarks.serve import LATENCY_PATHS, THROUGHPUT_PATHS, pil_pixe
 from keras_art.data.pipeline.decode import decode_and_resize_for_eval
 from keras_art.errors import UserError
 from keras_art.evaluation.evaluate_run import split_rows
+from keras_art.export.batching import parse_batching_parameters
 from keras_art.models.run_reader import load_run_model, open_run
 
 pytestmark = pytest.mark.slow
@@ -50,8 +51,19 @@ def test_serve_bench_writes_json(smoke_multi_run, tmp_path, capsys, monkeypatch)
     out = tmp_path / "serve.json"
     argv = ["serve", "--run", str(smoke_multi_run), "--repeats", "2"]
     argv += ["--batch", "3", "--batches", "1", "--json", str(out)]
+    argv += ["--export-dir", str(tmp_path / "models")]
     assert bench.main(argv) == 0
     result = json.loads(out.read_text())
+    # The batch-size curve and, from it, TF Serving's batching file beside the
+    # kept export (BASE/NAME/batching_parameters.txt next to BASE/NAME/1/).
+    assert set(result["batch_curve"]) == {"1", "2", "3"}
+    assert all(v > 0 for v in result["batch_curve"].values())
+    model_dir = tmp_path / "models" / smoke_multi_run.name
+    assert (model_dir / "1" / "saved_model.pb").is_file()
+    assert result["batching"]["file"] == str(model_dir / "batching_parameters.txt")
+    text = (model_dir / "batching_parameters.txt").read_text()
+    assert parse_batching_parameters(text) == result["batching"]["parameters"]
+    assert result["batching"]["parameters"]["max_batch_size"] in (1, 2, 3)
     assert set(result["latency_ms"]) == set(LATENCY_PATHS)
     for stats in result["latency_ms"].values():
         assert 0 < stats["p50"] <= stats["p95"] and stats["mean"] > 0

@@ -25,6 +25,13 @@ Single-image latency (p50/p95 ms over ``--repeats`` calls) for every path and
 batch-``--batch`` throughput (images/s over ``--batches`` batches) for the two that
 take batches of bytes. Each path is warmed up first, and the timed calls take turns
 (path A, B, C, A, B, C, ...) so a slow spell of a shared machine hits all alike.
+
+Then ``savedmodel_bytes``'s throughput at batch sizes 1, 2, 4, ... up to ``--batch``
+(the curve TF Serving's batching trades on) and, from it, suggested TF Serving
+batching parameters (`keras_art.export.batching`). With ``--export-dir BASE`` the
+SavedModel under test is kept as ``BASE/<name>/<version>/`` and the suggestion is
+written beside it as ``BASE/<name>/batching_parameters.txt``, ready for
+``tensorflow_model_server --enable_batching --batching_parameters_file=...``.
 """
 
 from __future__ import annotations
@@ -86,6 +93,12 @@ def add_arguments(p) -> None:
         "--batches", type=int, default=5, help="timed batches per throughput path"
     )
     p.add_argument("--checkpoint", choices=CHECKPOINTS, default="best")
+    p.add_argument(
+        "--export-dir",
+        metavar="BASE",
+        help="keep the SavedModel as BASE/NAME/VERSION and write the suggested "
+        "batching_parameters.txt beside it (default: a temporary export)",
+    )
 
 
 def run(args) -> dict[str, Any]:
@@ -97,6 +110,7 @@ def run(args) -> dict[str, Any]:
         repeats=args.repeats,
         batches=args.batches,
         checkpoint=args.checkpoint,
+        export_dir=args.export_dir,
     )
 
 
@@ -108,11 +122,13 @@ def bench_serve(
     repeats: int = 50,
     batches: int = 5,
     checkpoint: str = "best",
+    export_dir: str | None = None,
 ) -> dict[str, Any]:
     """Time the serving paths of the module docstring on one finished run.
 
     Returns ``{"latency_ms": {path: {"p50", "p95", "mean"}},
     "throughput_images_per_s": {path: ...}, "ratios": {...}, "targets": {...},
+    "batch_curve": {batch size: images/s}, "batching": {"parameters", "file"},
     "sizes_mb": {...}, "pil_vs_tf_pixels": {...}, "images": N, ...}``.
     """
     from keras_art.models.run_reader import open_run
@@ -131,12 +147,18 @@ def bench_serve(
         tempfile.TemporaryDirectory(prefix="keras_art_serve_") as tmp,
         PeakRSS() as mem,
     ):
-        paths, facts = _build_paths(run, record, data, Path(tmp), checkpoint)
+        paths, facts = _build_paths(
+            run, record, data, Path(tmp), checkpoint, export_dir
+        )
         latency = _time_latency(paths, data, repeats)
         throughput = _time_throughput(paths, data, batch, batches)
+        curve = _time_batch_curve(paths["savedmodel_bytes"], data, batch, batches)
+    batching = _batching(curve, latency, facts.pop("saved_model"), export_dir)
     return {
         "latency_ms": latency,
         "throughput_images_per_s": throughput,
+        "batch_curve": {str(b): v for b, v in curve.items()},
+        "batching": batching,
         "ratios": _ratios(latency, throughput),
         "targets": TARGETS,
         **facts,
@@ -226,11 +248,17 @@ def _pil_letterbox(image, size: int) -> np.ndarray:
 
 # -------------------------------------------------------------------- paths
 def _build_paths(
-    run: RunDir, record, data: list[bytes], tmp: Path, checkpoint: str
+    run: RunDir,
+    record,
+    data: list[bytes],
+    tmp: Path,
+    checkpoint: str,
+    export_dir: str | None = None,
 ) -> tuple[dict[str, Callable[[list[bytes]], Any]], dict[str, Any]]:
-    """Export both artifacts; return ``{path: call(list of encoded images)}`` and
-    ``{"sizes_mb": ..., "pil_vs_tf_pixels": ...}`` (how far PIL's eval resize is
-    from TensorFlow's on these images)."""
+    """Export both artifacts (the SavedModel under ``export_dir`` when given);
+    return ``{path: call(list of encoded images)}`` and ``{"sizes_mb": ...,
+    "pil_vs_tf_pixels": ..., "saved_model": its version folder}`` (how far PIL's
+    eval resize is from TensorFlow's on these images)."""
     import tensorflow as tf
 
     from keras_art.data.pipeline.decode import decode_and_resize_for_eval
@@ -241,7 +269,10 @@ def _build_paths(
 
     size, mode = int(record.image_size), record.eval_resize
     progress("exporting the SavedModel")
-    saved = export_saved_model(run, tmp, name="saved", checkpoint=checkpoint)
+    if export_dir is None:
+        saved = export_saved_model(run, tmp, name="saved", checkpoint=checkpoint)
+    else:
+        saved = export_saved_model(run, export_dir, checkpoint=checkpoint)
     progress("exporting the TFLite file")
     tflite_path = export_tflite(run, tmp, name="tflite", checkpoint=checkpoint)
     loaded = tf.saved_model.load(str(saved))
@@ -274,7 +305,11 @@ def _build_paths(
         "tflite": round(tflite_path.stat().st_size / 1e6, 2),
     }
     pil_diff = [np.abs(pil_pixels(b, size, mode) - resized[b][0]).mean() for b in data]
-    return paths, {"sizes_mb": sizes, "pil_vs_tf_pixels": _diff_summary(pil_diff)}
+    return paths, {
+        "sizes_mb": sizes,
+        "pil_vs_tf_pixels": _diff_summary(pil_diff),
+        "saved_model": saved,
+    }
 
 
 def _diff_summary(diffs: list[float]) -> dict[str, float]:
@@ -324,6 +359,51 @@ def _time_throughput(
             paths[name](group)
             seconds[name] += time.perf_counter() - start
     return {name: round(batch * batches / s, 2) for name, s in seconds.items()}
+
+
+def _time_batch_curve(
+    call: Callable, data: list[bytes], batch: int, batches: int
+) -> dict[int, float]:
+    """Images/s of ``call`` at batch sizes 1, 2, 4, ... up to ``batch`` (and
+    ``batch`` itself), ``batches`` batches each after one warm-up batch."""
+    sizes = sorted({2**i for i in range(batch.bit_length()) if 2**i <= batch} | {batch})
+    progress(f"timing the batch-size curve {sizes} ({batches} batches each)")
+    curve = {}
+    for size in sizes:
+        groups = [
+            [data[(b * size + i) % len(data)] for i in range(size)]
+            for b in range(batches + 1)
+        ]
+        call(groups[0])  # trace this batch size
+        start = time.perf_counter()
+        for group in groups[1:]:
+            call(group)
+        curve[size] = round(size * batches / (time.perf_counter() - start), 2)
+    return curve
+
+
+def _batching(
+    curve: dict[int, float], latency: dict, saved: Path, export_dir: str | None
+) -> dict[str, Any]:
+    """The suggested TF Serving batching parameters, written beside a kept export."""
+    from keras_art.atomic_files import atomic_write_text
+    from keras_art.export.batching import (
+        BATCHING_FILE,
+        batching_parameters_text,
+        suggest_batching,
+    )
+
+    params = suggest_batching(
+        curve, latency["savedmodel_bytes"]["p50"], usable_cores()
+    )
+    text = batching_parameters_text(params, curve, "python -m keras_art.bench serve")
+    out = {"parameters": params, "text": text, "file": None}
+    if export_dir is not None:
+        path = Path(saved).parent / BATCHING_FILE
+        atomic_write_text(path, text)
+        out["file"] = str(path)
+        progress(f"wrote {path}")
+    return out
 
 
 def _percentiles(ms: list[float]) -> dict[str, float]:

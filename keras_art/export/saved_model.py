@@ -21,9 +21,11 @@ writes ``models/<name>/<version>/`` (TF Serving's layout) with four signatures:
 
 ``<version>/assets.extra/`` (TF Serving's place for files the graph does not read)
 holds ``export_metadata.json`` (tasks, class names, input size, resize mode,
-backbone, head, the run's metrics, the signatures; not the run's ``model.json``)
-and ``labels_<task>.txt`` (one class per line, in output order). The graph needs
-neither: class names are constants inside it.
+backbone, head, the run's metrics, the signatures; not the run's ``model.json``),
+``labels_<task>.txt`` (one class per line, in output order) and
+``tf_serving_warmup_requests`` (`keras_art.export.warmup`: requests TF Serving
+replays before a version takes traffic). The graph needs none of them: class names
+are constants inside it.
 
 The SavedModel loads with TensorFlow alone (no keras_art, no custom objects: the
 layers are traced into the graph) and runs on CPU: GRUs are traced without cuDNN,
@@ -46,10 +48,11 @@ from keras_art.atomic_files import atomic_dir, atomic_write_json, atomic_write_t
 from keras_art.data.pipeline.decode import decode_and_resize_for_eval, resize_for_eval
 from keras_art.errors import ParameterError, UserError
 from keras_art.export.graph_scan import describe_signatures, find_gpu_only_ops
+from keras_art.export.warmup import plan_warmup, write_warmup_requests
 from keras_art.models.classifier import feature_and_output_model
 from keras_art.models.exported import METADATA_DIR, METADATA_FILE
 from keras_art.models.model_record import ModelRecord
-from keras_art.models.run_reader import load_run_model, open_run
+from keras_art.models.run_reader import load_run_model, open_run, read_split
 from keras_art.models.walk import all_sublayers
 from keras_art.registry import DEFAULT_TOP_K
 from keras_art.run_dir import RunDir
@@ -100,6 +103,7 @@ def export_saved_model(
     model = load_run_model(run, checkpoint)
     disable_cudnn(model)
     metadata = export_metadata(run, record, name, version, top_k, checkpoint)
+    warmup, metadata["warmup_requests"] = plan_warmup(_split_files(run, record))
     archive = build_export_archive(model, record, top_k=top_k, metadata=metadata)
 
     # A hidden staging folder (TF Serving ignores it) renamed into place: the
@@ -107,6 +111,8 @@ def export_saved_model(
     with atomic_dir(final, replace=False) as staging:
         archive.write_out(str(staging), verbose=False)
         _refuse_gpu_only_ops(staging)
+        if warmup:
+            write_warmup_requests(staging, warmup, name)
         _write_metadata_files(staging, metadata, record)
         if final.exists():
             raise UserError(f"{final} appeared while exporting; not overwritten.")
@@ -118,6 +124,19 @@ def export_saved_model(
         time.time() - start,
     )
     return final
+
+
+def _split_files(run: RunDir, record: ModelRecord) -> list[str]:
+    """The run's test images (then validation's) for the warm-up requests; none
+    when the run's split file cannot be read."""
+    for split in ("test", "val"):
+        try:
+            files = read_split(run, record, split).files
+        except UserError:
+            continue
+        if files:
+            return files
+    return []
 
 
 def _version_dir(model_dir: Path, version: int | None) -> tuple[Path, int]:

@@ -526,3 +526,55 @@ def test_single_task_outputs_are_not_prefixed():
     assert sorted(out) == sorted(KEYS)
     assert out["top_k_classes"].numpy().astype(str).tolist() == [["b", "c", "a"]]
     np.testing.assert_allclose(out["top_k_scores"], [[0.5, 0.3, 0.2]])
+
+
+# ------------------------------------------------------------ TF Serving warm-up
+def test_warmup_requests_replay_through_the_signature(exported, run, loaded):
+    """The file TF Serving replays at load: PredictionLog records of real test-split
+    images at each warm-up batch size, each of which the signature answers."""
+    pytest.importorskip("tensorflow_serving.apis")
+    from keras_art.export.warmup import WARMUP_BATCH_SIZES, read_warmup_requests
+    from keras_art.models.run_reader import read_split
+
+    meta = json.loads((exported / "assets.extra" / "export_metadata.json").read_text())
+    assert meta["warmup_requests"]["written"] is True
+    requests = read_warmup_requests(exported / meta["warmup_requests"]["file"])
+    assert [len(r.inputs["image_bytes"].string_val) for r in requests] == list(
+        WARMUP_BATCH_SIZES
+    )
+    test_files = read_split(run, read_model_record(run), "test").files
+    first = Path(test_files[0]).read_bytes()
+    for request in requests:
+        assert request.model_spec.signature_name == "serving_default"
+        assert request.model_spec.name == "r"
+        batch = tf.make_ndarray(request.inputs["image_bytes"])
+        assert batch[0] == first  # real images, not placeholders
+        out = loaded.signatures[request.model_spec.signature_name](
+            image_bytes=tf.constant(batch)
+        )
+        for task in TASKS:
+            probs = out[f"{task}_probabilities"].numpy()
+            assert probs.shape[0] == len(batch)
+            np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_warmup_without_serving_api_is_skipped_and_says_how(caplog):
+    from keras_art.export import warmup
+
+    with mock.patch.object(warmup, "serving_api_available", return_value=False):
+        images, record = warmup.plan_warmup(["/nope.jpg"])
+    assert images == [] and record["written"] is False
+    assert "--no-deps" in record["reason"]
+    assert "pip install --no-deps" in caplog.text
+
+
+def test_warmup_images_fall_back_to_generated_paintings(tmp_path):
+    from keras_art.export.warmup import GENERATED_SIZE, warmup_images
+
+    real = tmp_path / "a.jpg"
+    real.write_bytes(_encode(_random_pixels(40, 60), "JPEG"))
+    images, source = warmup_images([str(tmp_path / "gone.jpg"), str(real)], 3)
+    assert images[0] == real.read_bytes() and len(images) == 3
+    assert source == "1 test-split images, 2 generated JPEGs"
+    decoded = Image.open(io.BytesIO(images[1]))
+    assert decoded.size == GENERATED_SIZE and decoded.format == "JPEG"
