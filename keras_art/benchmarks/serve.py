@@ -162,9 +162,19 @@ def bench_serve(
         "ratios": _ratios(latency, throughput),
         "targets": TARGETS,
         **facts,
+        **_settings(run, record, images, len(data), batch, repeats, batches),
+        "peak_rss_mb": round(max(peak_rss_mb(), mem.peak_mb), 1),
+        "notes": list(NOTES),
+        **versions(),
+    }
+
+
+def _settings(run, record, images, n_images, batch, repeats, batches) -> dict:
+    """What was timed, for the JSON."""
+    return {
         "run": str(run),
         "image_source": images or "test split",
-        "images": len(data),
+        "images": n_images,
         "image_size": record.image_size,
         "eval_resize": record.eval_resize,
         "backbone": record.backbone,
@@ -175,9 +185,6 @@ def bench_serve(
         "keras_call": "model.predict_on_batch",
         "cpu_count": usable_cores(),
         "tflite_threads": usable_cores(),
-        "peak_rss_mb": round(max(peak_rss_mb(), mem.peak_mb), 1),
-        "notes": list(NOTES),
-        **versions(),
     }
 
 
@@ -262,19 +269,11 @@ def _build_paths(
     import tensorflow as tf
 
     from keras_art.data.pipeline.decode import decode_and_resize_for_eval
-    from keras_art.export import export_saved_model
-    from keras_art.export.tflite import export_tflite
     from keras_art.models.exported import tflite_classifier
     from keras_art.models.run_reader import load_run_model
 
     size, mode = int(record.image_size), record.eval_resize
-    progress("exporting the SavedModel")
-    if export_dir is None:
-        saved = export_saved_model(run, tmp, name="saved", checkpoint=checkpoint)
-    else:
-        saved = export_saved_model(run, export_dir, checkpoint=checkpoint)
-    progress("exporting the TFLite file")
-    tflite_path = export_tflite(run, tmp, name="tflite", checkpoint=checkpoint)
+    saved, tflite_path = _export_both(run, tmp, checkpoint, export_dir)
     loaded = tf.saved_model.load(str(saved))
     by_bytes = loaded.signatures["serving_default"]
     by_pixels = loaded.signatures["serve_pixels"]
@@ -310,6 +309,23 @@ def _build_paths(
         "pil_vs_tf_pixels": _diff_summary(pil_diff),
         "saved_model": saved,
     }
+
+
+def _export_both(
+    run: RunDir, tmp: Path, checkpoint: str, export_dir: str | None
+) -> tuple[Path, Path]:
+    """The SavedModel (kept under ``export_dir`` when given) and the TFLite file."""
+    from keras_art.export import export_saved_model
+    from keras_art.export.tflite import export_tflite
+
+    progress("exporting the SavedModel")
+    if export_dir is None:
+        saved = export_saved_model(run, tmp, name="saved", checkpoint=checkpoint)
+    else:
+        saved = export_saved_model(run, export_dir, checkpoint=checkpoint)
+    progress("exporting the TFLite file")
+    tflite_path = export_tflite(run, tmp, name="tflite", checkpoint=checkpoint)
+    return saved, tflite_path
 
 
 def _diff_summary(diffs: list[float]) -> dict[str, float]:
@@ -393,9 +409,7 @@ def _batching(
         suggest_batching,
     )
 
-    params = suggest_batching(
-        curve, latency["savedmodel_bytes"]["p50"], usable_cores()
-    )
+    params = suggest_batching(curve, latency["savedmodel_bytes"]["p50"], usable_cores())
     text = batching_parameters_text(params, curve, "python -m keras_art.bench serve")
     out = {"parameters": params, "text": text, "file": None}
     if export_dir is not None:
