@@ -108,7 +108,11 @@ def test_seed_presets_hold_their_recipes():
     s0 = get_preset("seed000")
     assert s0.augment.scale_jitter[0] < 1.0 < s0.augment.scale_jitter[1]
     s1 = get_preset("seed001")
-    assert (s1.data.top_n, s1.data.split, s1.train.epochs) == (10, [0.85, 0.15], 50)
+    assert (len(s1.data.classes), s1.data.split, s1.train.epochs) == (
+        10,
+        [0.85, 0.15],
+        50,
+    )
     assert (s1.train.lr_head, s1.train.weight_decay, s1.input.batch_size) == (
         8e-4,
         0.01,
