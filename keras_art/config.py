@@ -353,6 +353,8 @@ def preset_seed000() -> Config:
       ("moderate"), erasing probability 0.25, dropout 0.3, weight decay 0.05,
       batch 32, 15 epochs (the schedule's T_max), evaluation on the central
       square;
+    - the split: the release's own train/val lists, with 10% of all images carved
+      out of train as test (``data.split`` 0.8/0.1/0.1 on data without lists);
     - the weighted sampler draws class-balanced epochs of the train split's size;
     - no early stopping (the seed names none: the cosine schedule runs to its
       end); the best val macro-F1 epoch is kept, as the default preset does;
@@ -420,10 +422,11 @@ def preset_seed001() -> Config:
     folder spellings ("Pablo_Picasso") match too. A named artist missing from the
     data stops the run with one error naming every missing artist.
 
-    Substitutions (the seed names no augmentation, image size, schedule or head for
-    its ResNet run): 224 px, RandomResizedCrop (scale 0.35-1) + horizontal flip,
-    evaluation on the central square, a constant LR, ImageNet weights and a linear
-    classifier on global average pooling (``gap`` with no dense blocks). Its batch
+    Substitutions (the seed names no augmentation, image size, schedule, freezing
+    or head for its ResNet run): 224 px, RandomResizedCrop (scale 0.35-1) +
+    horizontal flip, evaluation on the central square, a constant LR, ImageNet
+    weights, every layer trains from the first epoch, and a linear classifier on
+    global average pooling (``gap`` with no dense blocks). Its batch
     of 32 was per GPU on 2 GPUs (a global batch of 64 under DDP);
     ``--batch-size 64`` repeats that. Its ViT and iFormer runs have no
     keras.applications counterpart.
