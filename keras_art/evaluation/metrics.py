@@ -86,14 +86,7 @@ def classification_metrics(
         **_top_k_scores(y, p, top_k),
         "macro_f1": float(f1_score(y, pred, average="macro", zero_division=0)),
         "weighted_f1": float(f1_score(y, pred, average="weighted", zero_division=0)),
-        **{
-            f"{average}_{name}": float(score(y, pred, average=average, zero_division=0))
-            for average in ("macro", "weighted")
-            for name, score in (
-                ("precision", precision_score),
-                ("recall", recall_score),
-            )
-        },
+        **_precision_recall(y, pred),
         "loss": float(_cross_entropy(y, p).mean()),
         "per_class": per_class,
         "report_text": classification_report(
@@ -105,6 +98,16 @@ def classification_metrics(
             zero_division=0,
         ),
         "confusion": confusion_matrix(y, pred, labels=everything).tolist(),
+    }
+
+
+def _precision_recall(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """Macro and weighted precision and recall (scikit-learn, zero_division=0)."""
+    scores = (("precision", precision_score), ("recall", recall_score))
+    return {
+        f"{average}_{name}": float(score(y, pred, average=average, zero_division=0))
+        for average in ("macro", "weighted")
+        for name, score in scores
     }
 
 

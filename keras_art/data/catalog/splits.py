@@ -72,11 +72,8 @@ def assign_splits(
             ``fractions``.
         small_classes: ``"drop"`` or ``"error"`` for a class with fewer images than
             there are non-empty splits.
-        sizes: optional 2 or 3 image counts (train, val[, test]): a seeded random
-            sample of exactly that many rows per split (fewer only where a group of
-            duplicates fits no split's remaining room) replaces ``fractions``;
-            `UserError` when they add up to more rows than there are, or with an
-            ``official`` split.
+        sizes: optional image counts (train, val[, test]) that replace
+            ``fractions``: a seeded random sample (see the module doc).
 
     Returns:
         ``(split, report)``: the split array (dtype object) and a JSON-safe report.
@@ -90,25 +87,12 @@ def assign_splits(
     group_of, group_keys = _groups(keys)
     group_label = _group_labels(group_of, labels, len(group_keys))
     u = np.array([hash_unit(seed, k) for k in group_keys], dtype=np.float64)
-    report: dict = {
-        "seed": int(seed),
-        "fractions": dict(zip(SPLITS, fractions, strict=False)),
-        "rows": n,
-        "unique_contents": len(group_keys),
-        "duplicate_rows": n - len(group_keys),
-    }
+    report = _base_report(seed, fractions, n, len(group_keys))
 
     if sizes:
-        if official is not None:
-            raise UserError(
-                "data.split_sizes draws its own split, but the data has its own "
-                "train/val lists. Set data.use_official_split=false to draw from all "
-                "of its images, or drop data.split_sizes."
-            )
-        group_split, split_report = _sized(
-            u, np.bincount(group_of, minlength=len(group_keys)), sizes
+        group_split, split_report = _sized_groups(
+            u, group_of, group_label, sizes, official
         )
-        split_report["classes"] = _classes_per_split(group_split, group_label)
     elif official is not None:
         group_split, split_report = _official_groups(
             group_of, official, u, group_label, fractions, small_classes
@@ -123,6 +107,16 @@ def assign_splits(
     report["counts"] = {s: int(np.sum(split == s)) for s in SPLITS}
     report["dropped_rows"] = int(np.sum(split == ""))
     return split, report
+
+
+def _base_report(seed: int, fractions: list[float], rows: int, groups: int) -> dict:
+    return {
+        "seed": int(seed),
+        "fractions": dict(zip(SPLITS, fractions, strict=False)),
+        "rows": rows,
+        "unique_contents": groups,
+        "duplicate_rows": rows - groups,
+    }
 
 
 def _three_fractions(fractions: Sequence[float], small_classes: str) -> list[float]:
@@ -169,6 +163,20 @@ def _all_hashed(
         "val": f"{fractions[1]:.0%} of the images (stratified, seeded)",
         "test": f"{fractions[2]:.0%} of the images (stratified, seeded)",
     }
+    return group_split, report
+
+
+def _sized_groups(u, group_of, group_label, sizes, official) -> tuple[np.ndarray, dict]:
+    """Every group split by ``sizes`` (see `assign_splits`); the group split and its
+    report entries, with the classes each split holds."""
+    if official is not None:
+        raise UserError(
+            "data.split_sizes draws its own split, but the data has its own "
+            "train/val lists. Set data.use_official_split=false to draw from all "
+            "of its images, or drop data.split_sizes."
+        )
+    group_split, report = _sized(u, np.bincount(group_of, minlength=len(u)), sizes)
+    report["classes"] = _classes_per_split(group_split, group_label)
     return group_split, report
 
 
