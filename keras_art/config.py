@@ -71,6 +71,10 @@ class DataConfig:
     # Splits: fractions of train/val/test; a source's own train/val split is kept
     # when use_official_split (test is then carved out of train).
     split: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
+    # Or images per split (train, val[, test]), drawn at random (data.split_seed)
+    # from the rows left after the subset, e.g. seed 003's [5000, 1667, 1667]; the
+    # rest is left out. [] = split by the fractions.
+    split_sizes: list[int] = field(default_factory=list)
     use_official_split: bool = True
     split_seed: int = 42
     small_classes: str = "drop"  # "drop" or "error" for classes too small to split
@@ -97,6 +101,9 @@ class AugmentConfig:
     random_erasing: float = 0.25  # probability per image; 0 = off
     eval_resize: str = "center_crop"
     multi_size: list[int] = field(default_factory=list)  # seed 002: [224, 260, 296]
+    # Training: crop (+ flips), scale jitter and rotation at this side, then the
+    # central image_size square (seed 003: 256 -> 224). None: all at image_size.
+    center_crop_from: int | None = None
     # Colour jitter, random erasing and MixUp/CutMix run on each batch in the train
     # step (on the GPU) instead of in tf.data: for GPU hosts short of CPU cores.
     on_device: bool = False
@@ -159,12 +166,13 @@ class TrainConfig:
     warmup_epochs: float = 0.0
     plateau_factor: float = 0.1
     plateau_patience: int = 10
-    clipnorm: float = 1.0
+    clipnorm: float | None = 1.0  # seed 000's global max_norm; 0 or None = no clipping
     label_smoothing: float = 0.03
     early_stopping_patience: int = 5  # epochs without val macro-F1 gain; 0 = off
     monitor: str = MONITOR_METRIC
     task_weights: dict[str, float] = field(default_factory=dict)
-    mixed_precision: str = "off"
+    # "auto": float16 where a GPU is visible, off on CPU (resolved at run start).
+    mixed_precision: str = "auto"
     strategy: str = "auto"
     seed: int = 42
     steps_per_epoch: int | None = None  # cap, for smoke runs
@@ -239,6 +247,7 @@ class Config:
         _choice("tune.tuner", self.tune.tuner, TUNERS)
         _choice("tune.stage", self.tune.stage, TUNE_STAGES)
         self._check_lr_groups()
+        self._check_sizes()
         split = self.data.split
         if (
             len(split) not in (2, 3)
@@ -257,6 +266,29 @@ class Config:
         if self.input.batch_size < 1 or self.train.epochs < 1:
             raise UserError("input.batch_size and train.epochs must be at least 1.")
         return self
+
+    def _check_sizes(self) -> None:
+        """``data.split_sizes``, ``augment.center_crop_from`` and ``train.clipnorm``."""
+        sizes = self.data.split_sizes
+        if sizes and (len(sizes) not in (2, 3) or min(sizes) < 0 or sizes[0] < 1):
+            raise UserError(
+                f"data.split_sizes must be [] or 2 or 3 image counts (train, val"
+                f"[, test]) with train at least 1, e.g. [5000, 1667, 1667]. "
+                f"Received: {sizes}"
+            )
+        crop_from = self.augment.center_crop_from
+        side = max([self.augment.image_size, *self.augment.multi_size])
+        if crop_from is not None and crop_from < side:
+            raise UserError(
+                f"augment.center_crop_from must be null or at least the training "
+                f"image side {side} (augment.image_size, augment.multi_size). "
+                f"Received: {crop_from}"
+            )
+        if self.train.clipnorm is not None and self.train.clipnorm < 0:
+            raise UserError(
+                f"train.clipnorm must be >= 0 (0 or null = no clipping). Received: "
+                f"{self.train.clipnorm}"
+            )
 
     def _check_lr_groups(self) -> None:
         """A learning-rate group for a stage that never unfreezes is a mistake."""
@@ -285,13 +317,16 @@ PRESETS: dict[str, Callable[[], Config]] = {}
 
 
 def register_preset(fn: Callable[[], Config]) -> Callable[[], Config]:
-    PRESETS[fn.__name__.removeprefix("preset_")] = fn
+    """Register ``preset_<name>`` as ``<name>``, ``_`` spelled ``-``
+    (``preset_seed004_baseline`` is ``--preset seed004-baseline``)."""
+    PRESETS[fn.__name__.removeprefix("preset_").replace("_", "-")] = fn
     return fn
 
 
 @register_preset
 def preset_default() -> Config:
-    """Seed 000's recipe at its full 384 px size.
+    """Seed 000's recipe at its full 384 px size, plus early stopping after 5 epochs
+    without a val macro-F1 gain (``seed000``, as its seed, has none).
 
     python -m keras_art.train --task style --data /data/wikiart-release --format wikiart
     """
@@ -300,16 +335,37 @@ def preset_default() -> Config:
 
 @register_preset
 def preset_seed000() -> Config:
-    """Seed 000 as published: CNN-RNN head, 384 px, AdamW 8e-4/1.5e-4, cosine T_max 15
-    to 1e-6 (every group), RandomResizedCrop + scale jitter 0.8-1.2 + flip + colour
-    jitter + erasing, balanced sampling, MixUp/CutMix 0.35/0.35, label smoothing 0.03.
+    """Seed 000 as published: CNN-RNN head (ResNet-50 cut at conv5, 320-channel
+    projection, 2-layer BiGRUs over rows and columns with attention pooling, fused
+    with GAP), RandomResizedCrop 384 + scale jitter + flip + colour jitter + random
+    erasing, balanced sampling, MixUp (p 0.35, alpha 0.3) + CutMix (p 0.35, alpha 1),
+    label smoothing 0.03, AdamW 8e-4 (new modules) / 1.5e-4 (unfrozen backbone),
+    cosine T_max 15 to 1e-6 (every group), gradient clipping at global norm 1.0 and
+    mixed precision (``auto``: float16 with a GPU, off on CPU, where it only slows).
 
     Style: "all layers learn after a certain epoch" (the unfreeze reaches conv1);
     artist/genre keep the stem and conv2 frozen (see `resolve_task_defaults`).
+
+    Substitutions (values the seed does not give):
+
+    - unfreeze at epoch 3, from conv3 for artist/genre ("after a certain epoch",
+      "early stem blocks frozen");
+    - crop scale 0.35-1, scale jitter 0.8-1.2, colour jitter 0.2 with hue 0.02
+      ("moderate"), erasing probability 0.25, dropout 0.3, weight decay 0.05,
+      batch 32, 15 epochs (the schedule's T_max), evaluation on the central
+      square;
+    - the split: the release's own train/val lists, with 10% of all images carved
+      out of train as test (``data.split`` 0.8/0.1/0.1 on data without lists);
+    - the weighted sampler draws class-balanced epochs of the train split's size;
+    - no early stopping (the seed names none: the cosine schedule runs to its
+      end); the epoch with the best val macro-F1 is the one kept;
+    - AMP's GradScaler is keras_art's dynamic loss scale (float16 only).
+
     python -m keras_art.train --task style --preset seed000 --data DIR --format wikiart
     """
     cfg = Config(preset="seed000")
     cfg.train.epochs = 15
+    cfg.train.early_stopping_patience = 0
     return cfg
 
 
@@ -357,29 +413,52 @@ def preset_seed002() -> Config:
 
 @register_preset
 def preset_seed001() -> Config:
-    """Seed 001: ResNet-50 fine-tuned end to end on Best Artworks' top-10 artists,
-    85/15 split, AdamW lr 8e-4 weight decay 0.01, batch 32, 50 epochs, 224 px.
+    """Seed 001: ResNet-50 fine-tuned end to end on the ten Best Artworks artists it
+    names (Picasso, Rembrandt, Sisley, Titian, Modigliani, Warhol, Kahlo, Rublev,
+    Mondrian, Pollock: 1,916 images), 85/15 train/validation, AdamW lr 8e-4 weight
+    decay 0.01 betas (0.9, 0.999), batch 32, 50 epochs; no clipping, no mixed
+    precision.
 
-    Substitutions: the seed names no augmentation, schedule or head for its ResNet
-    run; this preset uses RandomResizedCrop + flip, a constant LR and a linear
-    classifier on global average pooling (``gap`` with no dense blocks). Its ViT and
-    iFormer runs have no keras.applications counterpart.
-    python -m keras_art.train --task artist --preset seed001 \
+    The artists are spelled as artists.csv spells them (the reader's class names);
+    folder spellings ("Pablo_Picasso") match too. A named artist missing from the
+    data stops the run with one error naming every missing artist.
+
+    Substitutions (the seed names no augmentation, image size, schedule, freezing
+    or head for its ResNet run): 224 px, RandomResizedCrop (scale 0.35-1) +
+    horizontal flip, evaluation on the central square, a constant LR, ImageNet
+    weights, every layer trains from the first epoch, and a linear classifier on
+    global average pooling (``gap`` with no dense blocks). Its batch
+    of 32 was per GPU on 2 GPUs (a global batch of 64 under DDP);
+    ``--batch-size 64`` repeats that. Its ViT and iFormer runs have no
+    keras.applications counterpart.
+    python -m keras_art.train --task artist --preset seed001 \\
         --data DIR --format best-artworks
     """
     cfg = Config(preset="seed001")
-    cfg.data.top_n = 10
+    cfg.data.classes = [
+        "Pablo Picasso",
+        "Rembrandt",
+        "Alfred Sisley",
+        "Titian",
+        "Amedeo Modigliani",
+        "Andy Warhol",
+        "Frida Kahlo",
+        "Andrei Rublev",
+        "Piet Mondrian",
+        "Jackson Pollock",
+    ]
     cfg.data.split = [0.85, 0.15]
     _plain_augment(cfg.augment, image_size=224)
     cfg.augment.random_resized_crop = True
+    cfg.augment.hflip = True
     cfg.augment.eval_resize = "center_crop"
     _plain_input(cfg.input)
     cfg.model.head = "gap"
     cfg.model.dense_units = []
+    _plain_train(cfg.train)
     cfg.train.epochs = 50
     cfg.train.unfreeze_epoch = 0
     cfg.train.unfreeze_from = "conv1"
-    _plain_train(cfg.train)
     cfg.train.lr_head = cfg.train.lr_backbone = 8e-4
     cfg.train.weight_decay = 0.01
     return cfg
@@ -387,16 +466,24 @@ def preset_seed001() -> Config:
 
 @register_preset
 def preset_seed003() -> Config:
-    """Seed 003: the HF WikiArt parquet release, the four major artists, 60/20/20,
-    a frozen ResNet-50 under Linear(256)-ReLU-Dropout(0.3)-Linear, lr 1e-5, 7 epochs.
+    """Seed 003's best ResNet run: the HF WikiArt parquet release, the four major
+    artists (Van Gogh, Roerich, Renoir, Monet), 60/20/20 (its 3,865 / 1,288 /
+    1,289 images), a frozen ResNet-50 under Linear(256)-ReLU-Dropout(0.3)-Linear
+    (525,572 trainable parameters), lr 1e-5, batch 32, 7 epochs. Training images:
+    RandomResizedCrop(256, scale 0.8-1) -> RandomRotation(15) -> horizontal flip ->
+    CenterCrop(224) (``augment.center_crop_from`` 256). No clipping, no mixed
+    precision. Its sampled 5,000 / 1,667 / 1,667 run is ``seed003-sample``.
 
-    Substitutions: torchvision's RandomResizedCrop(256, scale 0.8-1) then
-    CenterCrop(224) keeps 0.8-1 x (224/256)^2 = 0.61-0.77 of the image; here one
-    RandomResizedCrop(224) over that area range does it. Evaluation's Resize(256) +
-    CenterCrop(224) becomes the central square resized to 224 (``center_crop``).
-    Adam with NLL loss becomes AdamW with weight decay 0 and cross-entropy (the same
-    loss on softmax outputs). Seed 003's AlexNet has no keras.applications model.
-    python -m keras_art.train --task artist --preset seed003 \
+    Substitutions:
+
+    - evaluation's Resize(256) + CenterCrop(224) keeps the central 224/256 of the
+      short side; here the central square is resized to 224 (``center_crop``);
+    - rotation fills the corners with the nearest edge pixels (torchvision: black);
+    - the seed names no optimiser: Adam, as AdamW with weight decay 0; LogSoftmax +
+      NLLLoss is cross-entropy on the softmax;
+    - each backbone's own ImageNet normalisation replaces torchvision's mean/std;
+    - its ResNet-18 and AlexNet runs have no keras.applications model.
+    python -m keras_art.train --task artist --preset seed003 \\
         --data DIR/data --format parquet
     """
     cfg = Config(preset="seed003")
@@ -407,40 +494,91 @@ def preset_seed003() -> Config:
         "claude-monet",
     ]
     cfg.data.split = [0.6, 0.2, 0.2]
-    _plain_augment(cfg.augment, image_size=224)
-    cfg.augment.random_resized_crop = True
-    cfg.augment.crop_scale = [0.61, 0.77]
-    cfg.augment.rotation = 15.0
-    cfg.augment.eval_resize = "center_crop"
-    _plain_input(cfg.input)
-    cfg.model.head = "gap"
-    cfg.model.dense_units = [256]
+    _seed003_recipe(cfg)
     cfg.model.dense_dropout = 0.3
-    cfg.model.dense_batchnorm = False
-    _plain_train(cfg.train)
     cfg.train.epochs = 7
-    cfg.train.unfreeze_epoch = -1  # only the new layers train (525,572 params)
     cfg.train.lr_head = 1e-5
     return cfg
 
 
 @register_preset
+def preset_seed003_sample() -> Config:
+    """Seed 003's "subset of the original dataset" run: 5,000 / 1,667 / 1,667
+    images drawn at random (``data.split_sizes``, seeded by ``data.split_seed``)
+    from every artist of the HF WikiArt parquet release, Dropout(0.4), lr 1e-4,
+    5 epochs; otherwise as ``seed003`` (same augmentation, head and frozen
+    backbone, batch 32, no clipping, no mixed precision).
+
+    Substitutions: as ``seed003``; and the seed counts 129 artist classes with
+    "Unknown Artist" but does not say whether its sample kept them: here they are
+    dropped (``data.drop_unknown``). The draw is keras_art's (a hash of each image's
+    bytes and the seed), not the seed's own sample.
+    python -m keras_art.train --task artist --preset seed003-sample \\
+        --data DIR/data --format parquet
+    """
+    cfg = Config(preset="seed003-sample")
+    cfg.data.split = [0.6, 0.2, 0.2]
+    cfg.data.split_sizes = [5000, 1667, 1667]
+    _seed003_recipe(cfg)
+    cfg.model.dense_dropout = 0.4
+    cfg.train.epochs = 5
+    cfg.train.lr_head = 1e-4
+    return cfg
+
+
+def _seed003_recipe(cfg: Config) -> None:
+    """What both seed 003 runs share: augmentation, batches, head, frozen backbone."""
+    _plain_augment(cfg.augment, image_size=224)
+    cfg.augment.random_resized_crop = True
+    cfg.augment.crop_scale = [0.8, 1.0]
+    cfg.augment.center_crop_from = 256
+    cfg.augment.rotation = 15.0
+    cfg.augment.hflip = True
+    cfg.augment.eval_resize = "center_crop"
+    _plain_input(cfg.input)
+    cfg.model.head = "gap"
+    cfg.model.dense_units = [256]
+    cfg.model.dense_batchnorm = False
+    _plain_train(cfg.train)
+    cfg.train.unfreeze_epoch = -1  # only the new layers train
+
+
+@register_preset
 def preset_seed004() -> Config:
-    """Seed 004: letterboxed 224 px images, flip, rotation 10, colour jitter 0.1,
-    three learning-rate groups (early layers 1e-6, intermediate 1e-5, final layer
-    1e-3), batch 32, 20 epochs, early stopping after 5 epochs without a gain.
+    """Seed 004: 31 Best Artworks artists, images letterboxed to 224 px ("resized to
+    224x224 with the use of padding"), 80/20 train/held-out, flip, rotation 10,
+    colour jitter 0.1 (brightness, contrast, saturation), three learning-rate
+    groups (early layers 1e-6, intermediate 1e-5, final layer 1e-3), batch 32, 20
+    epochs, early stopping after 5 epochs without a gain; no clipping, no mixed
+    precision. The evaluation report gives bootstrap 95% intervals for accuracy,
+    precision, recall and F1 (its tables' precision/recall/F1 are the weighted
+    ones: recall equals accuracy in every row). Its baseline is
+    ``seed004-baseline``.
 
     Any of its three backbones: ``--backbone resnet50`` (default), ``efficientnetb0``
-    or ``convnext_tiny``. Substitutions: "early" = conv1-conv2, "intermediate" =
-    conv3-conv5 (the seed does not say where it cut), Adam = AdamW with weight
-    decay 0, and the classifier is a linear layer on global average pooling.
-    python -m keras_art.train --task artist --preset seed004 --backbone convnext_tiny \
+    or ``convnext_tiny``.
+
+    Substitutions:
+
+    - the seed does not say which 31 artists: the 31 with the most images
+      (``data.top_n`` 31; ties go to the artist listed first in artists.csv);
+    - its "test" 20% drives early stopping, so it is keras_art's val split (there
+      is no untouched test split, as in the seed); early stopping watches val
+      macro-F1 (the seed does not say what it watched);
+    - "early" = conv1-conv2, "intermediate" = conv3-conv5 (the seed does not say
+      where it cut); Adam = AdamW with weight decay 0; the classifier is a linear
+      layer on global average pooling;
+    - rotation fills the corners with the nearest edge pixels (torchvision: black);
+      each backbone's own ImageNet normalisation replaces the stated mean/std.
+    python -m keras_art.train --task artist --preset seed004 --backbone convnext_tiny \\
         --data DIR --format best-artworks
     """
     cfg = Config(preset="seed004")
+    cfg.data.top_n = 31
     cfg.data.split = [0.8, 0.2]
     _plain_augment(cfg.augment, image_size=224)
     cfg.augment.eval_resize = "letterbox"
+    cfg.augment.hflip = True
     cfg.augment.rotation = 10.0
     cfg.augment.color_jitter = 0.1
     _plain_input(cfg.input)
@@ -457,22 +595,44 @@ def preset_seed004() -> Config:
     return cfg
 
 
+@register_preset
+def preset_seed004_baseline() -> Config:
+    """Seed 004's baseline: "a pretrained ResNet50 model with only its output layer
+    changed", fitted for 10 epochs: the backbone stays frozen and only the output
+    layer learns (lr 1e-3, the seed's final-layer rate); data, augmentation, batch
+    and early stopping as ``seed004``.
+
+    Substitutions: as ``seed004``.
+    python -m keras_art.train --task artist --preset seed004-baseline \\
+        --data DIR --format best-artworks
+    """
+    cfg = preset_seed004()
+    cfg.preset = "seed004-baseline"
+    cfg.train.epochs = 10
+    cfg.train.unfreeze_epoch = -1
+    cfg.train.lr_groups = {}
+    return cfg
+
+
 def _plain_augment(augment: AugmentConfig, image_size: int) -> None:
     """No augmentation at all: presets switch on what their seed used."""
     augment.image_size = image_size
     augment.random_resized_crop = False
     augment.scale_jitter = [1.0, 1.0]
-    augment.hflip = True
+    augment.hflip = False
     augment.color_jitter = augment.hue_jitter = 0.0
     augment.random_erasing = 0.0
 
 
 def _plain_train(train: TrainConfig) -> None:
-    """A constant LR with no weight decay, label smoothing or early stopping."""
+    """A constant LR with no weight decay, label smoothing, early stopping, gradient
+    clipping or mixed precision (seed 000's alone)."""
     train.schedule = "constant"
     train.weight_decay = 0.0
     train.label_smoothing = 0.0
     train.early_stopping_patience = 0
+    train.clipnorm = 0.0
+    train.mixed_precision = "off"
 
 
 def _plain_input(input_cfg: InputConfig) -> None:

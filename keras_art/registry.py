@@ -22,7 +22,8 @@ DATASET_FORMATS = ("sample", "wikiart", "parquet", "best-artworks", "folder", "t
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 HEADS = ("cnn_rnn", "gap", "spp")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
-MIXED_PRECISION = ("off", "float16", "bfloat16")
+# "auto": float16 where a GPU is visible, off on CPU (resolved when a run starts).
+MIXED_PRECISION = ("auto", "off", "float16", "bfloat16")
 SCHEDULES = ("cosine", "plateau", "constant")
 # How evaluation, export and predict bring an image to the model's square input:
 # stretch, the largest central square, or aspect kept with black bars.

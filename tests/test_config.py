@@ -108,7 +108,11 @@ def test_seed_presets_hold_their_recipes():
     s0 = get_preset("seed000")
     assert s0.augment.scale_jitter[0] < 1.0 < s0.augment.scale_jitter[1]
     s1 = get_preset("seed001")
-    assert (s1.data.top_n, s1.data.split, s1.train.epochs) == (10, [0.85, 0.15], 50)
+    assert (len(s1.data.classes), s1.data.split, s1.train.epochs) == (
+        10,
+        [0.85, 0.15],
+        50,
+    )
     assert (s1.train.lr_head, s1.train.weight_decay, s1.input.batch_size) == (
         8e-4,
         0.01,
@@ -139,3 +143,27 @@ def test_an_lr_group_that_can_never_train_names_the_fix():
         overrides=["train.lr_groups={conv2: 1e-6}", "train.unfreeze_from=conv2"],
     )
     cfg.validate()
+
+
+@pytest.mark.parametrize(
+    "item,match",
+    [
+        ("data.split_sizes=[10]", r"data\.split_sizes must be \[\] or 2 or 3 image"),
+        ("data.split_sizes=[0,5]", "with train at least 1"),
+        ("data.split_sizes=[10,-1,2]", r"Received: \[10, -1, 2\]"),
+        ("augment.center_crop_from=200", "at least the training image side 384"),
+        ("train.clipnorm=-1", r"train\.clipnorm must be >= 0"),
+    ],
+)
+def test_new_keys_are_validated(item, match):
+    cfg, _ = build_config("default", overrides=[item])
+    with pytest.raises(UserError, match=match):
+        cfg.validate()
+
+
+def test_no_clipping_spellings_and_hyphenated_presets():
+    for item in ("train.clipnorm=0", "train.clipnorm=null"):
+        build_config("default", overrides=[item])[0].validate()
+    cfg, _ = build_config("seed004-baseline", overrides=["data.split_sizes=[40,10]"])
+    assert cfg.validate().preset == "seed004-baseline"
+    assert "seed004_baseline" not in PRESETS

@@ -334,8 +334,8 @@ def run(args: argparse.Namespace) -> dict:
     import keras
 
     from keras_art.config import TrainConfig
+    from keras_art.training.precision import POLICIES, resolve_mixed_precision
     from keras_art.training.strategies import make_strategy
-    from keras_art.training.train import POLICIES
 
     jit = [JIT[j] for j in args.jit] if args.jit else [TrainConfig().jit_compile]
     config = TrainStepBenchConfig(
@@ -349,12 +349,13 @@ def run(args: argparse.Namespace) -> dict:
         rounds=args.rounds,
     )
     config.validate()
+    precision = resolve_mixed_precision(args.mixed_precision)
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(POLICIES[args.mixed_precision])
+    keras.config.set_dtype_policy(POLICIES[precision])
     try:
         return bench_train_step(
             config,
-            train_cfg=TrainConfig(mixed_precision=args.mixed_precision),
+            train_cfg=TrainConfig(mixed_precision=precision),
             strategy=make_strategy(args.strategy),
         )
     finally:

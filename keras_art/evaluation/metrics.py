@@ -23,10 +23,12 @@ from sklearn.metrics import (
     confusion_matrix,
     f1_score,
     precision_recall_fscore_support,
+    precision_score,
+    recall_score,
     top_k_accuracy_score,
 )
 
-from keras_art.f1 import f1_scores
+from keras_art.f1 import averaged_scores
 from keras_art.registry import DEFAULT_TOP_K
 
 # Keras's backend epsilon: the loss matches the ``val_loss`` logged during training.
@@ -51,10 +53,11 @@ def classification_metrics(
     """Top-k accuracy, F1, loss, per-class scores and the confusion matrix.
 
     Only labelled rows (``label >= 0``) count. Returns ``{"n", "top1", "top{k}" for
-    each k > 1 in top_k, "macro_f1", "weighted_f1", "loss", "per_class",
-    "report_text", "confusion"}``. A k at or above the number of classes C is capped
-    at C (a perfect score) but keeps the key asked for, so ``top5`` exists for a
-    3-class task and equals 1.0.
+    each k > 1 in top_k, "macro_f1", "weighted_f1", "macro_precision",
+    "macro_recall", "weighted_precision", "weighted_recall", "loss", "per_class",
+    "report_text", "confusion"}`` (weighted recall equals top-1 accuracy). A k at
+    or above the number of classes C is capped at C (a perfect score) but keeps the
+    key asked for, so ``top5`` exists for a 3-class task and equals 1.0.
 
     Raises:
         ValueError: no labelled rows, mismatched shapes, a label outside
@@ -83,6 +86,7 @@ def classification_metrics(
         **_top_k_scores(y, p, top_k),
         "macro_f1": float(f1_score(y, pred, average="macro", zero_division=0)),
         "weighted_f1": float(f1_score(y, pred, average="weighted", zero_division=0)),
+        **_precision_recall(y, pred),
         "loss": float(_cross_entropy(y, p).mean()),
         "per_class": per_class,
         "report_text": classification_report(
@@ -94,6 +98,16 @@ def classification_metrics(
             zero_division=0,
         ),
         "confusion": confusion_matrix(y, pred, labels=everything).tolist(),
+    }
+
+
+def _precision_recall(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """Macro and weighted precision and recall (scikit-learn, zero_division=0)."""
+    scores = (("precision", precision_score), ("recall", recall_score))
+    return {
+        f"{average}_{name}": float(score(y, pred, average=average, zero_division=0))
+        for average in ("macro", "weighted")
+        for name, score in scores
     }
 
 
@@ -161,11 +175,15 @@ def combined_metrics(
 def bootstrap_ci(
     labels, probs, *, n_resamples: int = 1000, seed: int = 0, level: float = 0.95
 ) -> dict:
-    """Percentile bootstrap intervals for top-1 accuracy and macro F1.
+    """Percentile bootstrap intervals for top-1 accuracy and the macro and
+    weighted precision, recall and F1 (seed 004's table reports accuracy,
+    precision, recall and F1 by bootstrap).
 
     Resamples the labelled rows with replacement (``numpy.random.default_rng(seed)``),
     so the same inputs and seed give the same interval. Returns ``{"top1": [lo, hi],
-    "macro_f1": [lo, hi], "n_resamples", "seed", "level"}``.
+    "macro_f1": [lo, hi], "weighted_f1", "macro_precision", "macro_recall",
+    "weighted_precision", "weighted_recall" (each [lo, hi]), "n_resamples", "seed",
+    "level"}``.
     """
     if int(n_resamples) < 1:
         raise ValueError(
@@ -177,22 +195,24 @@ def bootstrap_ci(
     num_classes = p.shape[1]
     pred = p.argmax(axis=1)
     # sklearn has no bootstrap, and 1000 f1_score calls cost seconds per task; one
-    # bincount per resample gives the same confusion counts (tests check the F1
-    # against f1_score on resampled rows).
+    # bincount per resample gives the same confusion counts (tests check the scores
+    # against sklearn's on resampled rows).
     cell = y * num_classes + pred
     rng = np.random.default_rng(seed)
-    top1 = np.empty(int(n_resamples))
-    macro = np.empty(int(n_resamples))
-    for r in range(int(n_resamples)):
+    draws: dict[str, list[float]] = {}
+    for _ in range(int(n_resamples)):
         idx = rng.integers(0, y.size, size=y.size)
         counts = np.bincount(cell[idx], minlength=num_classes * num_classes)
         counts = counts.reshape(num_classes, num_classes)
-        top1[r] = np.trace(counts) / y.size
-        macro[r] = f1_scores(counts)[0]
+        draws.setdefault("top1", []).append(np.trace(counts) / y.size)
+        for key, value in averaged_scores(counts).items():
+            draws.setdefault(key, []).append(value)
     tail = (1.0 - level) / 2.0
     return {
-        "top1": [float(v) for v in np.quantile(top1, [tail, 1.0 - tail])],
-        "macro_f1": [float(v) for v in np.quantile(macro, [tail, 1.0 - tail])],
+        **{
+            key: [float(v) for v in np.quantile(values, [tail, 1.0 - tail])]
+            for key, values in draws.items()
+        },
         "n_resamples": int(n_resamples),
         "seed": int(seed),
         "level": float(level),

@@ -6,12 +6,13 @@ into one `Report`: data only (formatted numbers, tables, figure paths, notes). T
 two jinja2 templates shipped beside this module, ``templates/report.md.j2`` and
 ``templates/report.html.j2``, render that one model, so a section is added once and
 both files show it, in the same order: run and split, headline table (each task and
-the multi-task "Combined" row, bootstrap intervals), test-time augmentation side by
-side with the plain numbers, class matching for another collection, then per task
-the per-class table, the confusion matrix beside its most-confused pairs, the
-galleries; then the training curves and Grad-CAM figures. ``report.html`` is one
-self-contained file: the images are embedded as base64 data URIs, the CSS is inline,
-nothing is fetched.
+the multi-task "Combined" row, bootstrap intervals), every score's bootstrap
+interval (accuracy, macro and weighted precision, recall, F1), test-time
+augmentation side by side with the plain numbers, class matching for another
+collection, then per task the per-class table, the confusion matrix beside its
+most-confused pairs, the galleries; then the training curves and Grad-CAM
+figures. ``report.html`` is one self-contained file: the images are embedded as
+base64 data URIs, the CSS is inline, nothing is fetched.
 
 Per-class rows come from ``result["per_task"][task]["per_class"]`` when present,
 else from ``per_class_<task>.csv`` or (single task) ``per_class.csv`` beside the
@@ -125,6 +126,36 @@ def _headline(result: dict) -> tuple[list[str], list[list[str]]]:
             ]
         )
     return header, body
+
+
+# The scores with bootstrap intervals, in table order (seed 004 reports accuracy,
+# precision, recall and F1; its precision/recall/F1 are the weighted ones).
+_INTERVAL_METRICS = {
+    "top1": "top-1 accuracy",
+    "macro_precision": "macro precision",
+    "macro_recall": "macro recall",
+    "macro_f1": "macro-F1",
+    "weighted_precision": "weighted precision",
+    "weighted_recall": "weighted recall",
+    "weighted_f1": "weighted-F1",
+}
+
+
+def _intervals(result: dict) -> tuple[list[str], list[list[str]]] | None:
+    """Per task and score: the estimate and its bootstrap 95% interval (None when
+    no task has intervals beyond the headline's, as in older metrics.json)."""
+    per_task = result.get("per_task", {})
+    body = []
+    for task in _tasks(result):
+        m = per_task.get(task, {})
+        boot = m.get("bootstrap") or {}
+        if "macro_precision" not in boot:
+            continue
+        body += [
+            [task, label, _fmt(m.get(key)), _fmt_ci(boot.get(key))]
+            for key, label in _INTERVAL_METRICS.items()
+        ]
+    return (["task", "score", "estimate", "95% CI"], body) if body else None
 
 
 def _bootstrap_note(result: dict) -> str:
@@ -348,6 +379,7 @@ class Report:
     split_note: str
     headline: Table
     bootstrap_note: str
+    intervals: Table | None
     combined_definition: str
     tta_note: str
     tta: Table | None
@@ -414,6 +446,7 @@ def build_report(result: dict, folder: str | os.PathLike) -> Report:
             ],
         )
     tta = _tta_table(result)
+    intervals = _intervals(result)
     curves = images.get("curves")
     return Report(
         title=_title(result),
@@ -422,6 +455,7 @@ def build_report(result: dict, folder: str | os.PathLike) -> Report:
         split_note=str(result.get("split_note") or ""),
         headline=Table(header, body, total_row=bool(result.get("combined"))),
         bootstrap_note=_bootstrap_note(result),
+        intervals=Table(*intervals, name_columns=2) if intervals else None,
         combined_definition=str(result.get("combined", {}).get("definition") or ""),
         tta_note=_tta_note(result),
         tta=Table(*tta, name_columns=2) if tta else None,

@@ -35,6 +35,7 @@ from keras_art.runtime_info import peak_rss_mb, versions
 from keras_art.training.callbacks import BestModelCheckpoint, default_callbacks
 from keras_art.training.checkpoints import EpochCheckpointer
 from keras_art.training.feature_cache import build_feature_cache
+from keras_art.training.precision import POLICIES, resolve_mixed_precision
 from keras_art.training.strategies import is_chief_process, make_strategy
 from keras_art.training.trainer import Trainer
 
@@ -69,19 +70,19 @@ def make_run_dir(cfg: Config) -> Path:
     return run.path
 
 
-POLICIES = {"off": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
-
-
 def set_global_policies(cfg: Config) -> None:
     """Process-wide settings a run needs: seeds, op determinism, the dtype policy.
 
     Called by entry points (``python -m keras_art.train``), never at import time or
-    inside `train`, so a notebook or test decides for its own process.
+    inside `train`, so a notebook or test decides for its own process. Resolves
+    ``train.mixed_precision`` "auto" in ``cfg`` (float16 with a GPU, else off), so
+    the trainer and ``config.json`` see what runs.
     """
 
     keras.utils.set_random_seed(cfg.train.seed)
     if cfg.input.deterministic:
         tf.config.experimental.enable_op_determinism()
+    cfg.train.mixed_precision = resolve_mixed_precision(cfg.train.mixed_precision)
     keras.config.set_dtype_policy(POLICIES[cfg.train.mixed_precision])
 
 

@@ -461,3 +461,51 @@ def test_per_class_csv_exact_text():
         "style,Baroque,0.666667,0.500000,0.571429,3\n"
     )
     assert per_class_csv([]) == "class,precision,recall,f1,support\n"
+
+
+def _sklearn_scores(y, pred):
+    from sklearn.metrics import precision_score, recall_score
+
+    out = {}
+    for average in ("macro", "weighted"):
+        for name, score in (
+            ("precision", precision_score),
+            ("recall", recall_score),
+            ("f1", f1_score),
+        ):
+            out[f"{average}_{name}"] = score(y, pred, average=average, zero_division=0)
+    return out
+
+
+def test_precision_and_recall_match_sklearn_with_absent_classes():
+    # Class 4 never occurs, class 3 is never predicted, class 5 only predicted.
+    rng = np.random.default_rng(4)
+    labels = rng.choice([0, 1, 2, 3], size=150)
+    probs = rng.dirichlet(np.ones(6), size=150)
+    probs[:, 3] = probs[:, 4] = 0.0
+    probs[labels == 0, 5] += 0.3
+    m = classification_metrics(labels, probs, list("abcdef"))
+    expected = _sklearn_scores(labels, probs.argmax(axis=1))
+    for key, value in expected.items():
+        assert m[key] == pytest.approx(value), key
+    assert m["weighted_recall"] == pytest.approx(m["top1"])
+
+
+def test_bootstrap_precision_recall_f1_match_sklearn_on_the_same_resamples():
+    labels, probs = _bootstrap_example()
+    probs[:10, 3] += 5.0  # some wrong "3"s: precision differs from recall
+    # Two more classes: "4" never labelled nor predicted (left out of the macro
+    # averages), "5" never labelled but predicted on a few rows.
+    probs = np.hstack([probs, np.zeros((len(probs), 2))])
+    probs[60:66, 5] = 9.0
+    ci = bootstrap_ci(labels, probs, n_resamples=40, seed=9)
+    rng = np.random.default_rng(9)
+    pred = probs.argmax(axis=1)
+    draws: dict[str, list] = {}
+    for _ in range(40):
+        idx = rng.integers(0, labels.size, size=labels.size)
+        for key, value in _sklearn_scores(labels[idx], pred[idx]).items():
+            draws.setdefault(key, []).append(value)
+    assert set(draws) | {"top1"} <= set(ci)
+    for key, values in draws.items():
+        assert ci[key] == pytest.approx(np.quantile(values, [0.025, 0.975])), key

@@ -3,6 +3,7 @@ is there, the page is self-contained, text is escaped."""
 
 import base64
 import configparser
+import copy
 import html
 import importlib.resources
 import re
@@ -51,6 +52,12 @@ def metrics_from_confusion(confusion, class_names, seed):
     )
     top1 = float(tp.sum() / support.sum())
     macro = float(f1.mean())
+    averaged = {
+        "macro_precision": float(precision.mean()),
+        "macro_recall": float(recall.mean()),
+        "weighted_precision": float((precision * support).sum() / support.sum()),
+        "weighted_recall": top1,
+    }
     rates = confusion / support[:, None]
     pairs = [
         {
@@ -70,6 +77,7 @@ def metrics_from_confusion(confusion, class_names, seed):
         "top5": min(1.0, top1 + float(rng.uniform(0.15, 0.25))),
         "macro_f1": macro,
         "weighted_f1": float((f1 * support).sum() / support.sum()),
+        **averaged,
         "loss": float(rng.uniform(0.8, 1.6)),
         "per_class": [
             {
@@ -84,6 +92,8 @@ def metrics_from_confusion(confusion, class_names, seed):
         "bootstrap": {
             "top1": [top1 - 0.021, top1 + 0.019],
             "macro_f1": [macro - 0.027, macro + 0.024],
+            "weighted_f1": [macro - 0.025, macro + 0.026],
+            **{key: [v - 0.03, v + 0.028] for key, v in averaged.items()},
             "n_resamples": 1000,
             "seed": 0,
         },
@@ -340,7 +350,7 @@ def model_texts(report):
     texts = [report.title, report.split, report.split_note, report.bootstrap_note]
     texts += [report.combined_definition, report.tta_note]
     texts += [value for _, value in report.facts]
-    tables = [report.headline, report.tta]
+    tables = [report.headline, report.intervals, report.tta]
     if report.matching:
         tables.append(report.matching.table)
         texts.append(report.matching.summary)
@@ -399,3 +409,25 @@ def test_templates_ship_as_package_data():
     }
     assert names <= shipped
     assert "jinja2" in cfg["options"]["install_requires"]
+
+
+def test_every_score_has_its_interval_in_both_pages(example):
+    folder, result = example
+    report = build_report(result, folder)
+    md, page = render_md(report), render_html(report)
+    for text in (md, page):
+        assert "Bootstrap intervals" in text
+    m = result["per_task"]["genre"]
+    boot = m["bootstrap"]
+    row = (
+        f"| genre | weighted precision | {f3(m['weighted_precision'])} | "
+        f"[{f3(boot['weighted_precision'][0])}, {f3(boot['weighted_precision'][1])}] |"
+    )
+    assert row in md
+    assert len(report.intervals.rows) == 7 * len(result["per_task"])
+    # An older metrics.json (intervals for top-1 and macro-F1 only): no section.
+    result = copy.deepcopy(result)
+    for task in result["per_task"].values():
+        task["bootstrap"] = {k: task["bootstrap"][k] for k in ("top1", "macro_f1")}
+    old = build_report(result, folder)
+    assert old.intervals is None and "Bootstrap intervals" not in render_md(old)

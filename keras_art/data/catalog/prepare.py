@@ -1,7 +1,8 @@
 """From a `Config` to the rows a run trains and evaluates on: the trainer's one call.
 
 load_catalog -> keep rows labelled for the run's task(s) -> validate (scan, exclude,
-convert) -> subset -> stratified seeded split -> drop classes left empty.
+convert) -> subset -> stratified seeded split (or a seeded sample of
+``data.split_sizes`` images per split) -> drop classes left empty.
 
 Subsets (top_n, classes, min/max per class) select classes of ONE task, so they
 need a single ``--task``; a multi-task run with a subset is a `UserError`.
@@ -163,6 +164,7 @@ def _split(catalog: Catalog, keys, tasks, data):
         data.split_seed,
         official=official,
         small_classes=data.small_classes,
+        sizes=data.split_sizes or None,
     )
     keep = split != ""
     return catalog.take(keep), split[keep], split_report
@@ -175,6 +177,7 @@ def _report_after_split(
         "rows": len(catalog),
         "seed": data.split_seed,
         "split_fractions": list(data.split),
+        **({"split_sizes": list(data.split_sizes)} if data.split_sizes else {}),
         "split_mode": split_report["mode"],
         "split_meaning": split_report["split_meaning"],
         # One line for summary.json: which split every reported number is on.

@@ -11,6 +11,11 @@ The one exception is a tiny class whose hash draw leaves a requested split empty
 the row nearest to that split's interval is moved into it, so every class with at
 least as many images as there are splits appears in each of them. Those rows (few,
 reported as ``filled_empty_splits``) may move back once the class grows.
+
+With ``sizes`` (``data.split_sizes``, seed 003's 5,000 / 1,667 / 1,667) the split is
+a seeded random sample instead: groups in the order of their hash draw fill train,
+then val, then test up to those image counts; the rest is left out. Not stratified
+(a random sample, as the seed's): the report counts the classes each split holds.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ def assign_splits(
     seed: int,
     official: np.ndarray | None = None,
     small_classes: str = "drop",
+    sizes: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Assign every row to ``"train"``/``"val"``/``"test"`` (``""`` = dropped).
 
@@ -66,6 +72,8 @@ def assign_splits(
             ``fractions``.
         small_classes: ``"drop"`` or ``"error"`` for a class with fewer images than
             there are non-empty splits.
+        sizes: optional image counts (train, val[, test]) that replace
+            ``fractions``: a seeded random sample (see the module doc).
 
     Returns:
         ``(split, report)``: the split array (dtype object) and a JSON-safe report.
@@ -79,15 +87,13 @@ def assign_splits(
     group_of, group_keys = _groups(keys)
     group_label = _group_labels(group_of, labels, len(group_keys))
     u = np.array([hash_unit(seed, k) for k in group_keys], dtype=np.float64)
-    report: dict = {
-        "seed": int(seed),
-        "fractions": dict(zip(SPLITS, fractions, strict=False)),
-        "rows": n,
-        "unique_contents": len(group_keys),
-        "duplicate_rows": n - len(group_keys),
-    }
+    report = _base_report(seed, fractions, n, len(group_keys))
 
-    if official is not None:
+    if sizes:
+        group_split, split_report = _sized_groups(
+            u, group_of, group_label, sizes, official
+        )
+    elif official is not None:
         group_split, split_report = _official_groups(
             group_of, official, u, group_label, fractions, small_classes
         )
@@ -101,6 +107,16 @@ def assign_splits(
     report["counts"] = {s: int(np.sum(split == s)) for s in SPLITS}
     report["dropped_rows"] = int(np.sum(split == ""))
     return split, report
+
+
+def _base_report(seed: int, fractions: list[float], rows: int, groups: int) -> dict:
+    return {
+        "seed": int(seed),
+        "fractions": dict(zip(SPLITS, fractions, strict=False)),
+        "rows": rows,
+        "unique_contents": groups,
+        "duplicate_rows": rows - groups,
+    }
 
 
 def _three_fractions(fractions: Sequence[float], small_classes: str) -> list[float]:
@@ -148,6 +164,71 @@ def _all_hashed(
         "test": f"{fractions[2]:.0%} of the images (stratified, seeded)",
     }
     return group_split, report
+
+
+def _sized_groups(u, group_of, group_label, sizes, official) -> tuple[np.ndarray, dict]:
+    """Every group split by ``sizes`` (see `assign_splits`); the group split and its
+    report entries, with the classes each split holds."""
+    if official is not None:
+        raise UserError(
+            "data.split_sizes draws its own split, but the data has its own "
+            "train/val lists. Set data.use_official_split=false to draw from all "
+            "of its images, or drop data.split_sizes."
+        )
+    group_split, report = _sized(u, np.bincount(group_of, minlength=len(u)), sizes)
+    report["classes"] = _classes_per_split(group_split, group_label)
+    return group_split, report
+
+
+def _sized(
+    u: np.ndarray, group_size: np.ndarray, sizes: Sequence[int]
+) -> tuple[np.ndarray, dict]:
+    """Groups in the order of ``u`` fill train, val, test up to ``sizes`` rows (a
+    group goes to the first split it fits whole); the group split and its report."""
+    wanted = [int(n) for n in (list(sizes) + [0, 0])[:3]]
+    available = int(group_size.sum())
+    if len(sizes) not in (2, 3) or min(wanted) < 0 or sum(wanted) > available:
+        raise UserError(
+            f"data.split_sizes asks for {sum(wanted)} images ({list(sizes)}), but "
+            f"{available} are left after the subset. Ask for at most {available} "
+            f"(2 or 3 counts: train, val[, test]), or widen the subset "
+            f"(data.classes, data.top_n, data.min_per_class)."
+        )
+    room = list(wanted)
+    out = np.full(len(u), "", dtype=object)
+    # A Python walk: numpy has no "fill bins in order with whole groups"; it stops
+    # once every split is full (sum(sizes) groups at most when nothing repeats).
+    for g in np.argsort(u, kind="stable"):
+        n = int(group_size[g])
+        for s in range(3):
+            if room[s] >= n:
+                out[g] = SPLITS[s]
+                room[s] -= n
+                break
+        if not any(room):
+            break
+    report = {
+        "mode": "sized",
+        "sizes": dict(zip(SPLITS, wanted, strict=True)),
+        "available_rows": available,
+        "left_out_rows": available - (sum(wanted) - sum(room)),
+        "dropped_classes": [],
+        "filled_empty_splits": 0,
+        "split_meaning": {
+            s: f"{n} of the {available} images, drawn at random (seeded)"
+            for s, n in zip(SPLITS, wanted, strict=True)
+        },
+    }
+    return out, report
+
+
+def _classes_per_split(group_split: np.ndarray, group_label: np.ndarray) -> dict:
+    """How many classes each split holds (a random sample may miss small ones)."""
+    labelled = group_label >= 0
+    return {
+        s: int(len(np.unique(group_label[labelled & (group_split == s)])))
+        for s in SPLITS
+    }
 
 
 def _groups(keys: Sequence[str]) -> tuple[np.ndarray, list[str]]:

@@ -90,7 +90,7 @@ def _select_classes(names, counts, task, classes, min_per_class, top_n):
     keep = np.ones(len(names), dtype=bool)
     dropped: dict[str, str] = {}
     if classes:
-        wanted = {_resolve(name, names, task) for name in classes}
+        wanted = _resolve_all(classes, names, task)
         keep = np.isin(np.arange(len(names)), sorted(wanted))
     if min_per_class > 0:
         for i in np.flatnonzero(keep & (counts < min_per_class)):
@@ -126,7 +126,36 @@ def _cap_per_class(catalog, labels, rows, cap, seed) -> np.ndarray:
     return np.sort(np.concatenate(keep))
 
 
-def _resolve(name: str, names: list[str], task: str) -> int:
+def _resolve_all(classes: Sequence[str], names: list[str], task: str) -> set[int]:
+    """The class indices of ``classes``; one `UserError` naming every name the data
+    lacks (with the nearest spellings), not only the first."""
+    found, missing = set(), []
+    for name in classes:
+        index = _resolve(name, names)
+        if index is None:
+            missing.append(name)
+        else:
+            found.add(index)
+    if not missing:
+        return found
+    if len(missing) == 1:
+        hint = _hint(missing[0], names)
+        what = f"unknown {task} class {missing[0]!r}." + (f" {hint}" if hint else "")
+    else:
+        listed = ", ".join(
+            f"{name!r}" + (f" ({hint})" if (hint := _hint(name, names)) else "")
+            for name in missing
+        )
+        what = f"{len(missing)} of the {len(classes)} {task} classes are unknown: "
+        what += f"{listed}."
+    raise UserError(
+        f"data.classes: {what} Valid names: {', '.join(names[:30])}"
+        f"{' ...' if len(names) > 30 else ''}"
+    )
+
+
+def _resolve(name: str, names: list[str]) -> int | None:
+    """The index of ``name`` in ``names`` (exact, then `normalise_class_name`)."""
     if name in names:
         return names.index(name)
     folded = [normalise_class_name(n) for n in names]
@@ -134,13 +163,14 @@ def _resolve(name: str, names: list[str], task: str) -> int:
     hits = [
         i for i, f in enumerate(folded) if " ".join(f.split()) == " ".join(key.split())
     ]
-    if len(hits) == 1:
-        return hits[0]
+    return hits[0] if len(hits) == 1 else None
+
+
+def _hint(name: str, names: list[str]) -> str:
+    """``Did you mean: A, B?`` with the classes closest to ``name``, or ""."""
+    folded = [normalise_class_name(n) for n in names]
+    key = normalise_class_name(name)
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5) or (
         [names[folded.index(m)] for m in difflib.get_close_matches(key, folded, n=3)]
     )
-    hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    raise UserError(
-        f"data.classes: unknown {task} class {name!r}.{hint} "
-        f"Valid names: {', '.join(names[:30])}{' ...' if len(names) > 30 else ''}"
-    )
+    return f"Did you mean: {', '.join(close)}?" if close else ""

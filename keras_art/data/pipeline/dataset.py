@@ -456,17 +456,20 @@ def augment_image(data, seed, augment: AugmentConfig, size: int, decoded=False):
     image when ``decoded``) -> float32 (size, size, 3) RGB in [0, 255], every op
     of ``augment`` applied with sub-seeds of ``seed``.
 
-    Order: crop (+ flips) -> scale jitter -> rotation/zoom -> random erasing ->
-    colour jitter. Erasing comes before the colour jitter (torchvision erases
-    after it, on normalised tensors); the erased box is noise either way."""
+    Order: crop (+ flips) -> scale jitter -> rotation/zoom -> [the central
+    ``size`` square, when ``augment.center_crop_from`` set the side of the steps
+    before] -> random erasing -> colour jitter. Erasing comes before the colour
+    jitter (torchvision erases after it, on normalised tensors); the erased box is
+    noise either way."""
 
     s_crop, s_jit, s_flip, s_rot, s_col, s_erase = aug.split_seed(seed, 6)
     jitter = list(augment.scale_jitter) != [1.0, 1.0]
     # With RandomResizedCrop the scale jitter is folded into the crop (one
     # resample; the same draws as `aug.scale_jitter` from the same seed).
     fold = jitter and augment.random_resized_crop and not decoded
+    side = max(augment.center_crop_from or size, size)
     image, flipped = _training_crop(
-        data, s_crop, augment, size, decoded, jitter_seed=s_jit if fold else None
+        data, s_crop, augment, side, decoded, jitter_seed=s_jit if fold else None
     )
     if jitter and not fold:
         image = aug.scale_jitter(image, s_jit, augment.scale_jitter)
@@ -474,6 +477,10 @@ def augment_image(data, seed, augment: AugmentConfig, size: int, decoded=False):
         image = aug.random_flip(image, s_flip, augment.hflip, augment.vflip)
     if augment.rotation > 0 or list(augment.zoom) != [1.0, 1.0]:
         image = aug.random_rotate_zoom(image, s_rot, augment.rotation, augment.zoom)
+    if side != size:
+        # torchvision's CenterCrop: offset round((side - size) / 2).
+        start = int(round((side - size) / 2))
+        image = image[start : start + size, start : start + size]
     if augment.on_device:
         # Erasing and colour run on the batch in the train step (batch_augment).
         return tf.ensure_shape(image, [size, size, 3])

@@ -157,3 +157,28 @@ def test_user_errors(tmp_path):
     cfg.data.small_classes = "error"
     with pytest.raises(UserError, match="fewer than the 3 splits"):
         prepare_data(cfg)
+
+
+def test_split_sizes_sample_after_the_subset(tmp_path):
+    fx = make_folder(tmp_path / "ds", per_class=8)
+    cfg = _cfg(tmp_path, "folder", "genre", fx["root"], validate=False)
+    cfg.data.classes, cfg.data.split_sizes = ["Baroque", "Rococo"], [8, 4, 3]
+    prep = prepare_data(cfg)
+    assert prep.class_names["genre"] == ["Baroque", "Rococo"]
+    assert {s: len(prep.indices(s)) for s in ("train", "val", "test")} == {
+        "train": 8,
+        "val": 4,
+        "test": 3,
+    }
+    assert len(prep.files) == 15  # the 16th image is left out
+    assert prep.report["split_sizes"] == [8, 4, 3]
+    assert prep.report["split_mode"] == "sized"
+    cfg.data.split_sizes = [12, 4, 1]
+    with pytest.raises(UserError, match=r"asks for 17 images .* but 16 are left"):
+        prepare_data(cfg)
+    make_wikiart(tmp_path / "wk")
+    cfg = _cfg(tmp_path, "wikiart", "style", tmp_path / "wk", split_sizes=[4, 2])
+    with pytest.raises(UserError, match="data.use_official_split=false"):
+        prepare_data(cfg)
+    cfg.data.use_official_split = False
+    assert len(prepare_data(cfg).files) == 6

@@ -380,3 +380,68 @@ def test_carving_more_than_all_of_train_is_capped():
     assert list(split[:2]) == ["train", "test"]
     assert report["test_fraction_of_official_train"] == 1.0
     assert report["carved_test_from_train"] == 1
+
+
+# --- data.split_sizes: a seeded random sample of so many images per split ---------
+def _catalog_of(n=50_000, classes=129):
+    """A paths-only catalog the size of a real release: keys and labels."""
+    keys = [f"/data/{i // 500:03d}/painting-{i}.jpg" for i in range(n)]
+    labels = np.random.default_rng(0).integers(0, classes, size=n)
+    return keys, labels
+
+
+def test_split_sizes_draw_exactly_that_many_seeded():
+    keys, labels = _catalog_of()
+    sizes = [5000, 1667, 1667]
+    split, report = assign_splits(keys, labels, [0.6, 0.2, 0.2], 42, sizes=sizes)
+    assert report["counts"] == {"train": 5000, "val": 1667, "test": 1667}
+    assert report["dropped_rows"] == report["left_out_rows"] == 50_000 - 8334
+    assert report["mode"] == "sized" and report["available_rows"] == 50_000
+    assert report["split_meaning"]["val"] == (
+        "1667 of the 50000 images, drawn at random (seeded)"
+    )
+    again, _ = assign_splits(keys, labels, [0.6, 0.2, 0.2], 42, sizes=sizes)
+    other, _ = assign_splits(keys, labels, [0.6, 0.2, 0.2], 7, sizes=sizes)
+    assert list(again) == list(split)
+    assert np.mean(other[split == "train"] == "train") < 0.2  # another sample
+    # Random rows, not the first ones: every class is drawn, in proportion.
+    assert report["classes"] == {"train": 129, "val": 129, "test": 129}
+    drawn = np.bincount(labels[split == "train"], minlength=129)
+    assert drawn.min() > 10 and drawn.max() < 80
+    # The sample does not depend on row order.
+    order = np.random.default_rng(1).permutation(len(keys))
+    shuffled, _ = assign_splits(
+        [keys[i] for i in order], labels[order], [0.8, 0.2], 42, sizes=sizes
+    )
+    assert list(shuffled) == list(split[order])
+
+
+def test_split_sizes_keep_duplicates_together_and_two_sizes_mean_no_test():
+    keys, labels = _catalog_of(20_000, classes=10)
+    keys = [f"dup{i % 3000}" if i % 4 == 0 else k for i, k in enumerate(keys)]
+    split, report = assign_splits(keys, labels, [0.8, 0.2], 0, sizes=[3000, 1000])
+    assert report["counts"] == {"train": 3000, "val": 1000, "test": 0}
+    groups: dict[str, set] = {}
+    for key, s in zip(keys, split, strict=True):
+        groups.setdefault(key, set()).add(s)
+    assert all(len(s) == 1 for s in groups.values())
+    assert any(len(s) == 1 and "train" in s for k, s in groups.items() if "dup" in k)
+
+
+def test_split_sizes_beyond_the_rows_name_the_key_and_the_count():
+    keys, labels = _catalog_of(6442, classes=4)
+    with pytest.raises(
+        UserError,
+        match=r"^data\.split_sizes asks for 8334 images \(\[5000, 1667, 1667\]\), but "
+        r"6442 are left after the subset\. Ask for at most 6442 ",
+    ):
+        assign_splits(keys, labels, [0.6, 0.2, 0.2], 0, sizes=[5000, 1667, 1667])
+    split, report = assign_splits(keys, labels, [0.6, 0.2, 0.2], 0, sizes=[6000, 442])
+    assert report["counts"]["train"] == 6000 and report["left_out_rows"] == 0
+
+
+def test_split_sizes_refuse_an_official_split():
+    keys, labels = _data()
+    official = np.array(["train", "val"] * (len(keys) // 2), dtype=object)
+    with pytest.raises(UserError, match="data.use_official_split=false"):
+        assign_splits(keys, labels, [0.8, 0.2], 0, official=official, sizes=[50, 10])

@@ -243,3 +243,12 @@ def test_valid_names_are_cut_after_thirty():
     with pytest.raises(UserError) as excinfo:
         select_subset(_styles(names[:30], [1] * 30), "style", classes=["@"])
     assert str(excinfo.value).endswith("Valid names: " + ", ".join(names[:30]))
+
+
+def test_every_unknown_class_is_named_in_one_error():
+    with pytest.raises(
+        UserError,
+        match=r"^data\.classes: 2 of the 3 style classes are unknown: 'Rocks' \(Did "
+        r"you mean: Rococo\?\), 'Zzzz'\. Valid names: Baroque, ",
+    ):
+        select_subset(_catalog(), "style", classes=["Rocks", "cubism", "Zzzz"])

@@ -414,3 +414,48 @@ def test_scale_jitter_folded_into_the_crop_matches_jitter_after_the_crop():
         # Same geometry: the black padding lands on the same pixels.
         np.testing.assert_array_equal(folded.sum(-1) == 0, two_step.sum(-1) == 0)
         assert np.abs(folded - two_step).mean() < 4.0
+
+
+def _seed003_like(**kw):
+    """Seed 003's training recipe at test size: RandomResizedCrop (scale 0.8-1) at
+    48, rotation 15, horizontal flip, then the central 32 (its 256 -> 224)."""
+    augment = AugmentConfig(
+        image_size=32, center_crop_from=48, crop_scale=[0.8, 1.0], rotation=15.0
+    )
+    augment.scale_jitter = [1.0, 1.0]
+    augment.color_jitter = augment.hue_jitter = augment.random_erasing = 0.0
+    for key, value in kw.items():
+        setattr(augment, key, value)
+    return augment
+
+
+def test_center_crop_from_keeps_the_middle_after_crop_and_rotation():
+    from keras_art.data.pipeline import augment as aug
+    from keras_art.data.pipeline.dataset import augment_image
+    from tests.data.image_fixtures import encode
+
+    yy, xx = np.mgrid[0:120, 0:160]
+    blob = tf.constant(
+        encode(np.stack([yy * 2, xx, yy + xx], -1).astype(np.uint8), "bmp")
+    )
+    plain = _seed003_like(random_resized_crop=False, rotation=0.0, hflip=False)
+    plain.eval_resize = "resize"
+    seed = tf.constant([3, 1], tf.int64)
+    whole = decode_and_resize_for_eval(blob, 48, "resize").numpy()
+    out = augment_image(blob, seed, plain, 32).numpy()
+    np.testing.assert_array_equal(out, whole[8:40, 8:40])
+
+    augment = _seed003_like()
+    map_fn = tf.function(lambda b, s: augment_image(b, s, augment, 32))
+    mapped = tf.data.Dataset.from_tensors((blob, seed)).map(map_fn)
+    in_map = next(iter(mapped)).numpy()
+    eager = augment_image(blob, seed, augment, 32).numpy()
+    # The same steps by hand: crop (+ flip) at 48, rotate at 48, then the centre.
+    s_crop, _, _, s_rot, _, _ = aug.split_seed(seed, 6)
+    crop = aug.decode_random_resized_crop(
+        blob, s_crop, 48, augment.crop_scale, augment.crop_ratio, hflip=True
+    )
+    by_hand = aug.random_rotate_zoom(crop, s_rot, 15.0).numpy()[8:40, 8:40]
+    assert eager.shape == in_map.shape == (32, 32, 3)
+    np.testing.assert_allclose(eager, by_hand, atol=1e-3)
+    np.testing.assert_allclose(in_map, eager, atol=1e-3)
