@@ -26,7 +26,9 @@ def compute_features(
     weights)`` batches; returns ``(features, targets, weights)`` as numpy arrays
     (``features`` is ``(N, 2, H, W, C)`` with flips, else ``(N, H, W, C)``)."""
 
-    @tf.function(reduce_retracing=True)
+    # One trace for every batch size (the last batch is smaller): the dataset's own
+    # spec, batch dimension None.
+    @tf.function(input_signature=[ds.element_spec[0]])
     def forward(images):
         feats = backbone(images, training=False)
         if flips:
