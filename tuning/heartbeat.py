@@ -55,7 +55,11 @@ class Heartbeat:
         )
 
     def start(self, *, wait: float) -> Heartbeat:
-        self._send(wait_for_ready=True, timeout=wait)
+        try:
+            self._send(wait_for_ready=True, timeout=wait)
+        except grpc.RpcError:
+            self._channel.close()
+            raise
         self._thread.start()
         return self
 

@@ -10,11 +10,11 @@ its holder exits, even by ``kill -9``) computes them and publishes
 others wait on the lock, then read that folder. A worker killed while computing
 leaves no folder, so the next one in line computes it.
 
-The folder belongs to the search (``--overwrite`` removes it with the rest). Its size
-is the cached features': N x H x W x 2048 float16 values (x2 with flips), about
-400 KB per training image at 224 px, plus the backbone's weights (about 100 MB for
-ResNet50, so that every worker's models start from the backbone the features came
-from, also when it was randomly initialised).
+The folder belongs to the search (``--overwrite`` removes it with the rest). It holds
+the features as float16 (7 x 7 x 2048 values, 200 KB, per image at 224 px; twice
+that for a training image and its flip) and the backbone's weights (about 100 MB for
+ResNet50), so that every worker's models start from the backbone the features came
+from, also when it was randomly initialised.
 """
 
 from __future__ import annotations

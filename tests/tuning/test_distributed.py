@@ -441,7 +441,7 @@ def test_chief_and_two_workers_finish_the_grid_after_a_worker_is_killed(tmp_path
     reads = sum(
         logs[w].count("reading the shared feature cache") for w in ("tuner1", "tuner2")
     )
-    assert (writes, reads) == (1, 1), logs
+    assert (writes, reads) == (1, 1)
     # Only the chief wrote the search's shared files.
     assert _written(tmp_path, "chief") >= CHIEF_ONLY
     for worker in ("tuner1", "tuner2"):
