@@ -368,7 +368,8 @@ class _Reporting:
             return
         row = trial_row(self.oracle.get_trial(trial.trial_id), self._names)
         self.ran.append(row)
-        logger.info(progress_line(row, self._names, None, self._total()))
+        line = progress_line(row, self._names, None, self._total())
+        logger.info("%s: %s", self.tuner_id, line)  # beside the chief's own line
 
     def _total(self):
         return self._settings.get("total") or self.oracle.max_trials

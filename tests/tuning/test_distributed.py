@@ -342,7 +342,7 @@ GRID = ["--tuner", "grid", "--space", "seed003", "--head", "gap",
         "--set", "tune.values.lr_head=[0.001, 0.002, 0.003]"]  # fmt: skip
 CHIEF_ONLY = {"results.csv", "summary.md", "best_config.json", "search.json",
               ".state_snapshot"}  # fmt: skip
-DONE = re.compile(r"^trial (\d+)/\d+: .* -> val_f1 ", re.MULTILINE)
+DONE = re.compile(r"^tuner\d: trial (\d+)/\d+: .* -> val_f1 ", re.MULTILINE)
 
 
 def _free_port() -> int:
