@@ -185,9 +185,9 @@ def _search_as_worker(base, space, settings, cluster: Cluster) -> SearchResult:
         heartbeat.start(wait=tune.idle_timeout)
     except grpc.RpcError as exc:
         raise ParameterError(
-            f"No chief answers at {{chief}} {cluster.address} after "
-            f"{tune.idle_timeout:.0f} s ({_code(exc)}). Start the chief first "
-            f"(tuner id chief) and give every worker its address."
+            f"No chief answers at {cluster.address} after {tune.idle_timeout:.0f} s "
+            f"({_code(exc)}). Start the chief first (tuner id chief) and give "
+            f"every worker its address ({{chief}} or KERASTUNER_ORACLE_IP/PORT)."
         ) from None
     try:
         check_joins_search(Path(settings["folder"]), base, space)

@@ -27,7 +27,12 @@ from tuning import shared_features
 from tuning.chief import ChiefOracle, serve
 from tuning.cluster import Cluster, cluster_env, resolve_cluster
 from tuning.search import main
-from tuning.searcher import plan_search
+from tuning.searcher import (
+    check_joins_search,
+    plan_search,
+    search_record,
+    write_search_record,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -264,8 +269,22 @@ def test_a_worker_without_a_chief_says_so_within_its_timeout(tmp_path, capsys):
     code = main([*SMOKE, "--directory", str(tmp_path), *flags,
                  "--set", "tune.idle_timeout=2"])  # fmt: skip
     err = capsys.readouterr().err
-    assert code == 2 and "No chief answers at --chief 127.0.0.1:" in err, err
+    assert code == 2 and "No chief answers at 127.0.0.1:" in err, err
+    assert "(--chief or KERASTUNER_ORACLE_IP/PORT)" in err
     assert time.monotonic() - start < 30
+
+
+def test_a_worker_joins_only_the_chiefs_search_with_its_settings(tmp_path):
+    cfg, _ = build_config("smoke", overrides=["task=artist", "model.weights=none"])
+    base, space, _ = plan_search(cfg.validate())
+    with pytest.raises(ParameterError, match="holds no search.json from the chief"):
+        check_joins_search(tmp_path, base, space)
+    write_search_record(tmp_path, search_record(base, space))
+    check_joins_search(tmp_path, base, space)  # the same settings: fine
+    base.train.lr_head *= 2
+    base.tune.worker_timeout = 9.0  # how it copes may differ, not what it searches
+    with pytest.raises(ParameterError, match=r"differ .* \(train.lr_head\)"):
+        check_joins_search(tmp_path, base, space)
 
 
 # ------------------------------------------------------- the shared feature cache
@@ -377,14 +396,24 @@ def _running_trial(folder: Path, procs: dict, timeout: float) -> tuple[str, str]
     while time.monotonic() < deadline:
         ended = {n: p.returncode for n, p in procs.items() if p.poll() is not None}
         assert not ended, f"ended before any trial ran: {ended}"
-        try:
-            ongoing = json.loads((folder / "oracle.json").read_text())["ongoing_trials"]
-        except (OSError, ValueError, KeyError):  # not there yet, or mid-write
-            ongoing = {}
+        ongoing = _ongoing(folder, tries=1)
         if ongoing:
             return next(iter(ongoing.items()))
         time.sleep(0.2)
     pytest.fail(f"no trial started within {timeout} s")
+
+
+def _ongoing(folder: Path, tries: int = 25) -> dict[str, str]:
+    """The chief's running trials by worker, from oracle.json ({} when it is not
+    there yet); KerasTuner writes it in place, so a read may catch it mid-write."""
+    for _ in range(tries):
+        try:
+            return json.loads((folder / "oracle.json").read_text())["ongoing_trials"]
+        except FileNotFoundError:
+            return {}
+        except ValueError:
+            time.sleep(0.2)
+    return {}
 
 
 def _written(tmp_path: Path, tuner_id: str) -> set[str]:
@@ -405,8 +434,7 @@ def test_chief_and_two_workers_finish_the_grid_after_a_worker_is_killed(tmp_path
         procs[victim].send_signal(signal.SIGKILL)
         assert procs[victim].wait(timeout=30) == -signal.SIGKILL
         # Killed mid-trial: the chief still counts it as running (for 4 s).
-        ongoing = json.loads((folder / "oracle.json").read_text())["ongoing_trials"]
-        assert ongoing.get(victim) == lost, "the trial ended before the kill"
+        assert _ongoing(folder).get(victim) == lost, "the trial ended before the kill"
         for name in ("chief", *(w for w in ("tuner1", "tuner2") if w != victim)):
             assert procs[name].wait(timeout=300) == 0, (
                 tmp_path / f"{name}.log"
