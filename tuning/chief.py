@@ -178,7 +178,11 @@ class ChiefOracle:
 
 def serve(chief: ChiefOracle, address: str, *, idle_timeout: float) -> None:
     """Serve ``chief`` on ``address`` until the search is over (see module doc)."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    # gRPC sets SO_REUSEPORT by default: a second chief on the same port would bind
+    # too, and the workers' connections would be split between the two.
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=8), options=[("grpc.so_reuseport", 0)]
+    )
     add_oracle_service(server, chief)
     server.add_generic_rpc_handlers((heartbeat_handler(chief.beat),))
     try:

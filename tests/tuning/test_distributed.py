@@ -14,8 +14,10 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent import futures
 from pathlib import Path
 
+import grpc
 import keras_tuner
 import numpy as np
 import pytest
@@ -194,12 +196,17 @@ def test_serve_gives_up_without_workers_and_refuses_a_busy_port(tmp_path):
     with pytest.raises(UserError, match="No worker has been in touch"):
         serve(chief, f"127.0.0.1:{port}", idle_timeout=5)
     assert time.monotonic() - start < 10
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        address = f"127.0.0.1:{busy.getsockname()[1]}"
+    # Another gRPC server (another chief) on the port: gRPC's default SO_REUSEPORT
+    # would let both listen there.
+    other = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    address = f"127.0.0.1:{port}"
+    assert other.add_insecure_port(address) == port
+    other.start()
+    try:
         with pytest.raises(ParameterError, match="cannot listen there"):
             serve(chief, address, idle_timeout=5)
+    finally:
+        other.stop(grace=None)
 
 
 def test_kerastuner_still_has_the_private_names_the_search_uses():
