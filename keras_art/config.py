@@ -205,6 +205,12 @@ class TuneConfig:
     values: dict[str, Any] = field(default_factory=dict)  # name -> allowed values
     fixed: dict[str, Any] = field(default_factory=dict)  # name -> one pinned value
     max_failed_trials: int = 3  # consecutive failed trials before the search stops
+    max_retries: int = 1  # reruns of a crashed trial, or of one whose worker was lost
+    # Distributed search (``--chief``/``--tuner-id``): seconds without a heartbeat
+    # before a worker's trial goes back to the queue, and seconds the chief waits with
+    # no worker in touch (and a worker for a silent chief) before giving up.
+    worker_timeout: float = 60.0
+    idle_timeout: float = 600.0
 
 
 @dataclass

@@ -24,6 +24,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -41,10 +42,12 @@ from keras_art.models.classifier import build_classifier
 from keras_art.registry import MONITOR_METRIC
 from keras_art.training.callbacks import staged_callbacks
 from keras_art.training.feature_cache import (
-    build_eval_feature_cache,
-    build_feature_cache,
+    compute_features,
+    eval_feature_dataset,
+    train_feature_dataset,
 )
 from keras_art.training.trainer import Trainer
+from tuning.shared_features import FeatureArrays, shared_features
 from tuning.space import active_values, apply_values, declare
 
 logger = logging.getLogger(__name__)
@@ -71,9 +74,13 @@ class TrialData:
     feature_val: tf.data.Dataset | None = None
 
 
-def prepare_trial_data(cfg: Config, strategy, *, cache_features: bool) -> TrialData:
+def prepare_trial_data(
+    cfg: Config, strategy, *, cache_features: bool, shared_cache: Path | None = None
+) -> TrialData:
     """Prepare the data once for the search; with ``cache_features``, run the
-    frozen backbone once over train (with flips when the recipe flips) and val."""
+    frozen backbone once over train (with flips when the recipe flips) and val.
+    With ``shared_cache`` (a distributed search's folder) the features are computed
+    by one worker and read by the others (`tuning.shared_features`)."""
 
     prepared = prepare_data(cfg)
     if cache_features:
@@ -87,31 +94,38 @@ def prepare_trial_data(cfg: Config, strategy, *, cache_features: bool) -> TrialD
         )
     data = TrialData(prepared, datasets)
     if cache_features:
-        _cache_features(cfg, strategy, data)
+        _cache_features(cfg, strategy, data, shared_cache)
     return data
 
 
-def _cache_features(cfg: Config, strategy, data: TrialData) -> None:
+def _cache_features(cfg: Config, strategy, data: TrialData, shared_cache) -> None:
     start = time.time()
-    with strategy.scope():
-        model, _ = build_classifier(
-            cfg.model, data.prepared.num_classes, on_missing_weights=on_missing(cfg)
+
+    def compute() -> FeatureArrays:
+        with strategy.scope():
+            model, _ = build_classifier(
+                cfg.model, data.prepared.num_classes, on_missing_weights=on_missing(cfg)
+            )
+        backbone = model.get_layer("backbone")
+        return FeatureArrays(
+            train=compute_features(
+                backbone, data.datasets["train_eval"], flips=cfg.augment.hflip
+            ),
+            val=compute_features(backbone, data.datasets["val"]),
+            backbone_weights=backbone.get_weights(),
         )
-    backbone = model.get_layer("backbone")
-    data.backbone_weights = backbone.get_weights()
+
+    arrays = (
+        compute() if shared_cache is None else shared_features(shared_cache, compute)
+    )
+    data.backbone_weights = arrays.backbone_weights
     batch = cfg.input.batch_size
-    data.feature_train = build_feature_cache(
-        backbone,
-        data.datasets["train_eval"],
-        batch_size=batch,
-        flips=cfg.augment.hflip,
-        seed=cfg.train.seed,
+    data.feature_train = train_feature_dataset(
+        *arrays.train, batch_size=batch, flips=cfg.augment.hflip, seed=cfg.train.seed
     )
-    data.feature_val = build_eval_feature_cache(
-        backbone, data.datasets["val"], batch_size=batch
-    )
+    data.feature_val = eval_feature_dataset(*arrays.val, batch_size=batch)
     logger.info(
-        "search: the frozen backbone's features of train and val cached in %.0f s; "
+        "search: the frozen backbone's features of train and val ready in %.0f s; "
         "trials train the head only",
         time.time() - start,
     )
@@ -142,6 +156,22 @@ class ObjectiveAlias(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None and TRAINER_METRIC in logs:
             logs[OBJECTIVE] = logs[TRAINER_METRIC]
+
+
+class SearchSpace(keras_tuner.HyperModel):
+    """Declares ``space``'s hyperparameters and builds nothing.
+
+    A tuner learns its space by building the hypermodel once per conditional branch
+    (a full ResNet50 each time with `PaintingHyperModel`); this gives it the same
+    space at no cost (`tuning.searcher.make_tuner`), and it is all the chief of a
+    distributed search, which trains nothing, ever builds."""
+
+    def __init__(self, space: dict):
+        super().__init__(name="painting_space", tunable=True)
+        self.space = space
+
+    def build(self, hp) -> None:
+        declare(hp, self.space)
 
 
 class PaintingHyperModel(keras_tuner.HyperModel):

@@ -37,19 +37,20 @@ SUMMARY_ROWS = 10
 
 def trial_rows(oracle, names: list[str]) -> list[dict[str, Any]]:
     """One dict per trial, in trial order (see module doc for the columns)."""
-    rows = []
-    for trial_id in sorted(oracle.trials):
-        trial = oracle.trials[trial_id]
-        hp = trial.hyperparameters
-        row: dict[str, Any] = {"trial": trial_id, "status": str(trial.status)}
-        for name in names:
-            active = name in hp.values and hp.is_active(name)
-            row[name] = tidy(hp.get(name)) if active else ""
-        for metric in METRIC_COLUMNS:
-            row[metric] = _metric(trial, metric)
-        row["note"] = _last_line(trial.message) if trial.message else ""
-        rows.append(row)
-    return rows
+    return [trial_row(oracle.trials[t], names) for t in sorted(oracle.trials)]
+
+
+def trial_row(trial, names: list[str]) -> dict[str, Any]:
+    """One trial's row of ``results.csv``."""
+    hp = trial.hyperparameters
+    row: dict[str, Any] = {"trial": trial.trial_id, "status": str(trial.status)}
+    for name in names:
+        active = name in hp.values and hp.is_active(name)
+        row[name] = tidy(hp.get(name)) if active else ""
+    for metric in METRIC_COLUMNS:
+        row[metric] = _metric(trial, metric)
+    row["note"] = _last_line(trial.message) if trial.message else ""
+    return row
 
 
 def best_config(base: Config, row: dict[str, Any], names: list[str]) -> Config:

@@ -5,6 +5,9 @@ and the fine-tuning schedule.
     python -m tuning.search --task artist --data DIR --format best-artworks \\
         --preset seed002 --space seed002 --tuner grid --max-trials 84
     python -m tuning.search --task style --data DIR --stage full --retrain-best
+    python -m tuning.search --task artist --chief 10.0.0.1:8000 --tuner-id chief
+    CUDA_VISIBLE_DEVICES=0 python -m tuning.search --task artist \\
+        --chief 10.0.0.1:8000 --tuner-id tuner1          # one per GPU, same flags
 
 A thin wrapper over `tuning.searcher.search`: flags -> one `Config` (the same preset,
 ``--config`` and ``--set`` as ``keras_art.train``; ``--set tune.*`` reaches every
@@ -66,6 +69,18 @@ def build_parser() -> ArgumentParser:
         action="store_true",
         help="start the search afresh instead of continuing it",
     )
+    p.add_argument(
+        "--chief",
+        metavar="HOST:PORT",
+        help="distributed search: where the chief serves the oracle (with "
+        "--tuner-id; default: KerasTuner's KERASTUNER_* variables, if set)",
+    )
+    p.add_argument(
+        "--tuner-id",
+        metavar="ID",
+        help="distributed search: chief (runs the oracle, writes the results) "
+        "or a worker's name, tuner1, tuner2, ... (runs trials)",
+    )
     return p
 
 
@@ -75,6 +90,8 @@ def error_flags() -> dict[str, str]:
     return config_error_flags(build_parser(), TUNE_FLAG_KEYS) | {
         "overwrite": "--overwrite",
         "retrain_best": "--retrain-best",
+        "chief": "--chief",
+        "tuner_id": "--tuner-id",
     }
 
 
@@ -87,7 +104,13 @@ def main(argv: list[str] | None = None) -> int:
         from tuning.searcher import search
 
         set_global_policies(cfg)
-        result = search(cfg, overwrite=args.overwrite, retrain_best=args.retrain_best)
+        result = search(
+            cfg,
+            overwrite=args.overwrite,
+            retrain_best=args.retrain_best,
+            chief=args.chief,
+            tuner_id=args.tuner_id,
+        )
         print(f"search directory: {result.folder}")
         if result.best_config is not None:
             print(f"best config: {result.best_config}")

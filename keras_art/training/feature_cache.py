@@ -26,7 +26,9 @@ def compute_features(
     weights)`` batches; returns ``(features, targets, weights)`` as numpy arrays
     (``features`` is ``(N, 2, H, W, C)`` with flips, else ``(N, H, W, C)``)."""
 
-    @tf.function(reduce_retracing=True)
+    # One trace for every batch size (the last batch is smaller): the dataset's own
+    # spec, batch dimension None.
+    @tf.function(input_signature=[ds.element_spec[0]])
     def forward(images):
         feats = backbone(images, training=False)
         if flips:
@@ -66,7 +68,15 @@ def build_feature_cache(
     ``drop_remainder=True`` (same steps per epoch as the image dataset with the same
     batch size). Pass it to ``Trainer.fit(feature_train_ds=...)``.
     """
-    feats, targets, weights = compute_features(backbone, ds, flips=flips, dtype=dtype)
+    arrays = compute_features(backbone, ds, flips=flips, dtype=dtype)
+    return train_feature_dataset(*arrays, batch_size=batch_size, flips=flips, seed=seed)
+
+
+def train_feature_dataset(
+    feats, targets, weights, *, batch_size: int, flips: bool = False, seed: int = 0
+) -> tf.data.Dataset:
+    """`compute_features`' arrays (computed here or loaded from disk) as the
+    training dataset `build_feature_cache` describes."""
     n = feats.shape[0]
     data = tf.data.Dataset.from_tensor_slices((feats, targets, weights))
     data = data.shuffle(n, seed=seed, reshuffle_each_iteration=True)
@@ -88,7 +98,13 @@ def build_eval_feature_cache(
     order and keeping the last partial batch (no flips): what
     ``Trainer.fit(feature_val_ds=...)`` evaluates the head on while the backbone is
     frozen."""
-    feats, targets, weights = compute_features(backbone, ds, dtype=dtype)
+    arrays = compute_features(backbone, ds, dtype=dtype)
+    return eval_feature_dataset(*arrays, batch_size=batch_size)
+
+
+def eval_feature_dataset(feats, targets, weights, *, batch_size: int):
+    """`compute_features`' arrays as the evaluation dataset
+    `build_eval_feature_cache` describes."""
     data = tf.data.Dataset.from_tensor_slices((feats, targets, weights))
     data = data.map(lambda f, y, w: (tf.cast(f, tf.float32), y, w))
     return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
