@@ -51,6 +51,10 @@ def _save(fig, path: str | os.PathLike) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
+# The helpers other figure modules draw with (`keras_art.evaluation.compare_plots`).
+pyplot, save_figure, plain_text = _pyplot, _save, _text
+
+
 # --------------------------------------------------------------------------------
 # Confusion matrix
 
