@@ -121,7 +121,10 @@ def plot_overlaid_curves(
                 ax.axvline(epoch, color=colour, linestyle=":", linewidth=1.8)
         label = name + (f" (mean of {len(histories)})" if len(histories) > 1 else "")
         handles.append(Line2D([], [], color=colour, linewidth=2, label=label))
+    from matplotlib.ticker import MaxNLocator
+
     for ax, title in zip(axes, ("loss (cross-entropy)", "macro-F1"), strict=True):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(title, fontsize=14)
         ax.set_xlabel("epoch", fontsize=12)
         ax.grid(alpha=0.3)
@@ -187,13 +190,11 @@ def plot_confusions(
     """One row-normalised matrix per entry, every one in the baseline's class order
     (its recall, best first), so cells line up between the images side by side."""
     order = plots.confusion_order(confusions[0][1], "recall")
-    names = [class_names[i] for i in order]
-    out = []
-    for n, (name, confusion) in enumerate(confusions):
-        matrix = np.asarray(confusion)[np.ix_(order, order)]
-        out.append(
-            plots.plot_confusion_matrix(
-                matrix, names, folder / f"{stem}_{n + 1}.png", title=name, sort="none"
-            )
+    note = f"sorted by {confusions[0][0]}'s recall, best first"
+    return [
+        plots.plot_confusion_matrix(
+            confusion, class_names, folder / f"{stem}_{n + 1}.png",
+            title=name, order=order, order_note=note,
         )
-    return out
+        for n, (name, confusion) in enumerate(confusions)
+    ]  # fmt: skip

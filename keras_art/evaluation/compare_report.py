@@ -108,6 +108,13 @@ def _repeats_tables(t: dict) -> list[tuple[str, Table]]:
     return out
 
 
+def _confusion_caption(entry: dict, task: str) -> str:
+    caption = f"{entry['name']}: {task}"
+    if entry["repeats"] > 1:
+        caption += f", its {entry['repeats']} repeats summed (support counted each)"
+    return caption
+
+
 def _ci_or_missing(interval) -> str:
     return ci_cell(interval) if interval else MISSING
 
@@ -123,7 +130,8 @@ def _notes(result: dict) -> list[str]:
         f"Paired tests against the baseline ({result['baseline']}, the first model "
         "given) on the same images: top-1 by McNemar's test for two single runs "
         "(exact binomial below 25 discordant images, else chi-square with "
-        "continuity correction), else by paired bootstrap; macro-F1 by a two-sided "
+        "continuity correction; 'b vs c': the images only the baseline got right vs "
+        "only the other), else by paired bootstrap; macro-F1 by a two-sided "
         "paired bootstrap; Welch's t over the repeats when both are groups. "
         "p-values are not corrected for multiple comparisons.",
         "images/s: evaluate's own pass over the split (decode, resize, model) on "
@@ -154,7 +162,7 @@ def build_compare_report(result: dict, folder: str | os.PathLike) -> CompareRepo
                     f"per-class F1 against {result['baseline']}: {task}",
                 ),
                 confusions=[
-                    _figure(folder, rel, f"{e['name']}: {task}")
+                    _figure(folder, rel, _confusion_caption(e, task))
                     # One per entry, in order; none when figures were left out.
                     for rel, e in zip(
                         images.get(f"confusion_{task}", []), t["entries"], strict=False

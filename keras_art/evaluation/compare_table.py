@@ -65,7 +65,9 @@ def fact_cell(fact: dict, kind: str) -> str:
         "train_s": lambda v: f"{v:.0f} s",
         "images_per_s": lambda v: f"{v:.1f}",
     }[kind]
-    return text(mean) + (f" \u00b1 {text(sd)}" if sd else "")
+    # Repeats share the model: its size shows once; a spread that rounds to 0 too.
+    same = kind in ("params", "gflops", "size_mb") or not sd or text(sd) == text(0)
+    return text(mean) + ("" if same else f" \u00b1 {text(sd)}")
 
 
 def layout_tables(layout: str, result: dict, task: str) -> list[tuple[str, Table]]:
@@ -83,15 +85,15 @@ def layout_tables(layout: str, result: dict, task: str) -> list[tuple[str, Table
 def _default(t: dict, facts: list[dict], k: int) -> list[tuple[str, Table]]:
     keys = (("top1", "top-1"), ("topk", f"top-{k}"), ("macro_f1", "macro-F1"))
     keys += (("weighted_f1", "weighted-F1"),)
-    header = ["model", "runs"]
-    for _, label in keys:
-        header += [label, "95% CI"]
-    rows = []
-    for e in t["entries"]:
-        row = [e["name"], str(e["repeats"])]
-        for key, _ in keys:
-            row += [score_cell(e, key), ci_cell(e["ci"][key])]
-        rows.append(row)
+    header = ["model", "runs", *(f"{label} [95% CI]" for _, label in keys)]
+    rows = [
+        [
+            e["name"],
+            str(e["repeats"]),
+            *(score_cell(e, key, ci=True) for key, _ in keys),
+        ]
+        for e in t["entries"]
+    ]
     cost_header = ["model", "params", "GFLOPs", "size MB", "epochs", "train time"]
     cost_header.append("images/s")
     kinds = ("params", "gflops", "size_mb", "epochs", "train_s", "images_per_s")
@@ -168,8 +170,8 @@ def tests_table(result: dict, task: str) -> Table | None:
     tests = result["tasks"][task]["tests"]
     if not tests:
         return None
-    header = ["model", "vs", "\u0394 top-1", "top-1 p", "top-1 test"]
-    header += ["\u0394 macro-F1", "95% CI", "macro-F1 p", "Welch p (repeats)"]
+    header = ["model", "vs", "\u0394 top-1", "p", "test"]
+    header += ["\u0394 macro-F1 [95% CI]", "p", "Welch p (repeats)"]
     rows = []
     for test in tests:
         top1, f1 = test["top1"], test["macro_f1"]
@@ -181,8 +183,7 @@ def tests_table(result: dict, task: str) -> Table | None:
                 f"{top1['difference']:+.3f}",
                 fmt_p(top1["p_value"]),
                 _method(top1),
-                f"{f1['difference']:+.3f}",
-                ci_cell(f1["ci"]),
+                f"{f1['difference']:+.3f} {ci_cell(f1['ci'])}",
                 fmt_p(f1["p_value"]),
                 fmt_p(welch),
             ]
@@ -191,9 +192,14 @@ def tests_table(result: dict, task: str) -> Table | None:
 
 
 def _method(test: dict) -> str:
-    if "a_only" in test:
-        return f"{test['method']} ({test['a_only']} vs {test['b_only']} images)"
-    return test["method"]
+    """The test's short name; McNemar's with the images only the baseline / only
+    this model got right (the report's notes name the tests in full)."""
+    if "a_only" not in test:
+        return test["method"]
+    kind = "exact" if "exact" in test["method"] else "\u03c7\u00b2"
+    if test["a_only"] + test["b_only"] == 0:
+        kind = "no discordant images"
+    return f"McNemar {kind}, {test['a_only']} vs {test['b_only']}"
 
 
 def text_table(table: Table) -> str:
