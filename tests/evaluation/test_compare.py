@@ -189,6 +189,34 @@ def test_layouts_follow_the_seeds_tables(runs, three):
     assert tables["Models"].header[2:] == ["Parameters", "Model Size", "GFLOPs"]
 
 
+def test_seed002_table_is_grouped_by_head_baseline_first_then_by_f1():
+    from keras_art.evaluation.compare_table import layout_tables
+
+    def entry(name, f1):
+        scores = {"top1": f1 + 0.1, "topk": 0.9, "macro_f1": f1}
+        return {"name": name, "mean": scores, "sd": None,
+                "ci": {k: [v - 0.05, v + 0.05] for k, v in scores.items()}}  # fmt: skip
+
+    heads = [("spp-base", "spp", []), ("gap-base", "gap", []), ("spp-1", "spp", [384]),
+             ("gap-1", "gap", [448, 160]), ("spp-2", "spp", [320, 64])]  # fmt: skip
+    f1s = [0.80, 0.85, 0.82, 0.84, 0.86]
+    result = {
+        "top_k": 2,
+        "facts": [],
+        "entries": [{"head": h, "dense_units": d} for _, h, d in heads],
+        "tasks": {"artist": {"entries": [entry(n, f) for (n, _, _), f in zip(heads, f1s, strict=True)]}},
+    }  # fmt: skip
+    ((_, table),) = layout_tables("seed002", result, "artist")
+    assert [row[:3] for row in table.rows] == [
+        ["SPP: spp-base", "Base", "Base"],
+        ["1: spp-2", "320", "64"],
+        ["2: spp-1", "384", "\u2014"],
+        ["GAP: gap-base", "Base", "Base"],
+        ["1: gap-1", "448", "160"],
+    ]
+    assert table.rows[1][5] == "0.860 [0.810, 0.910]"
+
+
 def test_seed002_layout_shows_top_2(runs, tmp_path, no_figures):
     result = run_compare([runs["a"], runs["b"]], tmp_path, layout="seed002")
     assert result["top_k"] == 2
