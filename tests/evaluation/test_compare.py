@@ -200,12 +200,13 @@ def test_seed002_table_is_grouped_by_head_baseline_first_then_by_f1():
     heads = [("spp-base", "spp", []), ("gap-base", "gap", []), ("spp-1", "spp", [384]),
              ("gap-1", "gap", [448, 160]), ("spp-2", "spp", [320, 64])]  # fmt: skip
     f1s = [0.80, 0.85, 0.82, 0.84, 0.86]
+    scored = [entry(n, f) for (n, _, _), f in zip(heads, f1s, strict=True)]
     result = {
         "top_k": 2,
         "facts": [],
         "entries": [{"head": h, "dense_units": d} for _, h, d in heads],
-        "tasks": {"artist": {"entries": [entry(n, f) for (n, _, _), f in zip(heads, f1s, strict=True)]}},
-    }  # fmt: skip
+        "tasks": {"artist": {"entries": scored}},
+    }
     ((_, table),) = layout_tables("seed002", result, "artist")
     assert [row[:3] for row in table.rows] == [
         ["SPP: spp-base", "Base", "Base"],
