@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 COMPARISON_FILE = "comparison.json"  # marks a folder compare may replace
 DEFAULT_OUT = "comparisons"
+DENSE_BLOCK_HEADS = ("gap", "spp")
 
 
 def compare(
@@ -137,7 +138,12 @@ def _entry_info(entry: Entry) -> dict:
         "seeds": [r.seed for r in entry.runs] if entry.group else [],
         "head": model.get("head"),
         "backbone": model.get("backbone"),
-        "dense_units": list(model.get("dense_units") or []),
+        # Only the gap and spp heads have dense blocks (seed 002's Dense 1, 2).
+        "dense_units": (
+            list(model.get("dense_units") or [])
+            if model.get("head") in DENSE_BLOCK_HEADS
+            else None
+        ),
         "image_size": entry.runs[0].image_size,
     }
 

@@ -145,24 +145,25 @@ def _seed002(t: dict, entries: list[dict], k: int) -> Table:
         base, rest = members[0], members[1:]
         rest.sort(key=lambda i: -t["entries"][i]["mean"]["macro_f1"])
         for rank, i in enumerate([base, *rest]):
-            e, dense = t["entries"][i], entries[i].get("dense_units") or []
-            label = (
-                f"{head.upper()}: {e['name']}" if rank == 0 else f"{rank}: {e['name']}"
-            )
-            units = ["Base", "Base"] if not dense else [str(u) for u in dense[:2]]
-            units += [MISSING] * (2 - len(units))
-            rows.append(
-                [
-                    label,
-                    *units,
-                    *(
-                        score_cell(e, key, ci=True)
-                        for key in ("top1", "topk", "macro_f1")
-                    ),
-                ]
-            )
+            e = t["entries"][i]
+            label = f"{head.upper()}: {e['name']}" if rank == 0 else f"{rank}: "
+            label += "" if rank == 0 else e["name"]
+            scores = [
+                score_cell(e, key, ci=True) for key in ("top1", "topk", "macro_f1")
+            ]
+            rows.append([label, *_dense_cells(entries[i].get("dense_units")), *scores])
     header = ["Model", "Dense 1", "Dense 2", "Top 1", f"Top {k}", "F1"]
     return Table(header, rows, name_columns=3)
+
+
+def _dense_cells(units: list[int] | None) -> list[str]:
+    """Seed 002's Dense 1 and Dense 2: "Base" for a head without dense blocks, a
+    dash for a head that has none to set (cnn_rnn)."""
+    if units is None:
+        return [MISSING, MISSING]
+    if not units:
+        return ["Base", "Base"]
+    return [str(u) for u in units[:2]] + [MISSING] * (2 - min(len(units), 2))
 
 
 def tests_table(result: dict, task: str) -> Table | None:
