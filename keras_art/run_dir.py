@@ -14,7 +14,12 @@ order, each file atomically as soon as it exists:
     history.csv        one row per epoch
     logs/              TensorBoard
     summary.json       written LAST: a run with it is finished
-    eval/<name>/       evaluate's reports, one folder per split or collection
+    eval/<name>/       evaluate's reports, one folder per split or collection, each
+                       with metrics.json and predictions.npz (what compare reads)
+
+A group of repeats (``python -m keras_art.train --seeds 0,1,2``) is a folder with
+``group.json`` (its manifest: the seeds, the shared config) and one run directory per
+seed, ``seed-<seed>/``; `GroupDir` owns that layout.
 
 Stdlib only at import (numpy is imported by the checkpoint functions that need it),
 so commands can find a run before TensorFlow loads. Errors name the parameter
@@ -51,6 +56,12 @@ HISTORY_FILE = "history.csv"
 LOGS_DIR = "logs"
 SUMMARY_FILE = "summary.json"
 EVAL_DIR = "eval"
+# Inside eval/<name>/: the report's numbers and the predictions they came from.
+EVAL_METRICS_FILE = "metrics.json"
+EVAL_PREDICTIONS_FILE = "predictions.npz"
+# A group of repeats: its manifest, and each repeat's run directory name prefix.
+GROUP_FILE = "group.json"
+REPEAT_PREFIX = "seed-"
 
 # An epoch checkpoint: checkpoints/epoch_NNNN/ holding these three files.
 CHECKPOINT_MODEL = "model.npz"
@@ -73,6 +84,9 @@ FILE_NAMES = (
     CHECKPOINT_MODEL,
     CHECKPOINT_OPTIMIZER,
     CHECKPOINT_STATE,
+    EVAL_METRICS_FILE,
+    EVAL_PREDICTIONS_FILE,
+    GROUP_FILE,
 )
 DIR_NAMES = (CHECKPOINT_DIR, LOGS_DIR, EVAL_DIR)
 
@@ -150,6 +164,17 @@ class RunDir:
     def eval_dir(self, name: str) -> Path:
         """``eval/<name>/``: one report (``name``: a split or a collection)."""
         return self.path / EVAL_DIR / safe_name(name)
+
+    def eval_metrics(self, name: str) -> Path:
+        """``eval/<name>/metrics.json``: the report's numbers."""
+        return self.eval_dir(name) / EVAL_METRICS_FILE
+
+    def eval_predictions(self, name: str) -> Path:
+        """``eval/<name>/predictions.npz``: the model's probabilities per image."""
+        return self.eval_dir(name) / EVAL_PREDICTIONS_FILE
+
+    def read_eval_metrics(self, name: str) -> dict[str, Any]:
+        return self._read_json(f"{EVAL_DIR}/{safe_name(name)}/{EVAL_METRICS_FILE}")
 
     # ------------------------------------------------------------------ state
     def is_run(self) -> bool:
@@ -255,6 +280,11 @@ def open_finished(run_dir: str | os.PathLike) -> RunDir:
             f"{{run_dir}} {run_dir}: no such folder. Pass a run directory that "
             f"python -m keras_art.train printed."
         )
+    if GroupDir(run.path).is_group():
+        raise ParameterError(
+            f"{{run_dir}} {run_dir}: a group of repeats ({GROUP_FILE}), not one run. "
+            f"Pass one of its runs, e.g. {run.path / repeat_name(0)}."
+        )
     if not run.is_run():
         raise ParameterError(
             f"{{run_dir}} {run_dir}: not a run directory (no {CONFIG_FILE})."
@@ -298,6 +328,68 @@ def find_resumable(run_dir: str, workdir: str | os.PathLike) -> RunDir:
 def safe_name(name: str) -> str:
     """``name`` as one folder name (other characters become ``_``, 80 at most)."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80]
+
+
+# ------------------------------------------------------- a group of repeats
+def repeat_name(seed: int) -> str:
+    """The run directory name of the repeat trained with ``seed``."""
+    return f"{REPEAT_PREFIX}{int(seed)}"
+
+
+class GroupDir:
+    """A group of repeats: ``group.json`` (the manifest) and ``seed-<seed>/`` run
+    directories, one per seed. Path-like, as `RunDir`."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path.path if isinstance(path, GroupDir) else path).expanduser()
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def __repr__(self) -> str:
+        return f"GroupDir({str(self.path)!r})"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def manifest(self) -> Path:
+        return self.path / GROUP_FILE
+
+    def is_group(self) -> bool:
+        return self.manifest.is_file()
+
+    def run(self, seed: int) -> RunDir:
+        """The run directory of the repeat trained with ``seed``."""
+        return RunDir(self.path / repeat_name(seed))
+
+    def read_manifest(self) -> dict[str, Any]:
+        """``group.json``: at least ``{"seeds": [...]}``; one `ParameterError`
+        naming ``group_dir`` when it is missing or unreadable."""
+        if not self.manifest.is_file():
+            raise ParameterError(
+                f"{{group_dir}} {self.path}: no {GROUP_FILE}. Pass a folder written "
+                f"by python -m keras_art.train --seeds."
+            )
+        try:
+            manifest = json.loads(self.manifest.read_text(encoding="utf-8"))
+            [int(s) for s in manifest["seeds"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ParameterError(
+                f"{{group_dir}} {self.path}: {GROUP_FILE} is not readable ({exc})."
+            ) from None
+        return manifest
+
+    def runs(self) -> list[RunDir]:
+        """The repeats' run directories, in the manifest's seed order."""
+        return [self.run(seed) for seed in self.read_manifest()["seeds"]]
+
+    def write_manifest(self, manifest: dict[str, Any]) -> Path:
+        return atomic_write_json(self.manifest, manifest)
 
 
 # ---------------------------------------------------------- epoch checkpoints

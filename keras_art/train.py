@@ -3,6 +3,7 @@
     python -m keras_art.train --task artist                  # embedded sample, offline
     python -m keras_art.train --task style --data /data/wikiart-release --format wikiart
     python -m keras_art.train --resume runs/artist-cnn_rnn-20261122-101500
+    python -m keras_art.train --task artist --seeds 0,1,2   # a group of 3 repeats
 
 A thin wrapper over `keras_art.training.train.train`: it parses flags into one `Config`,
 sets the process-wide policies (mixed precision, determinism) and calls the library.
@@ -53,6 +54,12 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--strategy", choices=STRATEGIES)
     p.add_argument("--seed", type=int)
     p.add_argument(
+        "--seeds",
+        metavar="S1,S2,...",
+        help="train once per seed (train.seed; the data split stays fixed) into "
+        "one group of runs; re-running the command continues the group",
+    )
+    p.add_argument(
         "--no-report",
         dest="report",
         action="store_false",
@@ -75,6 +82,7 @@ def error_flags() -> dict[str, str]:
     return config_error_flags(build_parser(), FLAG_KEYS) | {
         "run_dir": "--resume",
         "resume": "--resume",
+        "seeds": "--seeds",
     }
 
 
@@ -97,21 +105,72 @@ def _resumed_config(args) -> Config:
 def main(argv: list[str] | None = None) -> int:
     def _run() -> int:
         args = build_parser().parse_args(argv)
+        seeds = _seeds(args)
         cfg, _ = config_from_args(args)
         quiet_tensorflow()
         from keras_art.training.train import set_global_policies, train
 
         set_global_policies(cfg)
+        if seeds:
+            return _train_group(cfg, seeds)
         result = train(cfg, resume=bool(args.resume))
-        if result.chief and cfg.train.report and "test" in result.summary["metrics"]:
-            # Every finished run has its test report (python -m keras_art.evaluate).
-            from keras_art.evaluation import evaluate
-
-            evaluate(result.run_dir, split="test")
+        if result.chief:
+            _write_test_report(cfg, result.run_dir, result.summary)
         print(f"run directory: {Path(result.run_dir)}")
         return 0
 
     return run_command(_run, flags=error_flags())
+
+
+def _seeds(args) -> list[int] | None:
+    from keras_art.errors import UserError
+
+    if args.seeds is None:
+        return None
+    if args.resume or args.seed is not None:
+        raise UserError(
+            f"--seeds with --{'resume' if args.resume else 'seed'}: --seeds sets each "
+            "run's seed and resumes by itself; re-run the same command to continue."
+        )
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(
+            f"--seeds {args.seeds}: expected integers separated by commas, e.g. 0,1,2."
+        ) from None
+    from keras_art.training.repeats import check_seeds
+
+    return check_seeds(seeds)  # before any work
+
+
+def _write_test_report(cfg: Config, run_dir, summary: dict) -> None:
+    """Every finished run has its test report (python -m keras_art.evaluate)."""
+    from keras_art.run_dir import RunDir
+
+    if not cfg.train.report or "test" not in summary["metrics"]:
+        return
+    if RunDir(run_dir).eval_predictions("test").is_file():
+        return  # a repeat finished earlier, its report written then
+    from keras_art.evaluation import evaluate
+
+    evaluate(run_dir, split="test")
+
+
+def _train_group(cfg: Config, seeds: list[int]) -> int:
+    import keras
+
+    from keras_art.training.repeats import group_table, train_repeats
+
+    result = train_repeats(
+        cfg,
+        seeds,
+        after_each=lambda run, summary: _write_test_report(cfg, run, summary),
+        seed_each=keras.utils.set_random_seed,
+    )
+    print(f"\n{group_table(result)}")
+    print(f"group directory: {result.group_dir}")
+    print(f"compare: python -m keras_art.compare {result.group_dir}")
+    return 0
 
 
 if __name__ == "__main__":

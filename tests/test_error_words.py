@@ -133,6 +133,7 @@ def test_command_flag_maps_come_from_the_flags_themselves():
 COMMANDS = {
     "keras_art/train.py",
     "keras_art/evaluate.py",
+    "keras_art/compare.py",
     "keras_art/predict.py",
     "keras_art/bench.py",
     "keras_art/summary.py",

@@ -147,6 +147,26 @@ def test_paths_are_the_layout(tmp_path):
     assert RunDir(run) == run and RunDir(str(tmp_path / "r")) == run
 
 
+def test_eval_files_and_a_group_of_repeats(tmp_path):
+    run = RunDir(tmp_path / "r")
+    assert run.eval_metrics("test") == tmp_path / "r" / "eval" / "test" / "metrics.json"
+    assert run.eval_predictions("val").name == "predictions.npz"
+    group = R.GroupDir(tmp_path / "g")
+    assert not group.is_group() and group.manifest.name == "group.json"
+    with pytest.raises(ParameterError, match="^group_dir .*g: no group.json"):
+        group.read_manifest()
+    group.path.mkdir()
+    group.write_manifest({"seeds": [2, 0]})
+    assert group.is_group() and group.run(2) == RunDir(tmp_path / "g" / "seed-2")
+    assert [r.name for r in group.runs()] == ["seed-2", "seed-0"]
+    # A group passed where one run is expected says what it is.
+    with pytest.raises(ParameterError, match="a group of repeats .*seed-0"):
+        open_finished(group.path)
+    group.manifest.write_text('{"seeds": "x"}')
+    with pytest.raises(ParameterError, match="group.json is not readable"):
+        group.read_manifest()
+
+
 def test_writers_and_readers_round_trip(tmp_path):
     run = RunDir(tmp_path / "r")
     run.path.mkdir()

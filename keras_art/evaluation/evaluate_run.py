@@ -7,8 +7,9 @@ Reads only the run directory (``model.json``, ``splits.csv``, ``best.keras`` or 
 last checkpoint, ``history.csv``, ``summary.json``) and the images (the files of
 ``splits.csv``; with ``shards``, the same split's records in TFRecord shards, see
 `keras_art.evaluation.shards`) and writes ``<run>/eval/<split>/``
-(``metrics.json``, ``classification_report.txt``, ``per_class.csv``, confusion
-matrices, ``curves.png``, galleries, ``label_audit.csv``, ``gradcam/``, ``report.md``,
+(``metrics.json``, ``predictions.npz`` (what `compare` reads),
+``classification_report.txt``, ``per_class.csv``, confusion matrices,
+``curves.png``, galleries, ``label_audit.csv``, ``gradcam/``, ``report.md``,
 ``report.html``). The folder is built beside its final place and renamed into it, so a
 reader never sees half a report and a second call replaces the first. A split read
 from shards goes to ``<run>/eval/<split>-shards-<shard folder name>/``: it never
@@ -39,6 +40,7 @@ from keras_art.evaluation import metrics as M
 from keras_art.evaluation import plots, shards
 from keras_art.evaluation.audit import audit_csv, label_audit
 from keras_art.evaluation.name_matching import match_classes
+from keras_art.evaluation.prediction_file import write_predictions
 from keras_art.evaluation.predictions import forward_pass, tta_sizes_for
 from keras_art.evaluation.report import write_report_html, write_report_md
 from keras_art.models.gradcam import (
@@ -55,7 +57,12 @@ from keras_art.models.run_reader import (
     read_split,
 )
 from keras_art.registry import DEFAULT_TOP_K
-from keras_art.run_dir import RunDir, safe_name
+from keras_art.run_dir import (
+    EVAL_METRICS_FILE,
+    EVAL_PREDICTIONS_FILE,
+    RunDir,
+    safe_name,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +132,9 @@ def evaluate(
     sizes = (
         (tta_sizes or tta_sizes_for(record.image_size, _multi_size(run))) if tta else ()
     )
+    forward_start = time.time()
     preds = _predict_rows(model, record, rows, checkpoint, sizes, tta)
+    forward_s = time.time() - forward_start
     # Built beside eval/<name>/ and renamed into it: a reader never sees half a
     # report, and a second call replaces the first.
     with run.eval_writer(rows.name) as staging:
@@ -133,6 +142,7 @@ def evaluate(
             staging, run, record, rows, preds, model,
             checkpoint=checkpoint, tta_sizes=sizes, gradcam=gradcam, audit=audit,
             top_k=top_k, bootstrap=bootstrap, seed=seed, start=start,
+            forward_s=forward_s,
         )  # fmt: skip
     logger.info(
         "evaluate: report in %s (%.0f s)", run.eval_dir(rows.name), time.time() - start
@@ -280,7 +290,13 @@ def _write_report(staging, run, record, rows, preds, model, **opts) -> dict:
             staging, model, record, rows, preds, opts["gradcam"]
         )
     result = _metrics_record(run, record, rows, preds, per_task, opts)
-    atomic_write_json(staging / "metrics.json", result)
+    atomic_write_json(staging / EVAL_METRICS_FILE, result)
+    write_predictions(
+        staging / EVAL_PREDICTIONS_FILE,
+        rows.files,
+        {t: rows.labels[t] for t in per_task},
+        {t: preds.probs[t] for t in per_task},
+    )
     (staging / "classification_report.txt").write_text("\n\n".join(report_texts) + "\n")
     (staging / "per_class.csv").write_text(M.per_class_csv(per_class_rows))
     page = {**result, "images": images}
@@ -343,6 +359,9 @@ def _metrics_record(run, record, rows, preds, per_task, opts) -> dict:
         "image_source": rows.source or FILES_SOURCE,
         "per_task": per_task,
         "seconds": round(time.time() - opts["start"], 1),
+        # The forward pass alone (decode, resize, model; TTA views included):
+        # compare's images/s.
+        "forward_pass": _forward_pass_record(len(rows.files), opts),
     }
     if len(per_task) > 1:
         result["combined"] = M.combined_metrics(
@@ -358,6 +377,16 @@ def _metrics_record(run, record, rows, preds, per_task, opts) -> dict:
 
     result["keras_art_version"] = keras_art.__version__
     return result
+
+
+def _forward_pass_record(n_images: int, opts) -> dict:
+    views = 1 + 2 * len(opts["tta_sizes"])  # plain, then each size plain + flipped
+    seconds = max(float(opts["forward_s"]), 1e-9)
+    return {
+        "seconds": round(seconds, 3),
+        "images": n_images * views,
+        "images_per_second": round(n_images * views / seconds, 1),
+    }
 
 
 def _tta_metrics(M, labels, preds, task, names, top_k) -> dict:

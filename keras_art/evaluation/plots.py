@@ -51,6 +51,10 @@ def _save(fig, path: str | os.PathLike) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
+# The helpers other figure modules draw with (`keras_art.evaluation.compare_plots`).
+pyplot, save_figure, plain_text = _pyplot, _save, _text
+
+
 # --------------------------------------------------------------------------------
 # Confusion matrix
 
@@ -79,10 +83,14 @@ def plot_confusion_matrix(
     *,
     title: str = "",
     sort: str = "recall",
+    order: list[int] | None = None,
+    order_note: str = "",
 ) -> Path:
     """Row-normalised confusion matrix (rows = true class, values = share of the row).
 
-    Classes are sorted by recall, best first (see `confusion_order`); the y labels
+    Classes are sorted by recall, best first (see `confusion_order`), or in
+    ``order`` (class indices, e.g. another matrix's order, ``order_note`` saying
+    which, so matrices drawn side by side line up); the y labels
     carry each class's support. The canvas grows with the number of classes (0.45 in
     per class, at least 6 in) and cells show the percentage (blank for 0) up to 30
     classes.
@@ -95,7 +103,7 @@ def plot_confusion_matrix(
             f"confusion must be ({n}, {n}) for {n} class names. "
             f"Received: shape={confusion.shape}"
         )
-    order = confusion_order(confusion, sort)
+    order = confusion_order(confusion, sort) if order is None else list(order)
     matrix = confusion[np.ix_(order, order)]
     support = matrix.sum(axis=1)
     rates = np.divide(
@@ -108,7 +116,9 @@ def plot_confusion_matrix(
     if n <= 30:
         _write_cell_percentages(ax, rates)
     heading = _text(title) if title else "Confusion matrix"
-    sorted_note = "sorted by recall, best first" if sort == "recall" else "index order"
+    sorted_note = order_note or (
+        "sorted by recall, best first" if sort == "recall" else "index order"
+    )
     ax.set_title(
         f"{heading}\nrow-normalised, cells in % of the true class; {sorted_note}",
         fontsize=13,

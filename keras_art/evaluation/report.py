@@ -544,6 +544,20 @@ def render_html(report: Report) -> str:
     return _environment("html").get_template("report.html.j2").render(r=report)
 
 
+def render_page(template: str, **context) -> str:
+    """Another page in this report's style: ``templates/<template>`` rendered by the
+    report's environment (``*.html.j2``: autoescaped, ``embed`` for images, the
+    shared ``_macros.html.j2`` and ``_style.css.j2``; ``*.md.j2``: the ``md`` and
+    ``md_url`` filters and ``markdown_table``)."""
+    kind = "html" if template.endswith(".html.j2") else "md"
+    return _environment(kind).get_template(template).render(**context)
+
+
+def encode_page(text: str) -> bytes:
+    """A rendered page as the bytes to write (lone surrogates escaped)."""
+    return _encode(text)
+
+
 def write_report_md(result: dict, path: str | os.PathLike) -> Path:
     """``report.md``: the report as markdown tables and image links."""
     path = Path(path)

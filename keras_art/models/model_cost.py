@@ -44,9 +44,8 @@ def measure_model(
         model.save(path)
         size = os.path.getsize(path)
 
-    fixed_backbone, _ = build_backbone(cfg.backbone, "none", image_size=image_size)
+    fixed_backbone, fixed_head = _fixed_size_parts(cfg, num_classes, image_size)
     _, fh, fw, channels = fixed_backbone.output.shape
-    fixed_head = build_head_for_shape(cfg, channels, num_classes, (fh, fw))
     backbone_macs = count_macs(fixed_backbone)
     head_macs = count_macs(fixed_head)
     total_macs = backbone_macs + head_macs
@@ -66,6 +65,30 @@ def measure_model(
         "gmacs": round(total_macs / 1e9, 3),
         "gflops": round(2 * total_macs / 1e9, 3),
     }
+
+
+def measure_compute(
+    cfg: ModelConfig, num_classes: dict[str, int], image_size: int
+) -> dict:
+    """Parameters and multiply-accumulates per image at ``image_size``, without
+    building the variable-size classifier or saving it (`measure_model` does both):
+    one backbone at a fixed size and its head. The parameters are the classifier's
+    (its other layers hold none)."""
+    backbone, head = _fixed_size_parts(cfg, num_classes, image_size)
+    macs = count_macs(backbone) + count_macs(head)
+    return {
+        "params": backbone.count_params() + head.count_params(),
+        "gmacs": round(macs / 1e9, 3),
+        "gflops": round(2 * macs / 1e9, 3),
+    }
+
+
+def _fixed_size_parts(cfg: ModelConfig, num_classes: dict[str, int], image_size: int):
+    """The backbone (random weights) at ``image_size`` and its head for the feature
+    map's fixed shape: what the MAC count needs fully known shapes for."""
+    backbone, _ = build_backbone(cfg.backbone, "none", image_size=image_size)
+    _, fh, fw, channels = backbone.output.shape
+    return backbone, build_head_for_shape(cfg, channels, num_classes, (fh, fw))
 
 
 def count_macs(model: keras.Model) -> int:
