@@ -49,6 +49,7 @@ def assign_splits(
     seed: int,
     official: np.ndarray | None = None,
     small_classes: str = "drop",
+    class_names: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Assign every row to ``"train"``/``"val"``/``"test"`` (``""`` = dropped).
 
@@ -66,6 +67,7 @@ def assign_splits(
             ``fractions``.
         small_classes: ``"drop"`` or ``"error"`` for a class with fewer images than
             there are non-empty splits.
+        class_names: the names of the label indices, for error messages.
 
     Returns:
         ``(split, report)``: the split array (dtype object) and a JSON-safe report.
@@ -87,14 +89,17 @@ def assign_splits(
         "duplicate_rows": n - len(group_keys),
     }
 
-    if official is not None:
-        group_split, split_report = _official_groups(
-            group_of, official, u, group_label, fractions, small_classes
-        )
-    else:
-        group_split, split_report = _all_hashed(
-            u, group_label, fractions, small_classes
-        )
+    try:
+        if official is not None:
+            group_split, split_report = _official_groups(
+                group_of, official, u, group_label, fractions, small_classes
+            )
+        else:
+            group_split, split_report = _all_hashed(
+                u, group_label, fractions, small_classes
+            )
+    except _TooSmallClass as exc:
+        raise UserError(exc.message(class_names)) from None
     report.update(split_report)
 
     split = group_split[group_of]
@@ -211,17 +216,30 @@ def _hashed(
         rows = idx[label[idx] == cls]
         if len(rows) < len(wanted):
             if small_classes == "error":
-                raise UserError(
-                    f"class index {int(cls)} has {len(rows)} image(s), fewer than the "
-                    f"{len(wanted)} splits requested. Drop it with "
-                    f"data.small_classes=drop, raise data.min_per_class, or use "
-                    f"fewer splits."
-                )
+                raise _TooSmallClass(int(cls), len(rows), len(wanted))
             out[rows] = ""
             dropped.append(int(cls))
             continue
         filled += _fill_empty(rows, u, out, wanted, edges)
     return {"dropped_classes": dropped, "filled_empty_splits": filled}
+
+
+class _TooSmallClass(UserError):
+    """A class with fewer images than splits, under small_classes="error"."""
+
+    def __init__(self, index: int, images: int, splits: int):
+        self.index, self.images, self.splits = index, images, splits
+        super().__init__(self.message())
+
+    def message(self, class_names: Sequence[str] | None = None) -> str:
+        name = f"class index {self.index}"
+        if class_names is not None:
+            name = f"class {class_names[self.index]} (index {self.index})"
+        return (
+            f"{name} has {self.images} image(s), fewer than the {self.splits} "
+            f"splits requested. Drop it with data.small_classes=drop, raise "
+            f"data.min_per_class, or use fewer splits."
+        )
 
 
 def _fill_empty(rows, u, out, wanted, edges) -> int:
