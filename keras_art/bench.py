@@ -1,4 +1,5 @@
-"""``python -m keras_art.bench {pipeline,train-step,serve,near-duplicates} ... --json OUT``.
+"""``python -m keras_art.bench BENCHMARK ... --json OUT``: pipeline, train-step,
+serve, near-duplicates.
 
     python -m keras_art.bench pipeline --data /work/shared/data/wikiart-style-sample \
         --json /tmp/pipeline.json
