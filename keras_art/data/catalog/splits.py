@@ -4,8 +4,9 @@ Every row gets a number ``u`` in [0, 1) from a hash of ``(seed, key)``; a row go
 train when ``u < f_train``, to val when ``u < f_train + f_val``, else to test. The
 thresholds are the same for every class, so each class is split in the requested
 proportions (in expectation), and the result of a row depends only on its own key:
-adding files never moves an existing file. Keys are content hashes, so identical
-bytes (even under two paths) always land in the same split.
+adding files never moves an existing file. Keys are content hashes, or the keys
+of near-duplicate groups, so identical bytes (even under two paths) and copies of
+one painting at other sizes always land in the same split.
 
 The one exception is a tiny class whose hash draw leaves a requested split empty:
 the row nearest to that split's interval is moved into it, so every class with at
@@ -54,8 +55,9 @@ def assign_splits(
     """Assign every row to ``"train"``/``"val"``/``"test"`` (``""`` = dropped).
 
     Args:
-        keys: one key per row, normally `content_hash` of the file; rows with equal
-            keys are one group and always share a split.
+        keys: one key per row, normally `content_hash` of the file or the key of
+            its near-duplicate group (`near_duplicates.group_near_duplicates`);
+            rows with equal keys are one group and always share a split.
         labels: class index per row (-1 = unlabelled; such rows are split but never
             dropped or used to fill a class).
         fractions: 2 or 3 fractions (train, val[, test]) summing to 1.
@@ -89,23 +91,30 @@ def assign_splits(
         "duplicate_rows": n - len(group_keys),
     }
 
-    try:
-        if official is not None:
-            group_split, split_report = _official_groups(
-                group_of, official, u, group_label, fractions, small_classes
-            )
-        else:
-            group_split, split_report = _all_hashed(
-                u, group_label, fractions, small_classes
-            )
-    except _TooSmallClass as exc:
-        raise UserError(exc.message(class_names)) from None
+    group_split, split_report = _split_groups(
+        group_of, official, u, group_label, fractions, small_classes, class_names
+    )
     report.update(split_report)
 
     split = group_split[group_of]
     report["counts"] = {s: int(np.sum(split == s)) for s in SPLITS}
     report["dropped_rows"] = int(np.sum(split == ""))
     return split, report
+
+
+def _split_groups(
+    group_of, official, u, group_label, fractions, small_classes, class_names
+) -> tuple[np.ndarray, dict]:
+    """Every group's split, after the source's ``official`` one when given; the
+    class too small to split named by ``class_names`` under "error"."""
+    try:
+        if official is not None:
+            return _official_groups(
+                group_of, official, u, group_label, fractions, small_classes
+            )
+        return _all_hashed(u, group_label, fractions, small_classes)
+    except _TooSmallClass as exc:
+        raise UserError(exc.message(class_names)) from None
 
 
 def _three_fractions(fractions: Sequence[float], small_classes: str) -> list[float]:
