@@ -9,12 +9,20 @@ names stay readable), ``image_sizes.png`` (width vs height, as in seed 002's fig
 ``counts.csv`` (task, class, count per official split and in total), ``sizes.csv``
 and ``stats.json``, and prints the counts as a markdown table. Sizes come from the
 image headers (Pillow reads no pixels), on at most ``--max-images`` images.
+
+Every image is also scanned as training scans it (the same cache, so either run
+makes the other's scan free): ``stats.json``'s ``near_duplicates`` lists the groups
+of near-duplicate images (`keras_art.data.catalog.near_duplicates`), with how many
+span the source's own splits. Data a run would refuse or trim is named in
+``warnings``: a task with fewer than 2 classes, classes with fewer images than
+splits. A dataset with no readable image stops with one line (exit 2).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +82,8 @@ def dataset_stats(
     out_dir.mkdir(parents=True, exist_ok=True)
     splits = _splits(catalog)
     rows, stats = [], {"source": catalog.source, "images": len(catalog), "tasks": {}}
+    if data_cfg.validate:
+        stats["near_duplicates"] = _near_duplicates(catalog, data_cfg, splits)
     for t in tasks:
         per_split, task_rows, stats["tasks"][t] = _task_counts(catalog, t, splits)
         rows += task_rows
@@ -90,8 +100,61 @@ def dataset_stats(
     if sizes:
         stats["sizes"] = _size_stats(sizes, min(len(catalog), max_images))
     stats["table"] = rows
+    stats["warnings"] = _class_warnings(catalog, tasks, len(data_cfg.split))
     atomic_write_json(out_dir / "stats.json", stats)
     return stats
+
+
+def _near_duplicates(catalog, data_cfg: DataConfig, splits: np.ndarray) -> dict:
+    """Scan every image (through the scan cache) and group near-duplicates; the
+    report, with the groups that span more than one of the source's splits."""
+    from keras_art.data.catalog.input_checks import require_readable
+    from keras_art.data.catalog.near_duplicates import group_near_duplicates
+    from keras_art.data.catalog.validate import scan_images
+
+    scan = scan_images(catalog.files, cache_dir=data_cfg.cache_dir)
+    require_readable(scan, catalog.files, data_cfg.path or catalog.source)
+    ok = np.flatnonzero(scan.ok)
+    distance = data_cfg.near_duplicate_distance
+    keys, report = group_near_duplicates(
+        [catalog.files[i] for i in ok],
+        [scan.hashes[i] for i in ok],
+        [scan.phashes[i] if distance is not None else [] for i in ok],
+        -1 if distance is None else distance,
+    )
+    spans: dict[str, set] = {}
+    for key, split in zip(keys, splits[ok], strict=True):
+        spans.setdefault(key, set()).add(split)
+    report["groups_across_splits"] = sum(len(s) > 1 for s in spans.values())
+    report["max_distance"] = distance  # None: byte-identical files only
+    report["unreadable"] = len(scan.excluded)
+    return report
+
+
+def _class_warnings(catalog, tasks, n_splits: int) -> list[str]:
+    """What a training run would refuse (a task with fewer than 2 classes) or drop
+    (classes with fewer images than ``n_splits``)."""
+    from keras_art.data.catalog.input_checks import MIN_CLASSES
+
+    warnings = []
+    for t in tasks:
+        counts, names = catalog.counts(t), catalog.class_names[t]
+        present = np.flatnonzero(counts > 0)
+        if len(present) < MIN_CLASSES:
+            shown = ", ".join(names[i] for i in present) or "none"
+            warnings.append(
+                f"{t}: images of {len(present)} class ({shown}); training needs at "
+                f"least {MIN_CLASSES} classes per task and refuses this data."
+            )
+        small = [i for i in present if counts[i] < n_splits]
+        if small:
+            shown = ", ".join(f"{names[i]}: {counts[i]}" for i in small[:10])
+            warnings.append(
+                f"{t}: {len(small)} class(es) with fewer images than the {n_splits} "
+                f"splits ({shown}); training drops them (data.small_classes=drop) "
+                f"or stops (error)."
+            )
+    return warnings
 
 
 def _task_counts(catalog, task: str, splits: np.ndarray):
@@ -239,6 +302,15 @@ def _main(argv) -> int:
             f"{t}: {s['classes']} classes, {s['labelled']} labelled, "
             f"largest/smallest {s['largest_to_smallest']:.1f}"
         )
+    near = stats.get("near_duplicates")
+    if near:
+        print(
+            f"near-duplicates: {near['groups']} groups of {near['rows_in_groups']} "
+            f"images (largest {near['largest_group']}; {near['groups_across_splits']} "
+            f"groups span the source's splits; max distance {near['max_distance']})"
+        )
+    for warning in stats["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"Wrote plots and tables to {args.out}")
     return 0
 

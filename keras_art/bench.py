@@ -1,9 +1,11 @@
-"""``python -m keras_art.bench {pipeline,train-step,serve} ... --json OUT``.
+"""``python -m keras_art.bench BENCHMARK ... --json OUT``: pipeline, train-step,
+serve, near-duplicates.
 
     python -m keras_art.bench pipeline --data /work/shared/data/wikiart-style-sample \
         --json /tmp/pipeline.json
     python -m keras_art.bench pipeline --generate-large 160 --json /tmp/large.json
     python -m keras_art.bench serve --run runs/RUN --json /tmp/serve.json
+    python -m keras_art.bench near-duplicates --json /tmp/near.json
 
 Subcommands come from `keras_art.benchmarks.registry` (one module per benchmark);
 each returns a dict that is printed as a summary and written to ``--json``. Another
@@ -88,6 +90,9 @@ FLAGS = {
     "train.strategy": "--strategy",
     "run_dir": "--run",
     "checkpoint": "--checkpoint",
+    "entries": "--entries",
+    "planted": "--planted",
+    "rounds": "--rounds",
 }
 
 

@@ -49,6 +49,11 @@ def default_cache_dir() -> str:
     )
 
 
+# Beyond 16 bits the near-duplicate search slows (keras_art.data.catalog.hamming)
+# and different paintings start to merge.
+MAX_NEAR_DUPLICATE_DISTANCE = 16
+
+
 @dataclass
 class DataConfig:
     """Where images come from and which of them a run uses."""
@@ -79,6 +84,10 @@ class DataConfig:
     split_seed: int = 42
     small_classes: str = "drop"  # "drop" or "error" for classes too small to split
     validate: bool = True  # scan images before training; bad files are excluded
+    # Near-duplicates (one painting at several sizes, crops, frames) share a split:
+    # the largest pHash Hamming distance that links two images, at most 16; None =
+    # only byte-identical files. Why 10: keras_art/data/catalog/perceptual_hash.py.
+    near_duplicate_distance: int | None = 10
 
 
 @dataclass
@@ -263,6 +272,15 @@ class Config:
             raise UserError(
                 f"data.split must be 2 or 3 non-negative fractions summing to 1 "
                 f"(e.g. [0.8, 0.2] or [0.6, 0.2, 0.2]). Received: {split}"
+            )
+        distance = self.data.near_duplicate_distance
+        if distance is not None and not (
+            isinstance(distance, int) and 0 <= distance <= MAX_NEAR_DUPLICATE_DISTANCE
+        ):
+            raise UserError(
+                f"data.near_duplicate_distance must be null or a whole number of bits "
+                f"from 0 to {MAX_NEAR_DUPLICATE_DISTANCE} (default 10). Received: "
+                f"{distance!r}"
             )
         if self.augment.image_size < 32:
             raise UserError(

@@ -153,3 +153,15 @@ def test_generate_smooth_scans_are_smaller_than_grainy_ones(tmp_path):
         return sum(f.stat().st_size for f in root.glob("*/*.jpg"))
 
     assert size(smooth) < 0.8 * size(grainy)
+
+
+def test_near_duplicates_bench_groups_every_planted_copy(tmp_path):
+    out = tmp_path / "near.json"
+    argv = ["near-duplicates", "--entries", "3000", "--rounds", "1", "--brute-force"]
+    assert bench.main([*argv, "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["entries"] == 3000 and result["planted_copies"] == 300
+    assert result["copies_grouped"] == 300
+    assert result["pairs"] == result["brute_force_pairs"] >= 300
+    assert result["seconds"] > 0 and result["brute_force_seconds"] > 0
+    assert bench.main(["near-duplicates", "--entries", "1"]) == 2

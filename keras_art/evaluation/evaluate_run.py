@@ -15,6 +15,11 @@ reader never sees half a report and a second call replaces the first. A split re
 from shards goes to ``<run>/eval/<split>-shards-<shard folder name>/``: it never
 replaces the report on the files, and shards of two encodings keep one report each.
 ``metrics.json``'s ``image_source`` says where the images came from.
+
+Warnings a reader must see before trusting the numbers go to the console, to
+``metrics.json``'s ``warnings`` and to the top of the report: evaluated images with
+a near-duplicate in the run's train split (`train_overlap`; a run split before
+near-duplicates were grouped), and model classes the evaluated set has no image of.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import numpy as np
 
 from keras_art.atomic_files import atomic_write_json
 from keras_art.config import DataConfig
+from keras_art.data.catalog.input_checks import require_readable
 from keras_art.data.catalog.validate import scan_images
 from keras_art.data.pipeline.eval_images import image_dataset
 from keras_art.data.pipeline.tfrecord import read_manifest
@@ -43,6 +49,7 @@ from keras_art.evaluation.name_matching import match_classes
 from keras_art.evaluation.prediction_file import write_predictions
 from keras_art.evaluation.predictions import forward_pass, tta_sizes_for
 from keras_art.evaluation.report import write_report_html, write_report_md
+from keras_art.evaluation.train_overlap import train_overlap
 from keras_art.models.gradcam import (
     attention_of,
     attention_weights,
@@ -128,6 +135,9 @@ def evaluate(
         )
     run, record = open_run(run_dir, checkpoint)
     rows = _eval_rows(run, record, split, data, data_format, shards)
+    overlap, overlap_warning = train_overlap(
+        run, rows.files, rows.name, own_split=not data
+    )
     model = load_run_model(run, checkpoint)
     sizes = (
         (tta_sizes or tta_sizes_for(record.image_size, _multi_size(run))) if tta else ()
@@ -143,6 +153,7 @@ def evaluate(
             checkpoint=checkpoint, tta_sizes=sizes, gradcam=gradcam, audit=audit,
             top_k=top_k, bootstrap=bootstrap, seed=seed, start=start,
             forward_s=forward_s,
+            overlap=overlap, warnings=[overlap_warning] if overlap_warning else [],
         )  # fmt: skip
     logger.info(
         "evaluate: report in %s (%.0f s)", run.eval_dir(rows.name), time.time() - start
@@ -229,6 +240,7 @@ def collection_rows(
     task = record.tasks[0] if len(record.tasks) == 1 else None
     catalog = load_catalog(DataConfig(format=fmt, path=path), task=task)
     scan = scan_images(catalog.files)
+    require_readable(scan, catalog.files, path)
     for bad, reason in scan.excluded:
         logger.warning("evaluate: skipped %s (%s)", bad, reason)
     keep = np.asarray(scan.ok, bool)
@@ -274,11 +286,14 @@ def _write_report(staging, run, record, rows, preds, model, **opts) -> dict:
         if not (rows.labels[task] >= 0).any():
             continue
         m, per_task[task] = _task_metrics(record, rows, preds, task, opts)
+        opts["warnings"] += _missing_classes(rows.name, task, m["per_class"])
         report_texts.append(f"== {task} ({rows.name}) ==\n{m['report_text']}")
         per_class_rows += [{"task": task, **r} for r in m["per_class"]]
         images.update(_task_plots(staging, record, rows, preds, task, m))
     if not per_task:
         raise UserError(f"{rows.name}: no labelled image to evaluate.")
+    for warning in opts["warnings"]:
+        logger.warning("evaluate: %s", warning)
     if run.history.is_file():
         images["curves"] = plots.plot_training_curves(
             run.history, staging / "curves.png"
@@ -373,6 +388,10 @@ def _metrics_record(run, record, rows, preds, per_task, opts) -> dict:
         result["tta"] = {"flip": True, "sizes": list(opts["tta_sizes"])}
     if rows.class_matching:
         result["class_matching"] = rows.class_matching
+    if opts["overlap"]:
+        result["near_duplicates_in_train"] = opts["overlap"]
+    if opts["warnings"]:
+        result["warnings"] = opts["warnings"]
     import keras_art
 
     result["keras_art_version"] = keras_art.__version__
@@ -387,6 +406,19 @@ def _forward_pass_record(n_images: int, opts) -> dict:
         "images": n_images * views,
         "images_per_second": round(n_images * views / seconds, 1),
     }
+def _missing_classes(name: str, task: str, per_class: list[dict]) -> list[str]:
+    """A warning naming ``task``'s model classes with no image in the evaluated
+    set ``name`` (none when every class has one)."""
+    missing = [row["class"] for row in per_class if row["support"] == 0]
+    if not missing:
+        return []
+    shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+    return [
+        f"{len(missing)} of the model's {len(per_class)} {task} classes have no "
+        f"{name} images ({shown}): their recall and F1 are undefined (the report says "
+        f"'no {name} images'), and macro F1 counts only the classes present or "
+        f"predicted."
+    ]
 
 
 def _tta_metrics(M, labels, preds, task, names, top_k) -> dict:

@@ -221,15 +221,20 @@ def _number(value: Any) -> float | None:
     return None if math.isnan(out) else out
 
 
-def _per_class_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+def _per_class_table(rows: list[dict], split: str) -> tuple[list[str], list[list[str]]]:
+    """The per-class table; a class without images in ``split`` has no recall or
+    F1 (scikit-learn's 0 would read as a class the model always misses)."""
     header = ["class", "precision", "recall", "F1", "support"]
     body = []
     for row in rows:
         support = _number(row.get("support"))
+        scores = [_fmt(_number(row.get(k))) for k in ("precision", "recall", "f1")]
+        if support == 0:
+            scores[1:] = [f"no {split} images"] * 2
         body.append(
             [
                 str(row.get("class", "")),
-                *(_fmt(_number(row.get(k))) for k in ("precision", "recall", "f1")),
+                *scores,
                 _fmt(int(support)) if support is not None else MISSING,
             ]
         )
@@ -377,6 +382,7 @@ class Report:
     split: str
     facts: list[tuple[str, str]]
     split_note: str
+    warnings: list[str]
     headline: Table
     bootstrap_note: str
     intervals: Table | None
@@ -398,7 +404,9 @@ def _fig(folder: Path, rel: Any, caption: str, alt: str, title: str = "") -> Fig
 
 def _f1_bars(rows: list[dict]) -> list[float | None]:
     return [
-        None if (f1 := _number(row.get("f1"))) is None else max(0.0, min(1.0, f1))
+        None
+        if (f1 := _number(row.get("f1"))) is None or _number(row.get("support")) == 0
+        else max(0.0, min(1.0, f1))
         for row in rows
     ]
 
@@ -407,7 +415,11 @@ def _task_section(result: dict, task: str, images: dict, folder: Path) -> TaskSe
     metrics = result.get("per_task", {}).get(task, {})
     per_class = None
     if rows := _per_class_rows(result, task, folder):
-        per_class = Table(*_per_class_table(rows), bars=_f1_bars(rows), bar_column=3)
+        per_class = Table(
+            *_per_class_table(rows, str(result.get("split", "?"))),
+            bars=_f1_bars(rows),
+            bar_column=3,
+        )
     confusion, pairs = images.get(f"confusion_{task}"), metrics.get("most_confused")
     if confusion:
         caption = f"confusion matrix: {task}"
@@ -453,6 +465,7 @@ def build_report(result: dict, folder: str | os.PathLike) -> Report:
         split=str(result.get("split", "?")),
         facts=_run_facts(result),
         split_note=str(result.get("split_note") or ""),
+        warnings=[str(w) for w in result.get("warnings") or []],
         headline=Table(header, body, total_row=bool(result.get("combined"))),
         bootstrap_note=_bootstrap_note(result),
         intervals=Table(*intervals, name_columns=2) if intervals else None,

@@ -65,3 +65,47 @@ def write_images(
         path.write_bytes(encode(make(height + i % 3, width, seed=i), fmt))
         paths.append(str(path))
     return paths
+
+
+def painting_like(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """Three octaves of smooth random colour (coarse layout, shapes, brush-scale
+    detail), uint8 (H, W, 3): perceptual hashes of different seeds lie as far apart
+    as those of real paintings (at least 18 of 64 bits apart over 40 seeds), and
+    `near_copies` stay as close (at most 6)."""
+    rng = np.random.default_rng(seed)
+    out = np.full((height, width, 3), 128.0)
+    for cells, amplitude in ((3, 90.0), (8, 50.0), (24, 25.0)):
+        grid = rng.uniform(
+            -amplitude, amplitude, (cells, round(cells * width / height))
+        )
+        for channel in range(3):
+            noise = rng.uniform(-amplitude, amplitude, grid.shape).astype(np.float32)
+            layer = Image.fromarray(noise, "F").resize((width, height), Image.BICUBIC)
+            out[..., channel] += np.asarray(layer)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def near_copies(image: Image.Image) -> dict[str, Image.Image]:
+    """The copies of one painting a collection holds: resized to half, re-encoded as
+    JPEG quality 60, cropped by 2% a side, letterboxed on black (16:9) and on
+    white (square)."""
+    width, height = image.size
+    dx, dy = round(width * 0.02), round(height * 0.02)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=60)
+    return {
+        "resized": image.resize((width // 2, height // 2), Image.LANCZOS),
+        "jpeg60": Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"),
+        "cropped": image.crop((dx, dy, width - dx, height - dy)),
+        "letterboxed": letterbox(image, (width * 2, width * 9 // 8), (0, 0, 0)),
+        "boxed_white": letterbox(image, (width, width), (255, 255, 255)),
+    }
+
+
+def letterbox(image: Image.Image, size: tuple[int, int], colour) -> Image.Image:
+    """``image`` scaled to fit ``size`` (W, H) and centred on bars of ``colour``."""
+    scale = min(size[0] / image.width, size[1] / image.height)
+    inner = image.resize((round(image.width * scale), round(image.height * scale)))
+    out = Image.new("RGB", size, colour)
+    out.paste(inner, ((size[0] - inner.width) // 2, (size[1] - inner.height) // 2))
+    return out

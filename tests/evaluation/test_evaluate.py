@@ -236,3 +236,55 @@ def test_another_collection_matched_by_class_name(run, tmp_path):
     assert len(matching["matched"]) == 2
     assert matching["unmatched_data"] == ["Nobody Known"]
     assert result["n_images"] == 6
+
+
+def test_old_run_warns_of_near_duplicates_and_classes_without_images(
+    run, tmp_path, capsys
+):
+    # A run split before near-duplicates were grouped: its first test image is a
+    # resized copy of a train image, and its test split has no image of one class.
+    from PIL import Image
+
+    from keras_art.evaluate import main
+
+    old = tmp_path / "old"
+    shutil.copytree(run, old, ignore=shutil.ignore_patterns("eval"))
+    report = json.loads((old / "data_report.json").read_text())
+    del report["near_duplicates"]
+    (old / "data_report.json").write_text(json.dumps(report))
+    with open(old / "splits.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    train = next(r for r in rows if r["split"] == "train")
+    test = [r for r in rows if r["split"] == "test"]
+    copy = tmp_path / "copy.png"
+    with Image.open(train["file"]) as image:
+        image.convert("RGB").resize((image.width // 2, image.height // 2)).save(copy)
+    test[0]["file"] = str(copy)
+    gone = test[-1]["style"]
+    for r in test:
+        if r["style"] == gone:
+            r["split"] = "val"
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    (old / "splits.csv").write_text(buffer.getvalue(), encoding="utf-8")
+
+    assert main(["--run", str(old), "--bootstrap", "20"]) == 0
+    err = capsys.readouterr().err
+    metrics = json.loads((old / "eval" / "test" / "metrics.json").read_text())
+    found = metrics["near_duplicates_in_train"]
+    assert found["examples"][0] == {
+        "file": str(copy),
+        "train": train["file"],
+        "distance": found["examples"][0]["distance"],
+    }
+    assert found["count"] >= 1 and found["examples"][0]["distance"] <= 10
+    near = metrics["warnings"][0]
+    assert near.startswith(f"{found['count']} test images have a near-duplicate")
+    missing = next(w for w in metrics["warnings"] if "style classes have no" in w)
+    assert gone in missing
+    assert near in err and missing in err
+    page = (old / "eval" / "test" / "report.md").read_text()
+    assert f"- **warning**: {found['count']} test images" in page
+    assert f"| {gone} | 0.000 | no test images | no test images | 0 |" in page

@@ -1,18 +1,24 @@
 """From a `Config` to the rows a run trains and evaluates on: the trainer's one call.
 
 load_catalog -> keep rows labelled for the run's task(s) -> validate (scan, exclude,
-convert) -> subset -> stratified seeded split (or a seeded sample of
-``data.split_sizes`` images per split) -> drop classes left empty.
+convert, perceptual hashes) -> subset -> group near-duplicates -> stratified seeded
+split (or a seeded sample of ``data.split_sizes`` images per split) -> drop classes
+left empty.
 
 Subsets (top_n, classes, min/max per class) select classes of ONE task, so they
 need a single ``--task``; a multi-task run with a subset is a `UserError`.
 Multi-task runs keep a row when any task labels it; an image that any task lists for
-evaluation is never trained on (the WikiArt reader marks it "val"), and identical
-bytes never straddle splits.
+evaluation is never trained on (the WikiArt reader marks it "val"), and neither
+identical bytes nor near-duplicates (`near_duplicates`) straddle splits.
+
+Degenerate data stops with one line before any model exists: fewer than 2 classes
+in a task (`input_checks.require_classes`), or no readable image at all
+(`input_checks.require_readable`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +26,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from keras_art.data.catalog.input_checks import require_classes, require_readable
+from keras_art.data.catalog.near_duplicates import group_near_duplicates
 from keras_art.data.catalog.splits import SPLITS, assign_splits, content_hash
 from keras_art.data.catalog.subset import select_subset
 from keras_art.data.catalog.validate import scan_images
@@ -28,6 +36,8 @@ from keras_art.data.sources import load_catalog
 from keras_art.data.sources.wikiart import MULTI_MOVED_PATTERN
 from keras_art.errors import ParameterError, UserError
 from keras_art.run_dir import RunDir
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -71,10 +81,12 @@ def prepare_data(cfg) -> PreparedData:
         "listed_rows": len(catalog),
     }
     catalog = _keep_labelled(catalog, tasks, report)
+    require_classes(catalog, tasks)
     catalog, keys, converted = _scan(catalog, data, report)
     catalog, keys = _subset(catalog, keys, tasks, data, report)
-    catalog, split, split_report = _split(catalog, keys, tasks, data)
-    class_notes = _drop_empty_classes(catalog, tasks)
+    catalog, split, split_report = _split(catalog, keys, tasks, data, report)
+    class_notes = _drop_empty_classes(catalog, tasks, split_report)
+    require_classes(catalog, tasks, removed=class_notes)
     report.update(_report_after_split(catalog, split, split_report, tasks, data))
     report["converted"] = [{"file": f, "converted": c} for f, c in converted]
     report["notes"] = catalog.notes + class_notes
@@ -106,13 +118,15 @@ def _keep_labelled(catalog: Catalog, tasks, report: dict) -> Catalog:
 
 def _scan(catalog: Catalog, data, report: dict):
     """With ``data.validate``, drop unreadable rows and point converted ones at
-    their copies. Returns ``(catalog, content keys, converted (file, copy) pairs)``.
+    their copies. Returns ``(catalog, row keys, converted (file, copy) pairs)``;
+    a row key is ``(content hash, perceptual hashes)`` (none without a scan).
     """
     if not data.validate:
-        return catalog, np.array(_hashes(catalog.files), dtype=object), []
+        return catalog, _row_keys(_hashes(catalog.files), None), []
 
     scan = scan_images(catalog.files, cache_dir=data.cache_dir)
-    keys = np.array(scan.hashes, dtype=object)
+    require_readable(scan, catalog.files, data.path or catalog.source)
+    keys = _row_keys(scan.hashes, scan.phashes)
     catalog.files = scan.files
     ok = np.array(scan.ok, dtype=bool)
     excluded = catalog.excluded + scan.excluded
@@ -148,23 +162,50 @@ def _subset(catalog: Catalog, keys, tasks, data, report: dict):
         max_per_class=data.max_per_class,
         seed=data.split_seed,
     )
-    return catalog, np.array([key_of[f] for f in catalog.files], dtype=object)
+    kept = np.empty(len(catalog), dtype=object)
+    kept[:] = [key_of[f] for f in catalog.files]
+    return catalog, kept
 
 
-def _split(catalog: Catalog, keys, tasks, data):
-    """Assign every row a split; rows given none (``""``) leave the catalog."""
+def _row_keys(hashes: list[str], phashes: list[list[str]] | None) -> np.ndarray:
+    """Per row, ``(content hash, perceptual hashes)`` as one object array."""
+    out = np.empty(len(hashes), dtype=object)
+    out[:] = list(zip(hashes, phashes or [()] * len(hashes), strict=True))
+    return out
+
+
+def _group(catalog: Catalog, keys, data, report: dict) -> list[str]:
+    """Per row, the key of its near-duplicate group (`group_near_duplicates`);
+    the groups go to ``report["near_duplicates"]``."""
+    content = [k[0] for k in keys]
+    if data.near_duplicate_distance is None or not data.validate:
+        why = "data.validate is off" if data.validate is False else "it is off"
+        report["near_duplicates"] = {
+            "skipped": f"{why}: only byte-identical files are grouped"
+        }
+        return content
+    group_keys, report["near_duplicates"] = group_near_duplicates(
+        catalog.files, content, [k[1] for k in keys], data.near_duplicate_distance
+    )
+    return list(group_keys)
+
+
+def _split(catalog: Catalog, keys, tasks, data, report: dict):
+    """Assign every row a split, near-duplicates together; rows given none
+    (``""``) leave the catalog."""
     official = catalog.official_split if data.use_official_split else None
     if official is not None and not np.any(official != ""):
         official = None
-    stratify = catalog.labels["style" if "style" in tasks else tasks[0]]
+    stratify = catalog.labels[_stratify_task(tasks)]
     split, split_report = assign_splits(
-        list(keys),
+        _group(catalog, keys, data, report),
         stratify,
         data.split,
         data.split_seed,
         official=official,
         small_classes=data.small_classes,
         sizes=data.split_sizes or None,
+        class_names=catalog.class_names[_stratify_task(tasks)],
     )
     keep = split != ""
     return catalog.take(keep), split[keep], split_report
@@ -235,8 +276,11 @@ def _hashes(files: list[str]) -> list[str]:
         return list(pool.map(one, files))
 
 
-def _drop_empty_classes(catalog: Catalog, tasks) -> list[str]:
+def _drop_empty_classes(catalog: Catalog, tasks, split_report: dict) -> list[str]:
+    """Remove the classes left without images; notes naming them and why (too small
+    to split, per ``split_report``, or no usable image)."""
     notes = []
+    too_small = set(split_report.get("dropped_classes", ()))
     for t in tasks:
         names = catalog.class_names[t]
         counts = catalog.counts(t)
@@ -249,11 +293,25 @@ def _drop_empty_classes(catalog: Catalog, tasks) -> list[str]:
         lab = catalog.labels[t]
         catalog.labels[t] = np.where(lab >= 0, remap[np.maximum(lab, 0)], MISSING)
         catalog.class_names[t] = [names[i] for i in kept]
-        shown = ", ".join(names[i] for i in empty[:10])
-        notes.append(
-            f"{t}: {len(empty)} class(es) with no usable images removed ({shown})"
-        )
+        small = [i for i in empty if t == _stratify_task(tasks) and i in too_small]
+        if small:
+            notes.append(
+                f"{t}: {len(small)} class(es) with fewer images than splits dropped "
+                f"({', '.join(names[i] for i in small[:10])}; data.small_classes="
+                f"drop, set it to error to stop instead)"
+            )
+            logger.warning("data: %s", notes[-1])
+        if other := [i for i in empty if i not in small]:
+            notes.append(
+                f"{t}: {len(other)} class(es) with no usable images removed "
+                f"({', '.join(names[i] for i in other[:10])})"
+            )
     return notes
+
+
+def _stratify_task(tasks) -> str:
+    """The task whose classes the split stratifies (style when a run has it)."""
+    return "style" if "style" in tasks else tasks[0]
 
 
 def _counts(catalog: Catalog, split: np.ndarray, tasks) -> dict:

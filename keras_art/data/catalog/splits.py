@@ -4,8 +4,9 @@ Every row gets a number ``u`` in [0, 1) from a hash of ``(seed, key)``; a row go
 train when ``u < f_train``, to val when ``u < f_train + f_val``, else to test. The
 thresholds are the same for every class, so each class is split in the requested
 proportions (in expectation), and the result of a row depends only on its own key:
-adding files never moves an existing file. Keys are content hashes, so identical
-bytes (even under two paths) always land in the same split.
+adding files never moves an existing file. Keys are content hashes, or the keys
+of near-duplicate groups, so identical bytes (even under two paths) and copies of
+one painting at other sizes always land in the same split.
 
 The one exception is a tiny class whose hash draw leaves a requested split empty:
 the row nearest to that split's interval is moved into it, so every class with at
@@ -55,12 +56,14 @@ def assign_splits(
     official: np.ndarray | None = None,
     small_classes: str = "drop",
     sizes: Sequence[int] | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Assign every row to ``"train"``/``"val"``/``"test"`` (``""`` = dropped).
 
     Args:
-        keys: one key per row, normally `content_hash` of the file; rows with equal
-            keys are one group and always share a split.
+        keys: one key per row, normally `content_hash` of the file or the key of
+            its near-duplicate group (`near_duplicates.group_near_duplicates`);
+            rows with equal keys are one group and always share a split.
         labels: class index per row (-1 = unlabelled; such rows are split but never
             dropped or used to fill a class).
         fractions: 2 or 3 fractions (train, val[, test]) summing to 1.
@@ -74,6 +77,7 @@ def assign_splits(
             there are non-empty splits.
         sizes: optional image counts (train, val[, test]) that replace
             ``fractions``: a seeded random sample (see the module doc).
+        class_names: the names of the label indices, for error messages.
 
     Returns:
         ``(split, report)``: the split array (dtype object) and a JSON-safe report.
@@ -89,18 +93,12 @@ def assign_splits(
     u = np.array([hash_unit(seed, k) for k in group_keys], dtype=np.float64)
     report = _base_report(seed, fractions, n, len(group_keys))
 
-    if sizes:
-        group_split, split_report = _sized_groups(
-            u, group_of, group_label, sizes, official
+    try:
+        group_split, split_report = _split_groups(
+            group_of, official, u, group_label, fractions, small_classes, sizes
         )
-    elif official is not None:
-        group_split, split_report = _official_groups(
-            group_of, official, u, group_label, fractions, small_classes
-        )
-    else:
-        group_split, split_report = _all_hashed(
-            u, group_label, fractions, small_classes
-        )
+    except _TooSmallClass as exc:
+        raise UserError(exc.message(class_names)) from None
     report.update(split_report)
 
     split = group_split[group_of]
@@ -117,6 +115,20 @@ def _base_report(seed: int, fractions: list[float], rows: int, groups: int) -> d
         "unique_contents": groups,
         "duplicate_rows": rows - groups,
     }
+
+
+def _split_groups(
+    group_of, official, u, group_label, fractions, small_classes, sizes
+) -> tuple[np.ndarray, dict]:
+    """Every group's split: a seeded sample of ``sizes`` when given, else after the
+    source's ``official`` one when given, else hashed by ``fractions``."""
+    if sizes:
+        return _sized_groups(u, group_of, group_label, sizes, official)
+    if official is not None:
+        return _official_groups(
+            group_of, official, u, group_label, fractions, small_classes
+        )
+    return _all_hashed(u, group_label, fractions, small_classes)
 
 
 def _three_fractions(fractions: Sequence[float], small_classes: str) -> list[float]:
@@ -292,17 +304,30 @@ def _hashed(
         rows = idx[label[idx] == cls]
         if len(rows) < len(wanted):
             if small_classes == "error":
-                raise UserError(
-                    f"class index {int(cls)} has {len(rows)} image(s), fewer than the "
-                    f"{len(wanted)} splits requested. Drop it with "
-                    f"data.small_classes=drop, raise data.min_per_class, or use "
-                    f"fewer splits."
-                )
+                raise _TooSmallClass(int(cls), len(rows), len(wanted))
             out[rows] = ""
             dropped.append(int(cls))
             continue
         filled += _fill_empty(rows, u, out, wanted, edges)
     return {"dropped_classes": dropped, "filled_empty_splits": filled}
+
+
+class _TooSmallClass(UserError):
+    """A class with fewer images than splits, under small_classes="error"."""
+
+    def __init__(self, index: int, images: int, splits: int):
+        self.index, self.images, self.splits = index, images, splits
+        super().__init__(self.message())
+
+    def message(self, class_names: Sequence[str] | None = None) -> str:
+        name = f"class index {self.index}"
+        if class_names is not None:
+            name = f"class {class_names[self.index]} (index {self.index})"
+        return (
+            f"{name} has {self.images} image(s), fewer than the {self.splits} "
+            f"splits requested. Drop it with data.small_classes=drop, raise "
+            f"data.min_per_class, or use fewer splits."
+        )
 
 
 def _fill_empty(rows, u, out, wanted, edges) -> int:

@@ -13,6 +13,9 @@ Converted: palette/1-bit BMP (TF reads palette indices as gray, or fails), anima
 WEBP (TF fails with channels=3), and every format TF lacks but Pillow reads (TIFF,
 AVIF, JPEG 2000, PPM, ...).
 
+The same decode gives each usable image its perceptual hashes
+(`perceptual_hash.image_hashes`), which group near-duplicates before the split.
+
 Results are cached in ``<cache_dir>/scan_cache.json`` keyed by path, size and mtime,
 so a second scan of a large dataset only stats the files.
 """
@@ -30,10 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from keras_art.atomic_files import atomic_write_bytes, atomic_write_json
+from keras_art.data.catalog.perceptual_hash import HASH_DECODE_SIDE, image_hashes
 from keras_art.data.sources.parquet import image_extension
 
 MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: perceptual hashes
 _TF_FORMATS = {"JPEG", "MPO", "PNG", "GIF", "BMP", "WEBP"}
 _UNSUPPORTED_MAGIC = (
     (b"ftypheic", "HEIC"),
@@ -53,6 +57,7 @@ class ScanResult:
         files: the input paths, with converted files replaced by their PNG copy.
         ok: per input row, whether the image is usable.
         hashes: per input row, SHA-1 of the ORIGINAL file's bytes ("" when unread).
+        phashes: per input row, its perceptual hashes (hex; empty when unusable).
         excluded: ``(path, reason)`` of every unusable file.
         converted: ``(original, converted_png)`` of every converted file.
         from_cache: how many rows were answered by the scan cache.
@@ -61,6 +66,7 @@ class ScanResult:
     files: list[str]
     ok: list[bool]
     hashes: list[str]
+    phashes: list[list[str]] = field(default_factory=list)
     excluded: list[tuple[str, str]] = field(default_factory=list)
     converted: list[tuple[str, str]] = field(default_factory=list)
     from_cache: int = 0
@@ -146,6 +152,7 @@ def _scan_result(files: list[str], results: list[dict], from_cache: int) -> Scan
         usable = res["status"] in ("ok", "convert") and res.get("reason") is None
         out.ok.append(usable)
         out.hashes.append(res.get("sha1", ""))
+        out.phashes.append(list(res.get("phash", [])) if usable else [])
         if res["status"] == "convert" and usable:
             out.files.append(res["converted"])
             out.converted.append((path, res["converted"]))
@@ -157,7 +164,8 @@ def _scan_result(files: list[str], results: list[dict], from_cache: int) -> Scan
 
 
 def check_image(path: str, max_pixels: int = MAX_PIXELS) -> dict:
-    """``{"status": "ok"|"convert"|"bad", "reason": str|None, "sha1", "format"}``."""
+    """``{"status": "ok"|"convert"|"bad", "reason": str|None, "sha1", "format",
+    "phash"}`` (``phash``: `perceptual_hash.image_hashes`, for usable images)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -180,10 +188,11 @@ def check_image(path: str, max_pixels: int = MAX_PIXELS) -> dict:
             if width == 0 or height == 0:
                 return _bad("zero-sized image", sha1)
             if fmt in ("JPEG", "MPO"):
-                image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+                image.draft("RGB", _draft_size(width, height))
             image.load()
             animated = bool(getattr(image, "is_animated", False))
             mode = image.mode
+            phash = image_hashes(_to_rgb(image))
     except Image.DecompressionBombError:
         return _bad("too large (decompression bomb)", sha1)
     except UnidentifiedImageError:
@@ -198,7 +207,17 @@ def check_image(path: str, max_pixels: int = MAX_PIXELS) -> dict:
         "reason": None,
         "sha1": sha1,
         "format": f"{fmt}/{mode}" + ("/animated" if animated else ""),
+        "phash": phash,
     }
+
+
+def _draft_size(width: int, height: int) -> tuple[int, int]:
+    """The size to ask a JPEG decoder for: an eighth of the image (cheap to check),
+    but no smaller than hashing needs."""
+    return (
+        max(width // 8, min(width, HASH_DECODE_SIDE)),
+        max(height // 8, min(height, HASH_DECODE_SIDE)),
+    )
 
 
 def _bad(reason: str, sha1: str = "") -> dict:
