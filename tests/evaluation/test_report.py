@@ -342,6 +342,23 @@ def test_single_task_without_extras_has_no_empty_sections(tmp_path):
         assert "Class matching" not in text
 
 
+def test_warnings_and_classes_without_images_show_in_both_pages(tmp_path):
+    result = build_example(tmp_path, multi_task=False)
+    warning = "1 test images have a near-duplicate in train (max distance 4): a ~ b."
+    result["warnings"] = [warning]
+    rows = result["per_task"]["style"]["per_class"]
+    rows[2] = {**rows[2], "recall": 0.0, "f1": 0.0, "support": 0}
+    report = build_report(result, tmp_path)
+    cells = report.tasks[0].per_class.rows
+    assert cells[2][2:4] == ["no test images", "no test images"]
+    assert cells[1][2] != "no test images" and report.tasks[0].per_class.bars[2] is None
+    md = write_report_md(result, tmp_path / "report.md").read_text("utf-8")
+    page = write_report_html(result, tmp_path / "report.html").read_text("utf-8")
+    assert f"- **warning**: {warning}" in md
+    assert f"<b>Warning</b>: {html.escape(warning)}" in page
+    assert page.count("no test images") == 2
+
+
 # --- one model, two templates ------------------------------------------------------
 
 
@@ -350,6 +367,7 @@ def model_texts(report):
     texts = [report.title, report.split, report.split_note, report.bootstrap_note]
     texts += [report.combined_definition, report.tta_note]
     texts += [value for _, value in report.facts]
+    texts += report.warnings
     tables = [report.headline, report.intervals, report.tta]
     if report.matching:
         tables.append(report.matching.table)
