@@ -25,6 +25,13 @@ backbone, head, the run's metrics, the signatures; not the run's ``model.json``)
 and ``labels_<task>.txt`` (one class per line, in output order). The graph needs
 neither: class names are constants inside it.
 
+Calibration: with the run's temperatures (``model.json``) and ``calibration=True``
+(the default) every probability and top-k score output is temperature-scaled inside
+the graph (`keras_art.models.calibration.apply_temperature_tf`, one T per task);
+``export_metadata.json``'s ``calibration`` says so and records T, from which a
+reader recovers the raw probabilities exactly (``softmax(log(p) * T)``).
+``calibration=False`` exports the raw probabilities (T still recorded, not applied).
+
 The SavedModel loads with TensorFlow alone (no keras_art, no custom objects: the
 layers are traced into the graph) and runs on CPU: GRUs are traced without cuDNN,
 and an export whose graph still holds a GPU-only op is refused.
@@ -46,13 +53,20 @@ from keras_art.atomic_files import atomic_dir, atomic_write_json, atomic_write_t
 from keras_art.data.pipeline.decode import decode_and_resize_for_eval, resize_for_eval
 from keras_art.errors import ParameterError, UserError
 from keras_art.export.graph_scan import describe_signatures, find_gpu_only_ops
+from keras_art.models.calibration import apply_temperature_tf
 from keras_art.models.classifier import feature_and_output_model
-from keras_art.models.exported import METADATA_DIR, METADATA_FILE
+from keras_art.models.exported import (
+    CALIBRATION_KEY,
+    METADATA_DIR,
+    METADATA_FILE,
+    baked_temperature,
+    calibration_metadata,
+)
 from keras_art.models.model_record import ModelRecord
 from keras_art.models.run_reader import load_run_model, open_run
 from keras_art.models.walk import all_sublayers
 from keras_art.registry import DEFAULT_TOP_K
-from keras_art.run_dir import RunDir
+from keras_art.run_dir import BEST_MODEL_FILE, RunDir
 from keras_art.user_input import check_output_folder, check_positive_int
 
 logger = logging.getLogger(__name__)
@@ -69,6 +83,7 @@ def export_saved_model(
     version: int | None = None,
     top_k: int = DEFAULT_TOP_K,
     checkpoint: str = "best",
+    calibration: bool = True,
 ) -> Path:
     """Export the finished run ``run_dir`` to ``out_base/name/version/``.
 
@@ -84,6 +99,8 @@ def export_saved_model(
         top_k: how many classes ``top_k_classes`` / ``top_k_scores`` hold (fewer
             if a task has fewer classes).
         checkpoint: ``"best"`` (``best.keras``) or ``"last"`` (the last epoch).
+        calibration: apply the run's temperature scaling inside the graph (see
+            the module docstring); False exports the raw probabilities.
 
     Returns:
         The version directory written. It appears complete or not at all: it is
@@ -99,8 +116,16 @@ def export_saved_model(
 
     model = load_run_model(run, checkpoint)
     disable_cudnn(model)
-    metadata = export_metadata(run, record, name, version, top_k, checkpoint)
-    archive = build_export_archive(model, record, top_k=top_k, metadata=metadata)
+    metadata = export_metadata(
+        run, record, name, version, top_k, checkpoint, calibration=calibration
+    )
+    archive = build_export_archive(
+        model,
+        record,
+        top_k=top_k,
+        metadata=metadata,
+        temperature=baked_temperature(metadata),
+    )
 
     # A hidden staging folder (TF Serving ignores it) renamed into place: the
     # version appears complete or not at all, and an existing one is never replaced.
@@ -133,8 +158,16 @@ def _version_dir(model_dir: Path, version: int | None) -> tuple[Path, int]:
     return final, version
 
 
-def build_export_archive(model, record: ModelRecord, *, top_k: int, metadata: dict):
-    """A `keras.export.ExportArchive` with the four signatures of this module."""
+def build_export_archive(
+    model,
+    record: ModelRecord,
+    *,
+    top_k: int,
+    metadata: dict,
+    temperature: dict[str, float] | None = None,
+):
+    """A `keras.export.ExportArchive` with the four signatures of this module;
+    ``temperature`` (task -> T) scales the classifying signatures' outputs."""
 
     size, mode = int(record.image_size), record.eval_resize
     with_embedding = feature_and_output_model(model)
@@ -156,7 +189,9 @@ def build_export_archive(model, record: ModelRecord, *, top_k: int, metadata: di
     def classify(images):
         return if_not_empty(
             images,
-            lambda x: named_outputs(model(x, training=False), record, top_k),
+            lambda x: named_outputs(
+                model(x, training=False), record, top_k, temperature
+            ),
             lambda: named_outputs(
                 {t: tf.zeros([0, n]) for t, n in record.num_classes().items()},
                 record,
@@ -217,13 +252,21 @@ def _archive(serve_bytes, serve_pixels, embedding, model_metadata):
     return archive
 
 
-def named_outputs(probabilities: dict, record: ModelRecord, top_k: int) -> dict:
-    """``{task: probs}`` -> the signature's outputs (task-prefixed when multi-task)."""
+def named_outputs(
+    probabilities: dict,
+    record: ModelRecord,
+    top_k: int,
+    temperature: dict[str, float] | None = None,
+) -> dict:
+    """``{task: probs}`` -> the signature's outputs (task-prefixed when multi-task),
+    temperature-scaled first when ``temperature`` (task -> T) is given."""
 
     out = {}
     for task in record.tasks:
         names = record.class_names[task]
         probs = tf.cast(probabilities[task], tf.float32)
+        if temperature:
+            probs = apply_temperature_tf(probs, temperature[task])
         scores, indices = tf.math.top_k(probs, k=min(top_k, len(names)))
         prefix = "" if len(record.tasks) == 1 else f"{task}_"
         out[f"{prefix}probabilities"] = probs
@@ -273,9 +316,12 @@ def export_metadata(
     version: int,
     top_k: int,
     checkpoint: str,
+    *,
+    calibration: bool = True,
 ) -> dict[str, Any]:
     """What ``assets.extra/export_metadata.json`` and the ``metadata`` signature
-    hold."""
+    hold; its ``calibration`` entry says whether the graph applies the run's
+    temperatures (`baked_temperature`)."""
 
     import keras_art
 
@@ -313,6 +359,7 @@ def export_metadata(
         "metrics_split_note": summary.get("metrics_split_note", ""),
         "best_epoch": summary.get("best_epoch"),
         "checkpoint": checkpoint,
+        CALIBRATION_KEY: _calibration_entry(record, calibration, checkpoint),
         "run": run.path.resolve().name,
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "versions": {
@@ -321,6 +368,31 @@ def export_metadata(
             "keras": keras.__version__,
         },
     }
+
+
+def _calibration_entry(record: ModelRecord, calibration: bool, checkpoint: str):
+    """The metadata's calibration entry: the run's temperatures, applied unless
+    ``calibration`` is off or they do not belong to ``checkpoint``."""
+    note = ""
+    applied = bool(calibration and record.temperature)
+    if not record.temperature:
+        note = (
+            "the run has no temperature (python -m keras_art.evaluate fits one on "
+            "val and records it): raw probabilities"
+        )
+    elif not calibration:
+        note = "exported with calibration off: raw probabilities"
+    elif checkpoint != "best":
+        applied = False
+        note = f"the temperature was fitted for {BEST_MODEL_FILE}, not the last epoch"
+    if applied:
+        logger.info(
+            "export: probabilities temperature-scaled (%s)",
+            ", ".join(f"{t} T={v:.3f}" for t, v in record.temperature.items()),
+        )
+    else:
+        logger.info("export: not calibrated (%s)", note)
+    return calibration_metadata(record.temperature, applied, note)
 
 
 def _write_metadata_files(version_dir: Path, metadata: dict, record: ModelRecord):
