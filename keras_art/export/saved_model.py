@@ -99,14 +99,12 @@ def export_saved_model(
         top_k: how many classes ``top_k_classes`` / ``top_k_scores`` hold (fewer
             if a task has fewer classes).
         checkpoint: ``"best"`` (``best.keras``) or ``"last"`` (the last epoch).
-        calibration: apply the run's temperature scaling inside the graph (see
-            the module docstring); False exports the raw probabilities.
+        calibration: False exports raw probabilities (see the module docstring).
 
     Returns:
         The version directory written. It appears complete or not at all: it is
         written to a hidden folder beside it (which TF Serving ignores) and renamed.
     """
-
     start = time.time()
     out_base = check_output_folder(out_base, "out_base")
     run, record = open_run(run_dir, checkpoint)
@@ -119,13 +117,7 @@ def export_saved_model(
     metadata = export_metadata(
         run, record, name, version, top_k, checkpoint, calibration=calibration
     )
-    archive = build_export_archive(
-        model,
-        record,
-        top_k=top_k,
-        metadata=metadata,
-        temperature=baked_temperature(metadata),
-    )
+    archive = build_export_archive(model, record, top_k=top_k, metadata=metadata)
 
     # A hidden staging folder (TF Serving ignores it) renamed into place: the
     # version appears complete or not at all, and an existing one is never replaced.
@@ -158,18 +150,13 @@ def _version_dir(model_dir: Path, version: int | None) -> tuple[Path, int]:
     return final, version
 
 
-def build_export_archive(
-    model,
-    record: ModelRecord,
-    *,
-    top_k: int,
-    metadata: dict,
-    temperature: dict[str, float] | None = None,
-):
-    """A `keras.export.ExportArchive` with the four signatures of this module;
-    ``temperature`` (task -> T) scales the classifying signatures' outputs."""
+def build_export_archive(model, record: ModelRecord, *, top_k: int, metadata: dict):
+    """A `keras.export.ExportArchive` with the four signatures of this module; the
+    classifying ones apply the temperatures that ``metadata``'s ``calibration``
+    says the export applies (`baked_temperature`)."""
 
     size, mode = int(record.image_size), record.eval_resize
+    temperature = baked_temperature(metadata)
     with_embedding = feature_and_output_model(model)
     embedding_size = int(with_embedding.outputs[1].shape[-1])
     image_spec = tf.TensorSpec([size, size, 3], tf.float32)

@@ -107,7 +107,11 @@ class LoadedModel:
 
     def with_calibration(self, calibration: bool = True) -> LoadedModel:
         """This model returning calibrated probabilities (``calibration``, when it
-        has temperatures) or raw ones; the same loaded model underneath."""
+        has temperatures) or raw ones; the same loaded model underneath. Itself
+        when it already does (so a wrapped ``predict_bytes`` stays); otherwise
+        ``predict_bytes`` is rebuilt from ``model_outputs``."""
+        if bool(calibration and self.temperature) == self.calibrated:
+            return self
         native = self.model_outputs or self.predict_bytes
         baked = self.baked_temperature or {}
         wanted = (self.temperature or {}) if calibration else {}

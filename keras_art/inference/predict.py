@@ -142,17 +142,11 @@ def predict(
     batch_size = check_positive_int(batch_size, "batch_size")
     progress_every = check_positive_int(progress_every, "progress_every")
     files = find_images(inputs)
-    loaded = _loaded_model(model, gradcam).with_calibration(calibration)
-    _log_calibration(loaded)
+    loaded = _loaded_model(model, gradcam, calibration)
     kept, probs, skipped, overlays = _predict_files(
         loaded, files, batch_size, gradcam, progress_every
     )
-    _report_skipped(skipped, len(files))
-    if not kept:
-        raise UserError(
-            f"none of the {len(files)} files could be read as an image (see the "
-            f"reasons above). Pass JPEG, PNG, BMP, GIF or WebP files."
-        )
+    _report_skipped(skipped, len(files), kept)
     result = PredictResult(
         model=f"{loaded.path} ({loaded.kind})",
         tasks=list(loaded.tasks),
@@ -183,10 +177,12 @@ def _log_calibration(loaded: LoadedModel) -> None:
 
 
 def _loaded_model(
-    model: str | os.PathLike | LoadedModel, gradcam: str | os.PathLike | None
+    model: str | os.PathLike | LoadedModel,
+    gradcam: str | os.PathLike | None,
+    calibration: bool,
 ) -> LoadedModel:
-    """``model`` loaded (unless it already is), refusing Grad-CAM for a model
-    kind without it before the (slow) load."""
+    """``model`` loaded (unless it already is) with ``calibration`` on or off,
+    refusing Grad-CAM for a model kind without it before the (slow) load."""
     if isinstance(model, LoadedModel):
         loaded = model
     else:
@@ -194,6 +190,8 @@ def _loaded_model(
         _check_gradcam(gradcam, kind, model)  # before the (slow) load
         loaded = load_model(found)
     _check_gradcam(gradcam, loaded.kind, loaded.path)
+    loaded = loaded.with_calibration(calibration)
+    _log_calibration(loaded)
     return loaded
 
 
@@ -376,13 +374,19 @@ def _skip(skipped: list, path: str, reason: str) -> None:
     skipped.append((path, reason))
 
 
-def _report_skipped(skipped: list, total: int) -> None:
+def _report_skipped(skipped: list, total: int, kept: list) -> None:
+    """Log the skipped files; `UserError` when no file was ``kept``."""
     if skipped:
         logger.warning(
             "skipped %d of %d files: %s",
             len(skipped),
             total,
             ", ".join(path for path, _ in skipped),
+        )
+    if not kept:
+        raise UserError(
+            f"none of the {total} files could be read as an image (see the "
+            f"reasons above). Pass JPEG, PNG, BMP, GIF or WebP files."
         )
 
 

@@ -548,8 +548,12 @@ def test_no_calibration_exports_raw_probabilities_and_says_so(run, tmp_path):
     assert last["applied"] is False and "best.keras" in last["note"]
     # The flag reaches the library (a real export of the raw outputs is the tiny
     # models' TFLite tests: no temperature, the Keras probabilities as they are).
-    with mock.patch("keras_art.export.export_saved_model") as export:
-        export.return_value = tmp_path
-        with contextlib.redirect_stdout(io.StringIO()):
-            main(["--run", str(run), "--out", str(tmp_path), "--no-calibration"])
+    with (
+        mock.patch("keras_art.export.export_saved_model") as export,
+        mock.patch("keras_art.export.graph_scan.describe_signatures"),
+        mock.patch("keras_art.export.graph_scan.format_signatures", return_value=""),
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
+        argv = ["--run", str(run), "--out", str(tmp_path), "--no-calibration"]
+        assert main(argv) == 0
     assert export.call_args.kwargs["calibration"] is False
