@@ -60,6 +60,18 @@ def test_tensorflow_form_equals_numpy_and_rescale_undoes_it():
     np.testing.assert_array_equal(rescale(p, baked=None, wanted=None), p)
 
 
+def test_undoing_the_lowest_temperature_is_exact_in_float32():
+    # T = 0.25 sharpens p to p^4 / Z: float32 loses the classes below ~1e-10,
+    # yet the raw probabilities come back to within 1e-9 (and float32 rounding).
+    z, _ = _synthetic(200, 10, 1.0, seed=4)
+    raw = _softmax(z * 3).astype(np.float32)
+    lo = TEMPERATURE_BOUNDS[0]
+    calibrated = apply_temperature_tf(tf.constant(raw), lo).numpy()
+    assert (calibrated == 0).any()
+    undone = rescale(calibrated, baked=lo, wanted=None)
+    np.testing.assert_allclose(undone, raw, rtol=1e-6, atol=1e-9)
+
+
 def test_mean_nll_is_the_scaled_softmax_cross_entropy():
     z, y = _synthetic(50, 4, 2.0, seed=2)
     for t in (0.5, 1.0, 3.0):
@@ -78,11 +90,14 @@ def test_fit_recovers_a_known_temperature():
     assert fit_temperature(y1, _softmax(z1)) == pytest.approx(1.0, abs=0.05)
 
 
-def test_fit_stays_in_bounds_and_refuses_no_labels():
+def test_fit_stays_in_bounds_and_refuses_no_labels(caplog):
     p = np.array([[0.999, 0.001]] * 20)
     y = np.ones(20, int)  # confidently wrong every time: T as high as allowed
     lo, hi = TEMPERATURE_BOUNDS
     assert fit_temperature(y, p) == pytest.approx(hi, rel=1e-3)
+    # Always right: T as low as allowed, which still undoes exactly (see below).
+    assert fit_temperature(np.zeros(20, int), p) == pytest.approx(lo, rel=1e-3)
+    assert caplog.text.count("stopped at its bound") == 2
     assert lo <= fit_temperature(np.zeros(20, int), np.full((20, 2), 0.5)) <= hi
     with pytest.raises(ValueError, match="No labelled rows"):
         fit_temperature(np.full(3, -1), np.full((3, 2), 0.5))
