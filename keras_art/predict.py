@@ -51,6 +51,12 @@ def build_parser() -> ArgumentParser:
     p.add_argument(
         "--batch-size", type=int, default=32, metavar="N", help="images per call"
     )
+    p.add_argument(
+        "--no-calibration",
+        dest="calibration",
+        action="store_false",
+        help="show the raw probabilities, without the model's temperature scaling",
+    )
     return p
 
 
@@ -63,6 +69,7 @@ FLAGS = {
     "csv": "--csv",
     "gradcam": "--gradcam",
     "batch_size": "--batch-size",
+    "calibration": "--no-calibration",
 }
 
 
@@ -79,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             csv=args.csv,
             gradcam=args.gradcam,
             batch_size=args.batch_size,
+            calibration=args.calibration,
         )
         print(format_predictions(result))
         return 0

@@ -20,6 +20,14 @@ Warnings a reader must see before trusting the numbers go to the console, to
 ``metrics.json``'s ``warnings`` and to the top of the report: evaluated images with
 a near-duplicate in the run's train split (`train_overlap`; a run split before
 near-duplicates were grouped), and model classes the evaluated set has no image of.
+
+Calibration: each task's ECE, classwise ECE, NLL and Brier score before and after
+the run's temperature scaling (``model.json``'s ``temperature``, fitted on val at
+the end of training) and a reliability diagram (``reliability[_<task>].png``). A run
+without temperatures (trained before they existed) gets them fitted here on its val
+split, by the same NLL fit, and recorded in ``model.json`` so that export and
+predict use them too; with ``checkpoint="last"`` they are fitted for that
+checkpoint and not recorded (the record's belong to ``best.keras``).
 """
 
 from __future__ import annotations
@@ -45,11 +53,13 @@ from keras_art.errors import ParameterError, UserError
 from keras_art.evaluation import metrics as M
 from keras_art.evaluation import plots, shards
 from keras_art.evaluation.audit import audit_csv, label_audit
+from keras_art.evaluation.calibration import calibration_report
 from keras_art.evaluation.name_matching import match_classes
 from keras_art.evaluation.prediction_file import write_predictions
 from keras_art.evaluation.predictions import forward_pass, tta_sizes_for
 from keras_art.evaluation.report import write_report_html, write_report_md
 from keras_art.evaluation.train_overlap import train_overlap
+from keras_art.models.calibration import fit_temperature
 from keras_art.models.gradcam import (
     attention_of,
     attention_weights,
@@ -65,8 +75,10 @@ from keras_art.models.run_reader import (
 )
 from keras_art.registry import DEFAULT_TOP_K
 from keras_art.run_dir import (
+    BEST_MODEL_FILE,
     EVAL_METRICS_FILE,
     EVAL_PREDICTIONS_FILE,
+    MODEL_RECORD_FILE,
     RunDir,
     safe_name,
 )
@@ -145,6 +157,7 @@ def evaluate(
     forward_start = time.time()
     preds = _predict_rows(model, record, rows, checkpoint, sizes, tta)
     forward_s = time.time() - forward_start
+    temperature = _temperatures(run, record, model, checkpoint, rows, preds)
     # Built beside eval/<name>/ and renamed into it: a reader never sees half a
     # report, and a second call replaces the first.
     with run.eval_writer(rows.name) as staging:
@@ -154,6 +167,7 @@ def evaluate(
             top_k=top_k, bootstrap=bootstrap, seed=seed, start=start,
             forward_s=forward_s,
             overlap=overlap, warnings=[overlap_warning] if overlap_warning else [],
+            temperature=temperature,
         )  # fmt: skip
     logger.info(
         "evaluate: report in %s (%.0f s)", run.eval_dir(rows.name), time.time() - start
@@ -272,6 +286,47 @@ def collection_rows(
     return EvalRows(name, [catalog.files[i] for i in idx], labels, note, matching)
 
 
+def _temperatures(run, record, model, checkpoint, rows, preds) -> tuple[dict, str]:
+    """``({task: T or None}, where T comes from)``: the record's, or fitted on the
+    val split when the run has none (recorded) or for the last checkpoint."""
+    if record.temperature and checkpoint == "best":
+        source = f"{MODEL_RECORD_FILE}: fitted on the val split by NLL in training"
+        return dict(record.temperature), source
+    val = _val_predictions(run, record, model, checkpoint, rows, preds)
+    if val is None:
+        return dict.fromkeys(record.tasks), "not calibrated: the run has no val split"
+    temps = {}
+    for task in record.tasks:
+        labels, probs = val[0].labels[task], val[1].probs[task]
+        fitted = fit_temperature(labels, probs) if (labels >= 0).any() else 1.0
+        temps[task] = round(fitted, 6)
+    if checkpoint == "best":
+        record.with_temperature(temps).write(run)
+        source = (
+            f"fitted on the val split by NLL by this evaluation (the run had none) "
+            f"and recorded in {MODEL_RECORD_FILE}"
+        )
+    else:
+        source = (
+            f"fitted on the val split by NLL for the last checkpoint (not recorded: "
+            f"{MODEL_RECORD_FILE}'s belong to {BEST_MODEL_FILE})"
+        )
+    logger.info("evaluate: temperatures %s, %s", temps, source)
+    return temps, source
+
+
+def _val_predictions(run, record, model, checkpoint, rows, preds):
+    """``(rows, predictions)`` of the val split (those in hand when ``rows`` are
+    it); None when the run has no val split."""
+    if rows.name == "val":
+        return rows, preds
+    try:
+        val_rows = split_rows(run, record, "val")
+    except ParameterError:  # an empty val split
+        return None
+    return val_rows, _predict_rows(model, record, val_rows, checkpoint, (), False)
+
+
 def _multi_size(run: RunDir) -> list[int]:
     cfg = run.read_config()
     return list(cfg.get("augment", {}).get("multi_size") or [])
@@ -290,6 +345,7 @@ def _write_report(staging, run, record, rows, preds, model, **opts) -> dict:
         report_texts.append(f"== {task} ({rows.name}) ==\n{m['report_text']}")
         per_class_rows += [{"task": task, **r} for r in m["per_class"]]
         images.update(_task_plots(staging, record, rows, preds, task, m))
+        images.update(_reliability(staging, record, rows, task, per_task[task]))
     if not per_task:
         raise UserError(f"{rows.name}: no labelled image to evaluate.")
     for warning in opts["warnings"]:
@@ -335,6 +391,8 @@ def _task_metrics(record, rows, preds, task, opts) -> tuple[dict, dict]:
         labels, probs, n_resamples=opts["bootstrap"], seed=opts["seed"]
     )
     entry["most_confused"] = M.most_confused_pairs(m["confusion"], names)
+    temps, source = opts["temperature"]
+    entry["calibration"] = calibration_report(labels, probs, temps[task], source)
     if preds.tta_mean is not None:
         entry["tta"] = _tta_metrics(M, labels, preds, task, names, opts["top_k"])
     return m, entry
@@ -359,6 +417,17 @@ def _task_plots(staging, record, rows, preds, task, m) -> dict[str, str]:
         title=f"{task}: the {GALLERY_SIZE} images with the highest loss",
     ).name
     return images
+
+
+def _reliability(staging, record, rows, task, entry) -> dict[str, str]:
+    """``task``'s reliability diagram, before and after temperature scaling."""
+    suffix = "" if len(record.tasks) == 1 else f"_{task}"
+    path = plots.plot_reliability(
+        entry["calibration"],
+        staging / f"reliability{suffix}.png",
+        title=f"{task}: {rows.name}, {entry['n']} images",
+    )
+    return {f"reliability_{task}": path.name}
 
 
 def _metrics_record(run, record, rows, preds, per_task, opts) -> dict:
@@ -406,6 +475,8 @@ def _forward_pass_record(n_images: int, opts) -> dict:
         "images": n_images * views,
         "images_per_second": round(n_images * views / seconds, 1),
     }
+
+
 def _missing_classes(name: str, task: str, per_class: list[dict]) -> list[str]:
     """A warning naming ``task``'s model classes with no image in the evaluated
     set ``name`` (none when every class has one)."""

@@ -344,3 +344,9 @@ def _cross_entropy(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     p = np.divide(p, total, out=np.full_like(p, 1.0 / p.shape[1]), where=total > 0)
     picked = np.clip(p[np.arange(y.size), y], _EPSILON, 1.0 - _EPSILON)
     return -np.log(picked)
+
+
+# The calibration metrics (`keras_art.evaluation.calibration`) count the same rows
+# and the same loss as the metrics above.
+labelled_rows = _labelled
+cross_entropy = _cross_entropy

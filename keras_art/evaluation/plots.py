@@ -1,4 +1,5 @@
-"""Evaluation figures as PNG files: confusion matrix, training curves, image galleries.
+"""Evaluation figures as PNG files: confusion matrix, training curves, image galleries,
+reliability diagrams.
 
 Every function draws with matplotlib's headless Agg backend (selected when it is
 called, never at import), writes one PNG atomically to ``path``, closes its figure
@@ -397,6 +398,123 @@ def _mark_best(axes, rows, best: int | None, index_of, monitor: str) -> list:
             label=f"best epoch {best} ({_text(monitor)} = {value:.3f})",
         )
     ]
+
+
+# --------------------------------------------------------------------------------
+# Reliability diagram
+
+
+def plot_reliability(
+    calibration: dict, path: str | os.PathLike, *, title: str = ""
+) -> Path:
+    """Reliability diagrams with their confidence histograms, before and (when
+    ``calibration["after"]``) after temperature scaling, side by side.
+
+    ``calibration``: `keras_art.evaluation.calibration.calibration_report`'s dict.
+    Top: per confidence bin, the accuracy (blue bars) against the diagonal of
+    perfect calibration, the gap to the bin's mean confidence in red. Bottom: the
+    share of images per bin, with the mean confidence and the accuracy marked.
+    """
+    plt = _pyplot()
+    panels = [("before calibration (T = 1)", calibration["before"])]
+    if calibration.get("after"):
+        t = calibration["temperature"]
+        label = f"after temperature scaling (T = {t:.2f})"
+        panels.append((label, calibration["after"]))
+    fig, axes = plt.subplots(
+        2,
+        len(panels),
+        figsize=(6.2 * len(panels), 7.4),
+        gridspec_kw={"height_ratios": [3, 1.2]},
+        layout="constrained",
+        squeeze=False,
+    )
+    for column, (label, m) in enumerate(panels):
+        _reliability_panel(axes[0, column], m, label)
+        _confidence_histogram(axes[1, column], m)
+    fig.suptitle(_text(title) if title else "Reliability diagram", fontsize=15)
+    return _save(fig, path)
+
+
+def _reliability_panel(ax, m: dict, label: str) -> None:
+    bins = m["bins"]
+    edges = np.asarray(bins["edges"])
+    width = np.diff(edges)
+    acc = np.array([np.nan if a is None else a for a in bins["accuracy"]])
+    conf = np.array([np.nan if c is None else c for c in bins["confidence"]])
+    filled = np.isfinite(acc)
+    ax.bar(
+        edges[:-1][filled],
+        acc[filled],
+        width=width[filled],
+        align="edge",
+        color="#7fb0e6",
+        edgecolor="navy",
+        linewidth=0.8,
+        label="accuracy",
+    )
+    ax.bar(
+        edges[:-1][filled],
+        (conf - acc)[filled],
+        bottom=acc[filled],
+        width=width[filled],
+        align="edge",
+        # Unfilled: where accuracy exceeds confidence the gap lies over the blue
+        # bar and must not hide it.
+        fill=False,
+        edgecolor="tab:red",
+        linewidth=1.0,
+        hatch="///",
+        label="gap to mean confidence",
+    )
+    ax.plot([0, 1], [0, 1], color="dimgrey", linestyle="--", label="perfect")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy", fontsize=12)
+    ax.set_title(
+        f"{label}\nECE {m['ece']:.3f}, classwise ECE {m['classwise_ece']:.3f}, "
+        f"NLL {m['nll']:.3f}, Brier {m['brier']:.3f}",
+        fontsize=12,
+    )
+    ax.legend(loc="upper left", fontsize=10)
+    ax.tick_params(labelsize=10)
+    ax.grid(alpha=0.3)
+
+
+def _confidence_histogram(ax, m: dict) -> None:
+    bins = m["bins"]
+    edges = np.asarray(bins["edges"])
+    count = np.asarray(bins["count"], np.float64)
+    share = count / max(count.sum(), 1.0)
+    ax.bar(
+        edges[:-1],
+        share,
+        width=np.diff(edges),
+        align="edge",
+        color="tab:grey",
+        edgecolor="black",
+        linewidth=0.6,
+    )
+    conf = np.array([0.0 if c is None else c for c in bins["confidence"]])
+    acc = np.array([0.0 if a is None else a for a in bins["accuracy"]])
+    mean_conf = float((conf * count).sum() / max(count.sum(), 1.0))
+    accuracy = float((acc * count).sum() / max(count.sum(), 1.0))
+    ax.axvline(
+        mean_conf,
+        color="tab:red",
+        linestyle="--",
+        linewidth=1.6,
+        label=f"mean confidence {mean_conf:.2f}",
+    )
+    ax.axvline(
+        accuracy, color="tab:blue", linewidth=1.6, label=f"accuracy {accuracy:.2f}"
+    )
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("confidence (top probability)", fontsize=12)
+    ax.set_ylabel("share of images", fontsize=11)
+    ax.legend(loc="upper left", fontsize=9)
+    ax.tick_params(labelsize=10)
+    ax.grid(alpha=0.3)
 
 
 # --------------------------------------------------------------------------------

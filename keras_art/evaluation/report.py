@@ -8,11 +8,12 @@ two jinja2 templates shipped beside this module, ``templates/report.md.j2`` and
 both files show it, in the same order: run and split, headline table (each task and
 the multi-task "Combined" row, bootstrap intervals), every score's bootstrap
 interval (accuracy, macro and weighted precision, recall, F1), test-time
-augmentation side by side with the plain numbers, class matching for another
-collection, then per task the per-class table, the confusion matrix beside its
-most-confused pairs, the galleries; then the training curves and Grad-CAM
-figures. ``report.html`` is one self-contained file: the images are embedded as
-base64 data URIs, the CSS is inline, nothing is fetched.
+augmentation side by side with the plain numbers, calibration before and after
+temperature scaling (ECE, classwise ECE, NLL, Brier per task), class matching for
+another collection, then per task the per-class table, the confusion matrix beside
+its most-confused pairs, the reliability diagram, the galleries; then the training
+curves and Grad-CAM figures. ``report.html`` is one self-contained file: the images
+are embedded as base64 data URIs, the CSS is inline, nothing is fetched.
 
 Per-class rows come from ``result["per_task"][task]["per_class"]`` when present,
 else from ``per_class_<task>.csv`` or (single task) ``per_class.csv`` beside the
@@ -38,6 +39,7 @@ import jinja2
 import markupsafe
 
 from keras_art.atomic_files import atomic_write_bytes
+from keras_art.evaluation.calibration import CALIBRATION_DEFINITION
 from keras_art.markdown import markdown_table, md_escape
 
 MISSING = "\u2014"  # em dash for a value the result does not have
@@ -198,6 +200,48 @@ def _tta_note(result: dict) -> str:
     return f"Predictions averaged over sizes {sizes} px, {flip}."
 
 
+_CALIBRATION_KEYS = ("ece", "classwise_ece", "nll", "brier")
+
+
+def _calibration_table(result: dict) -> tuple[list[str], list[list[str]]] | None:
+    """Per task, the calibration metrics before and after temperature scaling."""
+    per_task = result.get("per_task", {})
+    body = []
+    for task in _tasks(result):
+        cal = per_task.get(task, {}).get("calibration")
+        if not cal:
+            continue
+        body.append(
+            [task, "before (T = 1)", _fmt(1.0)]
+            + [_fmt(cal["before"].get(k)) for k in _CALIBRATION_KEYS]
+        )
+        after = cal.get("after")
+        if after:
+            body.append(
+                [task, "after", _fmt(cal.get("temperature"))]
+                + [_fmt(after.get(k)) for k in _CALIBRATION_KEYS]
+            )
+    if not body:
+        return None
+    header = ["task", "probabilities", "T", "ECE", "classwise ECE", "NLL", "Brier"]
+    return header, body
+
+
+def _calibration_note(result: dict) -> str:
+    """Where the temperatures come from, a warning on val, the definitions."""
+    found = [
+        m["calibration"]
+        for m in result.get("per_task", {}).values()
+        if m.get("calibration")
+    ]
+    if not found:
+        return ""
+    note = f"Temperatures: {found[0].get('source', MISSING)}. "
+    if str(result.get("split", "")) == "val":
+        note += "They were fitted on this split: the after numbers are in-sample. "
+    return note + CALIBRATION_DEFINITION
+
+
 def _per_class_rows(result: dict, task: str, folder: Path) -> list[dict]:
     rows = result.get("per_task", {}).get(task, {}).get("per_class")
     if rows:
@@ -314,6 +358,7 @@ def _other_images(images: dict, tasks: list[str]) -> list[tuple[str, str]]:
     known = {"curves", "gradcam"}
     for task in tasks:
         known |= {f"confusion_{task}", f"top_losses_{task}", f"audit_{task}"}
+        known.add(f"reliability_{task}")
     return [(k, v) for k, v in images.items() if k not in known and v]
 
 
@@ -374,6 +419,7 @@ class TaskSection:
     most_confused: Table | None
     galleries: list[Figure]
     report_text: str
+    reliability: Figure | None = None
 
 
 @dataclass
@@ -389,6 +435,8 @@ class Report:
     combined_definition: str
     tta_note: str
     tta: Table | None
+    calibration_note: str
+    calibration: Table | None
     matching: Matching | None
     tasks: list[TaskSection]
     curves: Figure | None
@@ -434,6 +482,11 @@ def _task_section(result: dict, task: str, images: dict, folder: Path) -> TaskSe
             for title, rel in _task_images(images, task)
         ],
         report_text=str(metrics.get("report_text") or ""),
+        reliability=_fig(
+            folder, rel, f"reliability diagram: {task}", f"reliability {task}"
+        )
+        if (rel := images.get(f"reliability_{task}"))
+        else None,
     )
 
 
@@ -459,6 +512,7 @@ def build_report(result: dict, folder: str | os.PathLike) -> Report:
         )
     tta = _tta_table(result)
     intervals = _intervals(result)
+    calibration = _calibration_table(result)
     curves = images.get("curves")
     return Report(
         title=_title(result),
@@ -472,6 +526,8 @@ def build_report(result: dict, folder: str | os.PathLike) -> Report:
         combined_definition=str(result.get("combined", {}).get("definition") or ""),
         tta_note=_tta_note(result),
         tta=Table(*tta, name_columns=2) if tta else None,
+        calibration_note=_calibration_note(result),
+        calibration=Table(*calibration, name_columns=2) if calibration else None,
         matching=matching,
         tasks=[_task_section(result, task, images, folder) for task in tasks],
         curves=_fig(folder, curves, "training curves", "training curves")

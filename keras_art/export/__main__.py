@@ -32,6 +32,7 @@ FLAGS = {
     "top_k": "--top-k",
     "checkpoint": "--checkpoint",
     "quantize": "--quantize",
+    "calibration": "--no-calibration",
 }
 
 
@@ -60,6 +61,13 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument("--checkpoint", choices=CHECKPOINTS, default="best")
     p.add_argument("--format", choices=EXPORT_FORMATS, default="saved_model")
+    p.add_argument(
+        "--no-calibration",
+        dest="calibration",
+        action="store_false",
+        help="export the raw probabilities, without the run's temperature scaling "
+        "(recorded in the metadata either way)",
+    )
     p.add_argument(
         "--quantize",
         choices=QUANTIZE_MODES,
@@ -92,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             version=args.version,
             top_k=args.top_k,
             checkpoint=args.checkpoint,
+            calibration=args.calibration,
         )
         print(path)
         print(format_signatures(describe_signatures(path)))
@@ -129,6 +138,7 @@ def _export_tflite(args) -> int:
         quantize=args.quantize or "none",
         checkpoint=args.checkpoint,
         top_k=args.top_k,
+        calibration=args.calibration,
     )
     meta = read_sidecar(path)
     print(path)

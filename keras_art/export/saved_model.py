@@ -27,6 +27,13 @@ backbone, head, the run's metrics, the signatures; not the run's ``model.json``)
 replays before a version takes traffic). The graph needs none of them: class names
 are constants inside it.
 
+Calibration: with the run's temperatures (``model.json``) and ``calibration=True``
+(the default) every probability and top-k score output is temperature-scaled inside
+the graph (`keras_art.models.calibration.apply_temperature_tf`, one T per task);
+``export_metadata.json``'s ``calibration`` says so and records T, from which a
+reader recovers the raw probabilities exactly (``softmax(log(p) * T)``).
+``calibration=False`` exports the raw probabilities (T still recorded, not applied).
+
 The SavedModel loads with TensorFlow alone (no keras_art, no custom objects: the
 layers are traced into the graph) and runs on CPU: GRUs are traced without cuDNN,
 and an export whose graph still holds a GPU-only op is refused.
@@ -49,13 +56,20 @@ from keras_art.data.pipeline.decode import decode_and_resize_for_eval, resize_fo
 from keras_art.errors import ParameterError, UserError
 from keras_art.export.graph_scan import describe_signatures, find_gpu_only_ops
 from keras_art.export.warmup import plan_warmup, write_warmup_requests
+from keras_art.models.calibration import apply_temperature_tf
 from keras_art.models.classifier import feature_and_output_model
-from keras_art.models.exported import METADATA_DIR, METADATA_FILE
+from keras_art.models.exported import (
+    CALIBRATION_KEY,
+    METADATA_DIR,
+    METADATA_FILE,
+    baked_temperature,
+    calibration_metadata,
+)
 from keras_art.models.model_record import ModelRecord
 from keras_art.models.run_reader import load_run_model, open_run, read_split
 from keras_art.models.walk import all_sublayers
 from keras_art.registry import DEFAULT_TOP_K
-from keras_art.run_dir import RunDir
+from keras_art.run_dir import BEST_MODEL_FILE, RunDir
 from keras_art.user_input import check_output_folder, check_positive_int
 
 logger = logging.getLogger(__name__)
@@ -72,6 +86,7 @@ def export_saved_model(
     version: int | None = None,
     top_k: int = DEFAULT_TOP_K,
     checkpoint: str = "best",
+    calibration: bool = True,
 ) -> Path:
     """Export the finished run ``run_dir`` to ``out_base/name/version/``.
 
@@ -87,12 +102,12 @@ def export_saved_model(
         top_k: how many classes ``top_k_classes`` / ``top_k_scores`` hold (fewer
             if a task has fewer classes).
         checkpoint: ``"best"`` (``best.keras``) or ``"last"`` (the last epoch).
+        calibration: False exports raw probabilities (see the module docstring).
 
     Returns:
         The version directory written. It appears complete or not at all: it is
         written to a hidden folder beside it (which TF Serving ignores) and renamed.
     """
-
     start = time.time()
     out_base = check_output_folder(out_base, "out_base")
     run, record = open_run(run_dir, checkpoint)
@@ -102,7 +117,9 @@ def export_saved_model(
 
     model = load_run_model(run, checkpoint)
     disable_cudnn(model)
-    metadata = export_metadata(run, record, name, version, top_k, checkpoint)
+    metadata = export_metadata(
+        run, record, name, version, top_k, checkpoint, calibration=calibration
+    )
     warmup, metadata["warmup_requests"] = plan_warmup(_split_files(run, record))
     archive = build_export_archive(model, record, top_k=top_k, metadata=metadata)
 
@@ -153,9 +170,12 @@ def _version_dir(model_dir: Path, version: int | None) -> tuple[Path, int]:
 
 
 def build_export_archive(model, record: ModelRecord, *, top_k: int, metadata: dict):
-    """A `keras.export.ExportArchive` with the four signatures of this module."""
+    """A `keras.export.ExportArchive` with the four signatures of this module; the
+    classifying ones apply the temperatures that ``metadata``'s ``calibration``
+    says the export applies (`baked_temperature`)."""
 
     size, mode = int(record.image_size), record.eval_resize
+    temperature = baked_temperature(metadata)
     with_embedding = feature_and_output_model(model)
     embedding_size = int(with_embedding.outputs[1].shape[-1])
     image_spec = tf.TensorSpec([size, size, 3], tf.float32)
@@ -175,7 +195,9 @@ def build_export_archive(model, record: ModelRecord, *, top_k: int, metadata: di
     def classify(images):
         return if_not_empty(
             images,
-            lambda x: named_outputs(model(x, training=False), record, top_k),
+            lambda x: named_outputs(
+                model(x, training=False), record, top_k, temperature
+            ),
             lambda: named_outputs(
                 {t: tf.zeros([0, n]) for t, n in record.num_classes().items()},
                 record,
@@ -236,13 +258,21 @@ def _archive(serve_bytes, serve_pixels, embedding, model_metadata):
     return archive
 
 
-def named_outputs(probabilities: dict, record: ModelRecord, top_k: int) -> dict:
-    """``{task: probs}`` -> the signature's outputs (task-prefixed when multi-task)."""
+def named_outputs(
+    probabilities: dict,
+    record: ModelRecord,
+    top_k: int,
+    temperature: dict[str, float] | None = None,
+) -> dict:
+    """``{task: probs}`` -> the signature's outputs (task-prefixed when multi-task),
+    temperature-scaled first when ``temperature`` (task -> T) is given."""
 
     out = {}
     for task in record.tasks:
         names = record.class_names[task]
         probs = tf.cast(probabilities[task], tf.float32)
+        if temperature:
+            probs = apply_temperature_tf(probs, temperature[task])
         scores, indices = tf.math.top_k(probs, k=min(top_k, len(names)))
         prefix = "" if len(record.tasks) == 1 else f"{task}_"
         out[f"{prefix}probabilities"] = probs
@@ -292,9 +322,12 @@ def export_metadata(
     version: int,
     top_k: int,
     checkpoint: str,
+    *,
+    calibration: bool = True,
 ) -> dict[str, Any]:
     """What ``assets.extra/export_metadata.json`` and the ``metadata`` signature
-    hold."""
+    hold; its ``calibration`` entry says whether the graph applies the run's
+    temperatures (`baked_temperature`)."""
 
     import keras_art
 
@@ -332,6 +365,7 @@ def export_metadata(
         "metrics_split_note": summary.get("metrics_split_note", ""),
         "best_epoch": summary.get("best_epoch"),
         "checkpoint": checkpoint,
+        CALIBRATION_KEY: _calibration_entry(record, calibration, checkpoint),
         "run": run.path.resolve().name,
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "versions": {
@@ -340,6 +374,31 @@ def export_metadata(
             "keras": keras.__version__,
         },
     }
+
+
+def _calibration_entry(record: ModelRecord, calibration: bool, checkpoint: str):
+    """The metadata's calibration entry: the run's temperatures, applied unless
+    ``calibration`` is off or they do not belong to ``checkpoint``."""
+    note = ""
+    applied = bool(calibration and record.temperature)
+    if not record.temperature:
+        note = (
+            "the run has no temperature (python -m keras_art.evaluate fits one on "
+            "val and records it): raw probabilities"
+        )
+    elif not calibration:
+        note = "exported with calibration off: raw probabilities"
+    elif checkpoint != "best":
+        applied = False
+        note = f"the temperature was fitted for {BEST_MODEL_FILE}, not the last epoch"
+    if applied:
+        logger.info(
+            "export: probabilities temperature-scaled (%s)",
+            ", ".join(f"{t} T={v:.3f}" for t, v in record.temperature.items()),
+        )
+    else:
+        logger.info("export: not calibrated (%s)", note)
+    return calibration_metadata(record.temperature, applied, note)
 
 
 def _write_metadata_files(version_dir: Path, metadata: dict, record: ModelRecord):

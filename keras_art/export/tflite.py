@@ -16,7 +16,9 @@ ALREADY brought to ``S = image_size`` by the run's eval resize on the caller's s
 (`keras_art.data.pipeline.decode.decode_and_resize_for_eval`, or `resize_for_eval`
 for decoded pixels): a TFLite graph cannot decode images. Its outputs are the
 SavedModel's: ``probabilities``, ``top_k_scores`` and ``top_k_classes`` (strings),
-``<task>_``-prefixed for multi-task runs. Should a converter fail on the string
+``<task>_``-prefixed for multi-task runs, temperature-scaled inside the graph as
+in the SavedModel (the sidecar's ``calibration`` says whether; ``calibration=False``
+converts the raw ones). Should a converter fail on the string
 outputs they are dropped (``dropped_outputs`` in the JSON); the JSON's
 ``class_names`` are the labels either way.
 
@@ -55,10 +57,12 @@ from keras_art.export.saved_model import (
     export_metadata,
     named_outputs,
 )
+from keras_art.models.calibration import rescale
 from keras_art.models.exported import (
     INPUT_NAME,
     NO_FLEX,
     SIGNATURE,
+    baked_temperature,
     read_sidecar,
     sidecar_path,
     tflite_classifier,
@@ -97,6 +101,7 @@ def export_tflite(
     quantize: str = "none",
     checkpoint: str = "best",
     top_k: int = DEFAULT_TOP_K,
+    calibration: bool = True,
 ) -> Path:
     """Convert the finished run ``run_dir`` to ``out_base/<name>[.<quantize>].tflite``.
 
@@ -108,6 +113,8 @@ def export_tflite(
             weights, float32 compute) or ``dynamic`` (int8 weights, dynamic-range).
         checkpoint: ``"best"`` or ``"last"``.
         top_k: how many classes the top-k outputs hold.
+        calibration: apply the run's temperature scaling inside the graph;
+            False converts the raw probabilities.
 
     Returns:
         The ``.tflite`` path. It and its ``.json`` sidecar are each written to a
@@ -123,14 +130,18 @@ def export_tflite(
     path = out_base / tflite_file_name(name, quantize)
 
     model = load_run_model(run, checkpoint)
-    converted = convert_to_tflite(model, record, quantize=quantize, top_k=top_k)
-    metadata = tflite_metadata(
-        # version None: TF Serving's version folders do not apply to one file.
-        export_metadata(run, record, name, None, top_k, checkpoint),
-        record,
-        converted,
-        quantize,
+    # version None: TF Serving's version folders do not apply to one file.
+    base = export_metadata(
+        run, record, name, None, top_k, checkpoint, calibration=calibration
     )
+    converted = convert_to_tflite(
+        model,
+        record,
+        quantize=quantize,
+        top_k=top_k,
+        temperature=baked_temperature(base),
+    )
+    metadata = tflite_metadata(base, record, converted, quantize)
     atomic_write_bytes(path, converted.content)
     atomic_write_json(sidecar_path(path), metadata)
     logger.info(
@@ -159,9 +170,15 @@ def check_quantize(mode: str) -> str:
 
 # ------------------------------------------------------------------ conversion
 def convert_to_tflite(
-    model, record: ModelRecord, *, quantize: str = "none", top_k: int = DEFAULT_TOP_K
+    model,
+    record: ModelRecord,
+    *,
+    quantize: str = "none",
+    top_k: int = DEFAULT_TOP_K,
+    temperature: dict[str, float] | None = None,
 ) -> TFLiteConversion:
-    """Convert a `build_classifier` model to the TFLite contract of this module.
+    """Convert a `build_classifier` model to the TFLite contract of this module
+    (outputs scaled by ``temperature``, task -> T, when given).
 
     TFLite builtin ops first; only if that conversion (or its test run) fails,
     again with TensorFlow ops as a Flex fallback, and as a last resort without the
@@ -174,7 +191,11 @@ def convert_to_tflite(
     for ops, with_classes in CONVERSION_ATTEMPTS:
         if with_classes not in functions:
             functions[with_classes] = serving_function(
-                model, record, top_k=top_k, with_classes=with_classes
+                model,
+                record,
+                top_k=top_k,
+                with_classes=with_classes,
+                temperature=temperature,
             )
         fn = functions[with_classes]
         try:
@@ -206,10 +227,16 @@ def convert_to_tflite(
 
 
 def serving_function(
-    model, record: ModelRecord, *, top_k: int = DEFAULT_TOP_K, with_classes: bool = True
+    model,
+    record: ModelRecord,
+    *,
+    top_k: int = DEFAULT_TOP_K,
+    with_classes: bool = True,
+    temperature: dict[str, float] | None = None,
 ):
     """The concrete ``serving_default``: ``pixels`` float32 ``[1, S, S, 3]`` ->
-    `named_outputs` (without the string ones unless ``with_classes``).
+    `named_outputs` (without the string ones unless ``with_classes``; scaled by
+    ``temperature`` when given).
 
     The weights are graph constants (see the module docstring for why)."""
 
@@ -223,7 +250,7 @@ def serving_function(
             pixels,
             training=False,
         )
-        out = named_outputs(probabilities, record, top_k)
+        out = named_outputs(probabilities, record, top_k, temperature)
         return {k: v for k, v in out.items() if with_classes or v.dtype != tf.string}
 
     size = int(record.image_size)
@@ -346,6 +373,8 @@ def compare_with_keras(
     "top1_tflite", "agreement", "max_abs_prob_diff", "labelled"}}}`` plus the same
     four keys at the top: accuracies averaged over tasks, the lowest agreement and
     the largest difference. Top-1 counts only images whose label the model knows.
+    The Keras probabilities get the temperatures the file applies (its sidecar's
+    ``calibration``), so the difference measures the conversion alone.
     """
 
     if limit is not None and (isinstance(limit, bool) or int(limit) < 1):
@@ -353,7 +382,8 @@ def compare_with_keras(
     run, record = open_run(run_dir, checkpoint)
     rows = read_split(run, record, split)
     files = rows.files[:limit] if limit else rows.files
-    names = read_sidecar(tflite_path)["outputs"]
+    sidecar = read_sidecar(tflite_path)
+    names, baked = sidecar["outputs"], baked_temperature(sidecar) or {}
     classifier = tflite_classifier(tflite_path)
     if classifier.image_size != record.image_size:
         raise UserError(
@@ -367,7 +397,9 @@ def compare_with_keras(
         expected = model(batch, training=False)
         got = classifier(batch.numpy())
         for task in record.tasks:
-            keras_probs[task].append(np.asarray(expected[task]))
+            keras_probs[task].append(
+                rescale(expected[task], baked=None, wanted=baked.get(task))
+            )
             tflite_probs[task].append(got[names[task]["probabilities"]])
     per_task = {
         task: _agreement(

@@ -17,6 +17,14 @@ to ``{task: float32 [N, classes]}``. Where decoding happens in Python (run dir,
 TFLite) it is `keras_art.data.pipeline.decode.decode_and_resize_for_eval`, the
 function evaluation and export use. An undecodable image raises
 ``tf.errors.InvalidArgumentError``; an empty list never reaches a model.
+
+Calibration happens here, in one place for every caller (predict, the demo):
+``load_model(path)`` returns temperature-scaled probabilities whenever the model
+records temperatures (a run's ``model.json``, an export's metadata), and
+``calibration=False`` the raw ones. A run's Keras output is scaled here; an export
+that applies T inside its graph is used as is, or unscaled exactly
+(``softmax(log(p) * T)``) for raw probabilities (`keras_art.models.calibration
+.rescale`). `LoadedModel.with_calibration` switches a loaded model without reloading.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +41,14 @@ import tensorflow as tf
 
 from keras_art.data.pipeline.decode import check_eval_mode, decode_and_resize_for_eval
 from keras_art.errors import ParameterError, UserError
+from keras_art.models.calibration import rescale
 from keras_art.models.exported import (
     LEGACY_METADATA_FILE,
     METADATA_DIR,
     METADATA_FILE,
+    baked_temperature,
     read_sidecar,
+    recorded_temperature,
     sidecar_path,
     tflite_classifier,
 )
@@ -72,8 +83,13 @@ class LoadedModel:
         image_size: the square input side.
         eval_resize: how an image is brought to that square (see
             `keras_art.data.pipeline.decode.decode_and_resize_for_eval`).
-        predict_bytes: list of encoded images -> ``{task: float32 [N, C]}``.
+        predict_bytes: list of encoded images -> ``{task: float32 [N, C]}``,
+            calibrated when ``calibrated``.
         keras_model: the Keras model (run directories only; Grad-CAM needs it).
+        temperature: task -> the model's fitted temperature (None: it has none).
+        calibrated: ``predict_bytes`` returns temperature-scaled probabilities.
+        model_outputs: the model's own output (as ``predict_bytes``), scaled by
+            ``baked_temperature`` (an export that applies T in its graph) or raw.
     """
 
     kind: str
@@ -84,6 +100,35 @@ class LoadedModel:
     eval_resize: str
     predict_bytes: Callable[[Sequence[bytes]], dict[str, np.ndarray]]
     keras_model: object | None = None
+    temperature: dict[str, float] | None = None
+    calibrated: bool = False
+    model_outputs: Callable | None = field(default=None, repr=False)
+    baked_temperature: dict[str, float] | None = None
+
+    def with_calibration(self, calibration: bool = True) -> LoadedModel:
+        """This model returning calibrated probabilities (``calibration``, when it
+        has temperatures) or raw ones; the same loaded model underneath. Itself
+        when it already does (so a wrapped ``predict_bytes`` stays); otherwise
+        ``predict_bytes`` is rebuilt from ``model_outputs``."""
+        if bool(calibration and self.temperature) == self.calibrated:
+            return self
+        native = self.model_outputs or self.predict_bytes
+        baked = self.baked_temperature or {}
+        wanted = (self.temperature or {}) if calibration else {}
+        if wanted == baked:
+            predict = native
+        else:
+
+            def predict(images: Sequence[bytes]) -> dict[str, np.ndarray]:
+                out = native(images)
+                return {
+                    t: rescale(p, baked=baked.get(t), wanted=wanted.get(t))
+                    for t, p in out.items()
+                }
+
+        return replace(
+            self, predict_bytes=predict, calibrated=bool(wanted), model_outputs=native
+        )
 
 
 def no_images(class_names: dict[str, list[str]]) -> dict[str, np.ndarray]:
@@ -94,10 +139,12 @@ def no_images(class_names: dict[str, list[str]]) -> dict[str, np.ndarray]:
     }
 
 
-def load_model(path: str | os.PathLike) -> LoadedModel:
-    """Load ``path`` as a SavedModel, TF Serving folder, ``.tflite`` or run dir."""
+def load_model(path: str | os.PathLike, *, calibration: bool = True) -> LoadedModel:
+    """Load ``path`` as a SavedModel, TF Serving folder, ``.tflite`` or run dir;
+    its probabilities are temperature-scaled when the model records temperatures,
+    unless ``calibration`` is False."""
     kind, found = detect_model(path)
-    return LOADERS[kind](found)
+    return LOADERS[kind](found).with_calibration(calibration)
 
 
 def detect_model(path: str | os.PathLike) -> tuple[str, Path]:
@@ -228,11 +275,13 @@ def load_run(path: Path) -> LoadedModel:
         eval_resize=mode,
         predict_bytes=predict_bytes,
         keras_model=keras_model,
+        temperature=record.temperature,
     )
 
 
 # --------------------------------------------------------------------- helpers
 def _loaded(kind: str, path: Path, meta: dict, predict_bytes) -> LoadedModel:
+    baked = baked_temperature(meta)
     return LoadedModel(
         kind=kind,
         path=path,
@@ -241,6 +290,9 @@ def _loaded(kind: str, path: Path, meta: dict, predict_bytes) -> LoadedModel:
         image_size=int(meta["image_size"]),
         eval_resize=meta["eval_resize"],
         predict_bytes=predict_bytes,
+        temperature=recorded_temperature(meta),
+        calibrated=bool(baked),
+        baked_temperature=baked,
     )
 
 

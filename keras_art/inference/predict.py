@@ -10,7 +10,9 @@ finished run directory (`keras_art.inference.backends.load_model`). Folders are
 walked recursively for image files; every file is read, decoded and classified in
 batches, and a file that cannot be read or decoded is skipped with its reason (a
 warning per file and a count at the end) while the others are predicted. Grad-CAM
-overlays need the run directory's Keras model.
+overlays need the run directory's Keras model. Probabilities are calibrated
+(temperature scaling) when the model records temperatures, unless
+``calibration=False`` (`keras_art.inference.backends`).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class PredictResult:
         skipped: ``(path, reason)`` of each file that could not be read or decoded.
         gradcam: one overlay PNG per predicted file (empty without ``gradcam=``).
         csv: the CSV written, or ``None``.
+        calibrated: the probabilities are temperature-scaled.
     """
 
     model: str
@@ -78,6 +81,7 @@ class PredictResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     gradcam: list[str] = field(default_factory=list)
     csv: Path | None = None
+    calibrated: bool = False
 
     def top(self, index: int, task: str) -> list[tuple[str, float]]:
         """The ``top_k`` ``(class, probability)`` of file ``index`` for ``task``."""
@@ -110,6 +114,7 @@ def predict(
     gradcam: str | os.PathLike | None = None,
     batch_size: int = 32,
     progress_every: int = PROGRESS_EVERY,
+    calibration: bool = True,
 ) -> PredictResult:
     """Classify every image in ``inputs`` with ``model``.
 
@@ -125,6 +130,8 @@ def predict(
             the first task (run directories only).
         batch_size: images per model call.
         progress_every: log progress every this many batches (and at the end).
+        calibration: temperature-scaled probabilities when the model records
+            temperatures (also for a `LoadedModel` passed in); False: raw ones.
 
     Returns:
         A `PredictResult`. Raises `UserError` for a missing input, no images at
@@ -135,16 +142,11 @@ def predict(
     batch_size = check_positive_int(batch_size, "batch_size")
     progress_every = check_positive_int(progress_every, "progress_every")
     files = find_images(inputs)
-    loaded = _loaded_model(model, gradcam)
+    loaded = _loaded_model(model, gradcam, calibration)
     kept, probs, skipped, overlays = _predict_files(
         loaded, files, batch_size, gradcam, progress_every
     )
-    _report_skipped(skipped, len(files))
-    if not kept:
-        raise UserError(
-            f"none of the {len(files)} files could be read as an image (see the "
-            f"reasons above). Pass JPEG, PNG, BMP, GIF or WebP files."
-        )
+    _report_skipped(skipped, len(files), kept)
     result = PredictResult(
         model=f"{loaded.path} ({loaded.kind})",
         tasks=list(loaded.tasks),
@@ -154,6 +156,7 @@ def predict(
         top_k=top_k,
         skipped=skipped,
         gradcam=overlays,
+        calibrated=loaded.calibrated,
     )
     if csv is not None:
         result.csv = write_csv(result, csv)
@@ -161,11 +164,25 @@ def predict(
     return result
 
 
+def _log_calibration(loaded: LoadedModel) -> None:
+    if loaded.calibrated:
+        temps = ", ".join(f"{t} T={v:.3f}" for t, v in loaded.temperature.items())
+        logger.info(
+            "predict: calibrated probabilities (temperature scaling: %s)", temps
+        )
+    elif loaded.temperature:
+        logger.info("predict: raw probabilities (calibration off)")
+    else:
+        logger.info("predict: raw probabilities (the model records no temperature)")
+
+
 def _loaded_model(
-    model: str | os.PathLike | LoadedModel, gradcam: str | os.PathLike | None
+    model: str | os.PathLike | LoadedModel,
+    gradcam: str | os.PathLike | None,
+    calibration: bool,
 ) -> LoadedModel:
-    """``model`` loaded (unless it already is), refusing Grad-CAM for a model
-    kind without it before the (slow) load."""
+    """``model`` loaded (unless it already is) with ``calibration`` on or off,
+    refusing Grad-CAM for a model kind without it before the (slow) load."""
     if isinstance(model, LoadedModel):
         loaded = model
     else:
@@ -173,6 +190,8 @@ def _loaded_model(
         _check_gradcam(gradcam, kind, model)  # before the (slow) load
         loaded = load_model(found)
     _check_gradcam(gradcam, loaded.kind, loaded.path)
+    loaded = loaded.with_calibration(calibration)
+    _log_calibration(loaded)
     return loaded
 
 
@@ -355,13 +374,19 @@ def _skip(skipped: list, path: str, reason: str) -> None:
     skipped.append((path, reason))
 
 
-def _report_skipped(skipped: list, total: int) -> None:
+def _report_skipped(skipped: list, total: int, kept: list) -> None:
+    """Log the skipped files; `UserError` when no file was ``kept``."""
     if skipped:
         logger.warning(
             "skipped %d of %d files: %s",
             len(skipped),
             total,
             ", ".join(path for path, _ in skipped),
+        )
+    if not kept:
+        raise UserError(
+            f"none of the {total} files could be read as an image (see the "
+            f"reasons above). Pass JPEG, PNG, BMP, GIF or WebP files."
         )
 
 

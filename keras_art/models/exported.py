@@ -33,6 +33,39 @@ SIGNATURE = "serving_default"
 INPUT_NAME = "pixels"
 # The message of an interpreter built without the Flex delegate (tensorflow-cpu's).
 NO_FLEX = "Select TensorFlow op"
+CALIBRATION_KEY = "calibration"
+CALIBRATION_METHOD = "temperature_scaling"
+
+
+def calibration_metadata(
+    temperature: dict[str, float] | None, applied: bool, note: str = ""
+) -> dict[str, Any]:
+    """The metadata's ``calibration`` entry: the run's ``temperature`` (task -> T,
+    None when the run has none) and whether the exported graph ``applied`` it to
+    its outputs (probabilities and top-k scores)."""
+    return {
+        "method": CALIBRATION_METHOD if temperature else "none",
+        "temperature": dict(temperature) if temperature else None,
+        "applied": bool(applied and temperature),
+        "fitted_on": "val split, by negative log-likelihood" if temperature else None,
+        "definition": (
+            "p_calibrated = softmax(log(p_raw) / T) per task; raw again: "
+            "softmax(log(p_calibrated) * T)"
+        ),
+        "note": note,
+    }
+
+
+def recorded_temperature(meta: dict) -> dict[str, float] | None:
+    """The temperatures an export's metadata records (None: none; exports made
+    before calibration have no entry)."""
+    return (meta.get(CALIBRATION_KEY) or {}).get("temperature") or None
+
+
+def baked_temperature(meta: dict) -> dict[str, float] | None:
+    """The temperatures the exported graph applies to its outputs, or None."""
+    entry = meta.get(CALIBRATION_KEY) or {}
+    return recorded_temperature(meta) if entry.get("applied") else None
 
 
 def sidecar_path(tflite_path: str | os.PathLike) -> Path:

@@ -6,16 +6,22 @@ the square input size, how an image is brought to it at evaluation (the resize
 mode), the backbone and head. The saved model itself takes RGB pixels in [0, 255] and
 normalises them, so this record plus the model is everything.
 
+``temperature`` (task -> T) is the run's temperature scaling
+(`keras_art.models.calibration`), fitted on the validation split for ``best.keras``
+at the end of training (or by evaluate for a run that lacks it); None: uncalibrated.
+An optional field: records written before it still load, at the same version.
+
 Pure Python: reading it never imports TensorFlow.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from keras_art.errors import ParameterError, UserError
+from keras_art.models.calibration import check_temperature
 from keras_art.registry import EVAL_RESIZE_MODES
 from keras_art.run_dir import MODEL_RECORD_FILE as MODEL_RECORD
 from keras_art.run_dir import RunDir
@@ -37,6 +43,7 @@ class ModelRecord:
     head: str
     input_range: list[float] = field(default_factory=lambda: [0.0, 255.0])
     version: int = RECORD_VERSION
+    temperature: dict[str, float] | None = None
 
     def __post_init__(self):
         missing = [t for t in self.tasks if t not in self.class_names]
@@ -47,6 +54,15 @@ class ModelRecord:
                 f"Unknown eval_resize {self.eval_resize!r}; expected one of "
                 f"{EVAL_RESIZE_MODES}."
             )
+        if self.temperature is not None:
+            if set(self.temperature) != set(self.tasks):
+                raise ValueError(
+                    f"temperature must name every task ({self.tasks}). Received: "
+                    f"{sorted(self.temperature)}"
+                )
+            self.temperature = {
+                t: check_temperature(self.temperature[t]) for t in self.tasks
+            }
 
     @classmethod
     def from_config(cls, cfg, class_names: dict[str, list[str]]) -> ModelRecord:
@@ -59,6 +75,10 @@ class ModelRecord:
             backbone=cfg.model.backbone,
             head=cfg.model.head,
         )
+
+    def with_temperature(self, temperature: dict[str, float] | None) -> ModelRecord:
+        """A copy with ``temperature`` (task -> T; None: uncalibrated)."""
+        return replace(self, temperature=temperature)
 
     def num_classes(self) -> dict[str, int]:
         return {t: len(self.class_names[t]) for t in self.tasks}

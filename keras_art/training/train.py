@@ -1,9 +1,10 @@
 """`train`: one run from a `Config` to a complete run directory.
 
 Order of work (each step's artifact is written atomically as soon as it exists):
-config.json -> classes.json, splits.csv, data_report.json -> checkpoints/, history.csv,
-best.keras, logs/ while training -> summary.json LAST. A run directory without
-summary.json is incomplete, and ``--resume`` continues it.
+config.json -> classes.json, splits.csv, data_report.json, model.json ->
+checkpoints/, history.csv, best.keras, logs/ while training -> the temperatures
+fitted on val (`keras_art.training.calibrate`) into model.json -> summary.json LAST.
+A run directory without summary.json is incomplete, and ``--resume`` continues it.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ from keras_art.data.pipeline.tfrecord import check_shards_match
 from keras_art.errors import ParameterError, UserError
 from keras_art.models.backbones import backbone_stages, resolve_weights
 from keras_art.models.classifier import build_classifier
-from keras_art.models.model_record import ModelRecord
+from keras_art.models.model_record import ModelRecord, read_model_record
 from keras_art.run_dir import DATA_REPORT_FILE, RunDir
 from keras_art.runtime_info import peak_rss_mb, versions
+from keras_art.training.calibrate import fit_val_temperatures
 from keras_art.training.callbacks import BestModelCheckpoint, default_callbacks
 from keras_art.training.checkpoints import EpochCheckpointer
 from keras_art.training.feature_cache import build_feature_cache
@@ -156,6 +158,7 @@ def _summary(cfg: Config, prepared, fit_result: dict, *, wall_s: float) -> dict:
         "epochs_run": fit_result["epochs_run"],
         "best_epoch": fit_result["best_epoch"],
         "metrics": fit_result["metrics"],
+        "calibration": fit_result["calibration"],
         "metrics_split_note": prepared.report.get(
             "split_note", "val is used for model selection; test is held out"
         ),
@@ -215,13 +218,25 @@ def _fit(
     )
     fit_s = time.time() - fit_start
     best_epoch = _restore_best(callbacks)
+    calibration = {}
+    if chief and best_epoch is not None:  # T belongs to best.keras's weights
+        calibration = fit_val_temperatures(model, datasets["val"], prepared.tasks)
+        _record_temperatures(run_dir, calibration)
     return {
         "weights_source": weights_source,
         "epochs_run": len(history.epoch),
         "best_epoch": None if best_epoch is None else best_epoch + 1,
         "metrics": _final_metrics(trainer, datasets, prepared.tasks),
+        "calibration": calibration,
         "fit_s": round(fit_s, 1),
     }
+
+
+def _record_temperatures(run_dir: Path, calibration: dict) -> None:
+    """The fitted temperatures into the run's model record (``model.json``)."""
+    if calibration:
+        temps = {t: c["temperature"] for t, c in calibration.items()}
+        read_model_record(run_dir).with_temperature(temps).write(run_dir)
 
 
 def _build_model(cfg: Config, prepared, strategy, run_dir: Path, chief: bool):

@@ -14,8 +14,10 @@ from sklearn.metrics import f1_score
 from keras_art.data.pipeline.decode import decode_and_resize_for_eval
 from keras_art.errors import UserError
 from keras_art.evaluation import evaluate
+from keras_art.evaluation.calibration import calibration_metrics
 from keras_art.evaluation.evaluate_run import split_rows
 from keras_art.evaluation.predictions import forward_pass
+from keras_art.models.calibration import apply_temperature, fit_temperature
 from keras_art.models.model_record import read_model_record
 from keras_art.models.run_reader import load_run_model
 
@@ -43,6 +45,7 @@ def test_full_report_and_numbers_match_sklearn(run):
     for task in ("artist", "genre", "style"):
         assert (out / f"confusion_matrix_{task}.png").stat().st_size > 0
         assert (out / f"top_losses_{task}.png").stat().st_size > 0
+        assert (out / f"reliability_{task}.png").stat().st_size > 0
     assert len(list((out / "gradcam").glob("*.png"))) == 2
     assert json.loads((out / "metrics.json").read_text()) == json.loads(
         json.dumps(result)
@@ -68,6 +71,7 @@ def test_full_report_and_numbers_match_sklearn(run):
     for task in record.tasks:
         pred = preds.probs[task].argmax(axis=1)
         _assert_top1_and_macro_f1(result["per_task"][task], rows.labels[task], pred)
+    _assert_calibration(run, result, record, rows, preds)
 
     # TTA: every size of seed 002's scales at 32 px, plain and mirrored, through the
     # model here; mean of the six views, and a hand count of their argmax votes.
@@ -114,6 +118,40 @@ def test_full_report_and_numbers_match_sklearn(run):
         m = result["per_task"][task]["tta"]
         _assert_top1_and_macro_f1(m["mean"], rows.labels[task], mean.argmax(axis=1))
         _assert_top1_and_macro_f1(m["vote"], rows.labels[task], vote)
+
+
+def _assert_calibration(run, result, record, rows, preds):
+    """Before / after temperature scaling with the record's T (fitted on val in
+    training: it is what evaluation's own val pass fits), in the report."""
+    val = split_rows(run, record, "val")
+    val_preds = forward_pass(
+        load_run_model(run),
+        val.files,
+        image_size=record.image_size,
+        resize_mode=record.eval_resize,
+        tasks=record.tasks,
+    )
+    for task in record.tasks:
+        t = record.temperature[task]
+        fitted = fit_temperature(val.labels[task], val_preds.probs[task])
+        # Training's val pipeline and this pass differ in float rounding, and the
+        # NLL is flat at its minimum: T agrees to a few tenths of a percent.
+        assert fitted == pytest.approx(t, rel=1e-2)
+        cal = result["per_task"][task]["calibration"]
+        assert cal["temperature"] == t and "fitted on the val split" in cal["source"]
+        labels, raw = rows.labels[task], preds.probs[task]
+        after = calibration_metrics(labels, apply_temperature(raw, t))
+        for key in ("ece", "classwise_ece", "nll", "brier"):
+            assert cal["before"][key] == pytest.approx(
+                calibration_metrics(labels, raw)[key], abs=1e-6
+            )
+            assert cal["after"][key] == pytest.approx(after[key], abs=1e-6)
+        assert cal["before"]["nll"] == pytest.approx(result["per_task"][task]["loss"])
+    md = (run / "eval" / "test" / "report.md").read_text()
+    assert "## Calibration" in md and "| artist | after |" in md
+    assert "before (T = 1)" in md and "### Reliability diagram" in md
+    html = (run / "eval" / "test" / "report.html").read_text()
+    assert "<h2>Calibration</h2>" in html and "reliability diagram: style" in html
 
 
 def _assert_top1_and_macro_f1(metrics, labels, pred):
@@ -288,3 +326,23 @@ def test_old_run_warns_of_near_duplicates_and_classes_without_images(
     page = (old / "eval" / "test" / "report.md").read_text()
     assert f"- **warning**: {found['count']} test images" in page
     assert f"| {gone} | 0.000 | no test images | no test images | 0 |" in page
+
+
+def test_a_run_without_temperatures_gets_them_fitted_on_val(run, tmp_path):
+    """Runs trained before calibration existed: evaluate fits T on val (here the
+    split evaluated, so its own pass) and records it for export and predict."""
+    old = tmp_path / "old"
+    old.mkdir()
+    for item in run.iterdir():  # links: the model and checkpoints are large
+        if item.name not in ("model.json", "eval"):
+            (old / item.name).symlink_to(item)
+    record = json.loads((run / "model.json").read_text())
+    (old / "model.json").write_text(json.dumps({**record, "temperature": None}))
+    result = evaluate(old, split="val", bootstrap=10)
+    fitted = read_model_record(old).temperature
+    assert fitted == pytest.approx(record["temperature"], rel=1e-2)
+    for task, m in result["per_task"].items():
+        assert m["calibration"]["temperature"] == fitted[task]
+        assert "by this evaluation" in m["calibration"]["source"]
+    md = (old / "eval" / "val" / "report.md").read_text()
+    assert "fitted on this split: the after numbers are in-sample" in md

@@ -13,6 +13,7 @@ from keras_art.evaluation.plots import (
     curve_markers,
     plot_confusion_matrix,
     plot_gallery,
+    plot_reliability,
     plot_training_curves,
     read_history,
 )
@@ -206,6 +207,19 @@ def test_plot_training_curves_without_markers(tmp_path):
     path = tmp_path / "history.csv"
     path.write_text("epoch,loss,val_loss\n1,1.0,1.2\n2,0.8,1.1\n")
     open_png(plot_training_curves(path, tmp_path / "curves.png"))
+
+
+def test_reliability_diagram_before_and_after(tmp_path):
+    from keras_art.evaluation.calibration import calibration_report
+
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.full(5, 0.3), 200)
+    labels = rng.integers(0, 5, 200)
+    both = calibration_report(labels, probs, 1.7, "test")
+    width, height = open_png(plot_reliability(both, tmp_path / "a.png")).size
+    assert width >= 1200 and height >= 700  # two columns: before, after
+    one = calibration_report(labels, probs, None, "no val split")
+    assert open_png(plot_reliability(one, tmp_path / "b.png")).size[0] < width / 1.6
 
 
 # --- galleries -------------------------------------------------------------------

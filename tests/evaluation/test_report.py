@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from keras_art.evaluation.calibration import calibration_report
 from keras_art.evaluation.plots import (
     plot_confusion_matrix,
     plot_gallery,
+    plot_reliability,
     plot_training_curves,
 )
 from keras_art.evaluation.report import (
@@ -101,7 +103,19 @@ def metrics_from_confusion(confusion, class_names, seed):
     }
 
 
-def build_example(folder, *, multi_task=True, tta=False, class_matching=False):
+def synthetic_calibration(classes: int, seed: int) -> dict:
+    """`calibration_report` of an over-confident model (T = 2 recovers it)."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 3, (300, classes))
+    truth = np.exp(z / 2) / np.exp(z / 2).sum(1, keepdims=True)
+    labels = (truth.cumsum(1) > rng.random((300, 1))).argmax(1)
+    probs = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    return calibration_report(labels, probs, 2.0, "model.json: fitted on val")
+
+
+def build_example(
+    folder, *, multi_task=True, tta=False, class_matching=False, calibration=False
+):
     """An eval folder as `evaluate` leaves it: PNGs drawn with our plot functions and
     the metrics.json result (plus "images") that the reports render."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -128,6 +142,12 @@ def build_example(folder, *, multi_task=True, tta=False, class_matching=False):
             items, folder / f"top_losses_{task}.png", title=f"Top losses: {task}"
         )
         images[f"top_losses_{task}"] = f"top_losses_{task}.png"
+        if calibration:
+            cal = per_task[task]["calibration"] = synthetic_calibration(
+                len(names), seed
+            )
+            plot_reliability(cal, folder / f"reliability_{task}.png", title=task)
+            images[f"reliability_{task}"] = f"reliability_{task}.png"
         if tta:
             m = per_task[task]
             per_task[task]["tta"] = {
@@ -191,7 +211,9 @@ def build_example(folder, *, multi_task=True, tta=False, class_matching=False):
 @pytest.fixture(scope="module")
 def example(tmp_path_factory):
     folder = tmp_path_factory.mktemp("eval") / "test"
-    result = build_example(folder, multi_task=True, tta=True, class_matching=True)
+    result = build_example(
+        folder, multi_task=True, tta=True, class_matching=True, calibration=True
+    )
     return folder, result
 
 
@@ -340,6 +362,7 @@ def test_single_task_without_extras_has_no_empty_sections(tmp_path):
         assert "Combined" not in text
         assert "Test-time augmentation" not in text
         assert "Class matching" not in text
+        assert "Calibration" not in text and "Reliability" not in text
 
 
 def test_warnings_and_classes_without_images_show_in_both_pages(tmp_path):
@@ -365,10 +388,10 @@ def test_warnings_and_classes_without_images_show_in_both_pages(tmp_path):
 def model_texts(report):
     """Every table cell, note and caption of the model: what both pages must show."""
     texts = [report.title, report.split, report.split_note, report.bootstrap_note]
-    texts += [report.combined_definition, report.tta_note]
+    texts += [report.combined_definition, report.tta_note, report.calibration_note]
     texts += [value for _, value in report.facts]
     texts += report.warnings
-    tables = [report.headline, report.intervals, report.tta]
+    tables = [report.headline, report.intervals, report.tta, report.calibration]
     if report.matching:
         tables.append(report.matching.table)
         texts.append(report.matching.summary)
@@ -393,7 +416,9 @@ def test_md_and_html_render_one_model(example):
     for text in texts:
         assert md_escape(text) in md, text
         assert html.escape(text) in page, text
-    figures = [f for t in report.tasks for f in (t.confusion, *t.galleries)]
+    figures = [
+        f for t in report.tasks for f in (t.confusion, t.reliability, *t.galleries)
+    ]
     figures += [report.curves, *report.gradcam]
     assert len(figures) == len(image_files(result))
     for figure in figures:
@@ -449,3 +474,31 @@ def test_every_score_has_its_interval_in_both_pages(example):
         task["bootstrap"] = {k: task["bootstrap"][k] for k in ("top1", "macro_f1")}
     old = build_report(result, folder)
     assert old.intervals is None and "Bootstrap intervals" not in render_md(old)
+
+
+def test_calibration_before_and_after_per_task(example):
+    folder, result = example
+    report = build_report(result, folder)
+    assert report.calibration.header == [
+        "task", "probabilities", "T", "ECE", "classwise ECE", "NLL", "Brier"
+    ]  # fmt: skip
+    rows = {(r[0], r[1]): r[2:] for r in report.calibration.rows}
+    for task in ("style", "genre"):
+        cal = result["per_task"][task]["calibration"]
+        for label, key, t in (
+            ("before (T = 1)", "before", 1.0),
+            ("after", "after", 2.0),
+        ):
+            m = cal[key]
+            want = [
+                f3(t),
+                *(f3(m[k]) for k in ("ece", "classwise_ece", "nll", "brier")),
+            ]
+            assert rows[task, label] == want
+        assert cal["after"]["ece"] < cal["before"]["ece"]
+    assert "model.json: fitted on val" in report.calibration_note
+    assert "in-sample" not in report.calibration_note  # the test split
+    md = render_md(report)
+    assert md.index("## Calibration") < md.index("## Task: style")
+    section = md.split("## Task: style")[1].split("## Task: genre")[0]
+    assert "### Reliability diagram" in section and "(reliability_style.png)" in section

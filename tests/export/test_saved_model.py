@@ -2,7 +2,8 @@
 
 One multi-task smoke run (center_crop eval resize) is exported once through the CLI
 and shared: the tests read it as TF Serving would (saved_model_cli, a process that
-cannot import keras_art, a REST body) and compare it with the Keras model.
+cannot import keras_art, a REST body) and compare it with the Keras model, whose
+probabilities get the run's temperature scaling (the export applies it in its graph).
 """
 
 import base64
@@ -34,6 +35,7 @@ from keras_art.export.saved_model import (
     disable_cudnn,
     named_outputs,
 )
+from keras_art.models.calibration import apply_temperature
 from keras_art.models.classifier import feature_and_output_model
 from keras_art.models.model_record import ModelRecord, read_model_record
 from keras_art.models.run_reader import load_run_model
@@ -362,7 +364,10 @@ def test_predictions_and_embedding_equal_the_keras_model(run, loaded, images):
             for b in images
         ]
     )
-    expected = model(x, training=False)
+    raw = model(x, training=False)
+    # T far from 1 for some task: applying it or not must make a difference here.
+    assert max(abs(t - 1.0) for t in record.temperature.values()) > 0.5
+    expected = {t: apply_temperature(raw[t], record.temperature[t]) for t in TASKS}
     got = _call(loaded, images)
     assert_outputs_match(got, expected, record, tasks=TASKS, top_k=TOP_K, atol=ATOL)
     embedding = feature_and_output_model(model)(x, training=False)[1]
@@ -497,6 +502,8 @@ def test_metadata_travels_in_assets_extra_and_a_signature(exported, run, loaded)
     assert (meta["backbone"], meta["head"]) == (record.backbone, record.head)
     assert meta["metrics"] == summary["metrics"] and meta["metrics"]["test"]
     assert meta["outputs"]["genre"]["top_k_classes"] == "genre_top_k_classes"
+    assert meta["calibration"]["temperature"] == record.temperature
+    assert meta["calibration"]["applied"] is True
     assert meta["signature_defs"]["serving_default"]["inputs"] == {
         "image_bytes": ["string", [-1]]
     }
@@ -578,3 +585,27 @@ def test_warmup_images_fall_back_to_generated_paintings(tmp_path):
     assert source == "1 test-split images, 2 generated JPEGs"
     decoded = Image.open(io.BytesIO(images[1]))
     assert decoded.size == GENERATED_SIZE and decoded.format == "JPEG"
+
+
+def test_no_calibration_exports_raw_probabilities_and_says_so(run, tmp_path):
+    from keras_art.export.saved_model import export_metadata
+
+    record = read_model_record(run)
+    entry = export_metadata(run, record, "p", 1, TOP_K, "best", calibration=False)[
+        "calibration"
+    ]
+    assert entry["applied"] is False and entry["temperature"] == record.temperature
+    assert "calibration off" in entry["note"]
+    last = export_metadata(run, record, "p", 1, TOP_K, "last")["calibration"]
+    assert last["applied"] is False and "best.keras" in last["note"]
+    # The flag reaches the library (a real export of the raw outputs is the tiny
+    # models' TFLite tests: no temperature, the Keras probabilities as they are).
+    with (
+        mock.patch("keras_art.export.export_saved_model") as export,
+        mock.patch("keras_art.export.graph_scan.describe_signatures"),
+        mock.patch("keras_art.export.graph_scan.format_signatures", return_value=""),
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
+        argv = ["--run", str(run), "--out", str(tmp_path), "--no-calibration"]
+        assert main(argv) == 0
+    assert export.call_args.kwargs["calibration"] is False

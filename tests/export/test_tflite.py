@@ -28,6 +28,7 @@ from keras_art.export.tflite import (
     export_tflite,
     tflite_metadata,
 )
+from keras_art.models.calibration import apply_temperature
 from keras_art.models.exported import tflite_classifier
 from keras_art.models.heads import build_head
 from keras_art.models.model_record import ModelRecord, read_model_record
@@ -129,7 +130,10 @@ def test_outputs_equal_the_keras_model(cli_export, smoke_multi_run):
     classifier = tflite_classifier(cli_export[3] / "r.tflite")
     x = _pixels(3, record.image_size)
     got = classifier(x)
-    expected = model(x, training=False)
+    # The file applies the run's temperatures (far from 1 for some task).
+    assert max(abs(t - 1.0) for t in record.temperature.values()) > 0.5
+    raw = model(x, training=False)
+    expected = {t: apply_temperature(raw[t], record.temperature[t]) for t in TASKS}
     assert_outputs_match(got, expected, record, tasks=TASKS, top_k=TOP_K, atol=ATOL)
 
 
@@ -147,6 +151,8 @@ def test_sidecar_holds_labels_input_and_outputs(cli_export, smoke_multi_run):
     assert meta["outputs"]["genre"]["top_k_classes"] == "genre_top_k_classes"
     assert (meta["ops"], meta["select_tf_ops"]) == (BUILTINS, [])
     assert meta["size_bytes"] == (base / "r.tflite").stat().st_size
+    assert meta["calibration"]["applied"] is True
+    assert meta["calibration"]["temperature"] == record.temperature
     # the run's, as in the SavedModel's export_metadata.json
     assert meta["metrics"]["test"]
     interpreter = tf.lite.Interpreter(model_path=str(base / "r.tflite"))

@@ -4,6 +4,11 @@ The shared multi-task smoke run is exported once as a SavedModel (TF Serving lay
 version 10 beside a broken version 9); a tiny two-task Keras model is converted to
 TFLite here, to the exporter's contract, so these tests do not need
 `keras_art.export.tflite` (one more test exports the run with it).
+
+The run records temperatures (fitted at the end of training; the barely trained
+smoke model is over-confident, T far from 1), so every model kind must give the
+Keras model's probabilities temperature-scaled, and the raw ones with
+``calibration=False``.
 """
 
 import csv
@@ -23,6 +28,7 @@ from keras_art.export import export_saved_model
 from keras_art.inference import LoadedModel, format_predictions, load_model, predict
 from keras_art.inference.backends import detect_model
 from keras_art.inference.predict import CSV_COLUMNS, find_images
+from keras_art.models.calibration import apply_temperature
 from keras_art.models.model_record import read_model_record
 from keras_art.models.run_reader import load_run_model
 from keras_art.predict import main
@@ -89,6 +95,16 @@ def keras_probs(run, images):
     )
     out = model(pixels, training=False)
     return files, {t: np.asarray(out[t]) for t in TASKS}
+
+
+@pytest.fixture(scope="module")
+def calibrated_probs(run, keras_probs):
+    """`keras_probs` temperature-scaled with the run's temperatures."""
+    temperature = read_model_record(run).temperature
+    # Far from 1 for some task, or applying T and not applying it look the same.
+    assert max(abs(t - 1.0) for t in temperature.values()) > 0.5, temperature
+    files, probs = keras_probs
+    return files, {t: apply_temperature(p, temperature[t]) for t, p in probs.items()}
 
 
 @pytest.fixture(scope="module")
@@ -165,25 +181,43 @@ def _assert_matches_keras(result, keras_probs):
 
 
 # ------------------------------------------------------------- the backends
-def test_run_directory_matches_the_keras_model(run_model, images, keras_probs):
+def test_run_directory_matches_the_keras_model(run_model, images, calibrated_probs):
     assert run_model.kind == "run" and run_model.keras_model is not None
-    _assert_matches_keras(predict(run_model, [images], batch_size=3), keras_probs)
+    result = predict(run_model, [images], batch_size=3)
+    assert result.calibrated and run_model.calibrated
+    _assert_matches_keras(result, calibrated_probs)
 
 
-def test_saved_model_matches_the_keras_model(serving, images, keras_probs):
+def test_saved_model_matches_the_keras_model(serving, images, calibrated_probs):
     result = predict(serving / "10", images, batch_size=4)
     assert result.model == f"{serving / '10'} (saved_model)"
-    _assert_matches_keras(result, keras_probs)
+    _assert_matches_keras(result, calibrated_probs)
+
+
+def test_no_calibration_gives_the_raw_probabilities(
+    run, run_model, serving_model, images, keras_probs, calibrated_probs
+):
+    # The run scales its Keras output; the SavedModel has T inside its graph and
+    # undoes it exactly (p_raw ∝ p^T).
+    record = read_model_record(run)
+    assert serving_model.baked_temperature == record.temperature
+    for loaded in (run_model, serving_model):
+        raw = predict(loaded, [images], calibration=False)
+        assert not raw.calibrated
+        _assert_matches_keras(raw, keras_probs)
+        # The same loaded model switches back without reloading.
+        _assert_matches_keras(predict(loaded, [images]), calibrated_probs)
+    assert not load_model(run, calibration=False).calibrated
 
 
 def test_tf_serving_folder_uses_the_highest_integer_version(
-    serving, serving_model, images, keras_probs, caplog
+    serving, serving_model, images, calibrated_probs, caplog
 ):
     with caplog.at_level(logging.INFO, logger="keras_art"):
         assert detect_model(serving) == ("saved_model", serving / "10")
     assert "using its highest version, 10" in caplog.text
     assert serving_model.path == serving / "10"
-    _assert_matches_keras(predict(serving_model, [images]), keras_probs)
+    _assert_matches_keras(predict(serving_model, [images]), calibrated_probs)
 
 
 def test_an_export_with_the_old_metadata_name_still_loads(serving, tmp_path):
@@ -235,12 +269,15 @@ def test_tflite_without_its_sidecar_is_a_user_error(tiny_tflite, tmp_path):
         load_model(lone)
 
 
-def test_exported_tflite_matches_the_keras_model(run, images, keras_probs, tmp_path):
+def test_exported_tflite_matches_the_keras_model(
+    run, images, keras_probs, calibrated_probs, tmp_path
+):
     # Imported here, not skipped when missing: a renamed export_tflite fails this.
     from keras_art.export.tflite import export_tflite
 
     path = export_tflite(run, tmp_path, name="painters")
-    _assert_matches_keras(predict(path, images), keras_probs)
+    _assert_matches_keras(predict(path, images), calibrated_probs)
+    _assert_matches_keras(predict(path, images, calibration=False), keras_probs)
 
 
 def test_no_backend_calls_a_model_with_zero_images(
@@ -396,7 +433,9 @@ def test_printout_lists_top_k_per_task(run_model, images):
 
 
 # -------------------------------------------------------------------- CLI
-def test_cli_prints_predictions_and_exits_0(serving, images, capsys):
+def test_cli_prints_predictions_and_exits_0(
+    serving, images, keras_probs, calibrated_probs, tmp_path, capsys
+):
     assert main(["--model", str(serving), str(images / "sub"), "--top-k", "2"]) == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()
@@ -405,6 +444,23 @@ def test_cli_prints_predictions_and_exits_0(serving, images, capsys):
     assert len(lines) == 2 * (1 + len(TASKS) * 3)
     assert "using its highest version, 10" in err
     assert "predict: 2/2 images" in err
+    assert "calibrated probabilities (temperature scaling: artist T=" in err
+    # --no-calibration: the raw top probability of each image and task.
+    argv = ["--model", str(serving), str(images), "--top-k", "1", "--csv"]
+    for flag, (files, want) in (
+        ([], calibrated_probs),
+        (["--no-calibration"], keras_probs),
+    ):
+        assert main([*argv, str(tmp_path / "p.csv"), *flag]) == 0
+        with open(tmp_path / "p.csv", newline="") as fh:
+            got = {
+                (r["path"], r["task"]): float(r["probability"])
+                for r in csv.DictReader(fh)
+            }
+        for i, file in enumerate(files):
+            for task in TASKS:
+                assert got[file, task] == pytest.approx(want[task][i].max(), abs=1e-5)
+    assert "raw probabilities (calibration off)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
