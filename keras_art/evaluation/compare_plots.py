@@ -89,40 +89,16 @@ def plot_overlaid_curves(
     (its first repeat's)."""
     plt = plots.pyplot()
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, 2, figsize=(14, 5.8), layout="constrained")
     handles = []
     for n, (name, histories) in enumerate(entries):
         colour = COLOURS[n % len(COLOURS)]
         for ax, metric in zip(axes, ("loss", "macro_f1"), strict=True):
-            for column, style in ((metric, "-"), (f"val_{metric}", "--")):
-                epochs, mean, sd = _mean_series(histories, column)
-                if not epochs.size:
-                    continue
-                ax.plot(
-                    epochs,
-                    mean,
-                    style,
-                    color=colour,
-                    marker="o",
-                    markersize=3,
-                    linewidth=2,
-                )
-                if len(histories) > 1:
-                    ax.fill_between(
-                        epochs,
-                        mean - sd,
-                        mean + sd,
-                        color=colour,
-                        alpha=0.15,
-                        linewidth=0,
-                    )
-            for epoch, _, _ in stage_changes(histories[0] if histories else []):
-                ax.axvline(epoch, color=colour, linestyle=":", linewidth=1.8)
+            _draw_entry(ax, histories, metric, colour)
         label = name + (f" (mean of {len(histories)})" if len(histories) > 1 else "")
         handles.append(Line2D([], [], color=colour, linewidth=2, label=label))
-    from matplotlib.ticker import MaxNLocator
-
     for ax, title in zip(axes, ("loss (cross-entropy)", "macro-F1"), strict=True):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(title, fontsize=14)
@@ -143,6 +119,24 @@ def plot_overlaid_curves(
         frameon=False,
     )
     return plots.save_figure(fig, path)
+
+
+def _draw_entry(ax, histories: list[list[dict]], metric: str, colour: str) -> None:
+    """One entry's train and val ``metric`` (mean over repeats, a band of one sd
+    for a group) and its first repeat's stage changes."""
+    for column, style in ((metric, "-"), (f"val_{metric}", "--")):
+        epochs, mean, sd = _mean_series(histories, column)
+        if not epochs.size:
+            continue
+        ax.plot(
+            epochs, mean, style, color=colour, marker="o", markersize=3, linewidth=2
+        )
+        if len(histories) > 1:
+            ax.fill_between(
+                epochs, mean - sd, mean + sd, color=colour, alpha=0.15, linewidth=0
+            )
+    for epoch, _, _ in stage_changes(histories[0] if histories else []):
+        ax.axvline(epoch, color=colour, linestyle=":", linewidth=1.8)
 
 
 def plot_f1_deltas(
