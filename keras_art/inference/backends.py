@@ -8,7 +8,9 @@
   ``assets.extra/export_metadata.json`` or the ``metadata`` signature
   (`keras_art.models.exported`).
 - a ``.tflite`` file with its sidecar ``<stem>.json``: the ``serving_default``
-  signature on ``pixels`` float32 ``[1, S, S, 3]``, one image at a time.
+  signature on ``pixels`` float32 ``[1, S, S, 3]``, one image at a time, on
+  LiteRT where ``ai-edge-litert`` is installed, else `tf.lite`
+  (`keras_art.models.exported.tflite_runtime`; ``LoadedModel.runtime`` says which).
 - a finished run directory (``config.json`` + ``summary.json``): the Keras model.
 
 Every loader returns a `LoadedModel`: what the model is (tasks, class names, input
@@ -28,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -74,6 +77,8 @@ class LoadedModel:
             `keras_art.data.pipeline.decode.decode_and_resize_for_eval`).
         predict_bytes: list of encoded images -> ``{task: float32 [N, C]}``.
         keras_model: the Keras model (run directories only; Grad-CAM needs it).
+        runtime: what runs it, for users: ``"Keras 3.15.1"``, ``"TensorFlow
+            2.21.0"`` or the TFLite interpreter's name (`tflite_runtime`).
     """
 
     kind: str
@@ -84,6 +89,7 @@ class LoadedModel:
     eval_resize: str
     predict_bytes: Callable[[Sequence[bytes]], dict[str, np.ndarray]]
     keras_model: object | None = None
+    runtime: str = ""
 
 
 def no_images(class_names: dict[str, list[str]]) -> dict[str, np.ndarray]:
@@ -158,7 +164,8 @@ def load_saved_model(path: Path) -> LoadedModel:
         out = serve(image_bytes=tf.constant(list(images), tf.string))
         return {t: out[outputs[t]["probabilities"]].numpy() for t in meta["tasks"]}
 
-    return _loaded("saved_model", path, meta, predict_bytes)
+    runtime = f"TensorFlow {tf.__version__}"
+    return _loaded("saved_model", path, meta, predict_bytes, runtime)
 
 
 def _saved_model_metadata(path: Path, loaded) -> dict:
@@ -200,7 +207,7 @@ def load_tflite(path: Path) -> LoadedModel:
             for t in meta["tasks"]
         }
 
-    return _loaded("tflite", path, meta, predict_bytes)
+    return _loaded("tflite", path, meta, predict_bytes, classifier.runtime)
 
 
 # --------------------------------------------------------------------- run dir
@@ -228,11 +235,14 @@ def load_run(path: Path) -> LoadedModel:
         eval_resize=mode,
         predict_bytes=predict_bytes,
         keras_model=keras_model,
+        runtime=f"Keras {keras.__version__}",
     )
 
 
 # --------------------------------------------------------------------- helpers
-def _loaded(kind: str, path: Path, meta: dict, predict_bytes) -> LoadedModel:
+def _loaded(
+    kind: str, path: Path, meta: dict, predict_bytes, runtime: str
+) -> LoadedModel:
     return LoadedModel(
         kind=kind,
         path=path,
@@ -241,6 +251,7 @@ def _loaded(kind: str, path: Path, meta: dict, predict_bytes) -> LoadedModel:
         image_size=int(meta["image_size"]),
         eval_resize=meta["eval_resize"],
         predict_bytes=predict_bytes,
+        runtime=runtime,
     )
 
 

@@ -67,6 +67,8 @@ class PredictResult:
         skipped: ``(path, reason)`` of each file that could not be read or decoded.
         gradcam: one overlay PNG per predicted file (empty without ``gradcam=``).
         csv: the CSV written, or ``None``.
+        runtime: what ran the model (`LoadedModel.runtime`), e.g. ``"LiteRT
+            (ai-edge-litert 2.3.0)"`` or ``"tf.lite (TensorFlow 2.21.0)"``.
     """
 
     model: str
@@ -78,6 +80,7 @@ class PredictResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     gradcam: list[str] = field(default_factory=list)
     csv: Path | None = None
+    runtime: str = ""
 
     def top(self, index: int, task: str) -> list[tuple[str, float]]:
         """The ``top_k`` ``(class, probability)`` of file ``index`` for ``task``."""
@@ -136,6 +139,7 @@ def predict(
     progress_every = check_positive_int(progress_every, "progress_every")
     files = find_images(inputs)
     loaded = _loaded_model(model, gradcam)
+    logger.info("predict: the model runs on %s", loaded.runtime)
     kept, probs, skipped, overlays = _predict_files(
         loaded, files, batch_size, gradcam, progress_every
     )
@@ -154,6 +158,7 @@ def predict(
         top_k=top_k,
         skipped=skipped,
         gradcam=overlays,
+        runtime=loaded.runtime,
     )
     if csv is not None:
         result.csv = write_csv(result, csv)
@@ -293,7 +298,7 @@ def _predict_batch(
         try:
             one = loaded.predict_bytes([data])
         except tf.errors.InvalidArgumentError as exc:
-            _skip(skipped, path, _error_reason(exc.message))
+            _skip(skipped, path, error_reason(exc.message))
             continue
         kept.append((path, data))
         for t in loaded.tasks:
@@ -365,7 +370,7 @@ def _report_skipped(skipped: list, total: int) -> None:
         )
 
 
-def _error_reason(message: str) -> str:
+def error_reason(message: str) -> str:
     """The reason in a TensorFlow error, without what surrounds it in eager
     (``{{function_node ...}}``, ``[Op:...]``) and graph (``Graph execution error``,
     ``Detected at node``, ``[[{{node ...}}]]``) messages."""
