@@ -39,7 +39,7 @@ def build_parser() -> ArgumentParser:
         "--port",
         type=int,
         default=DEFAULT_PORT,
-        help=f"port (default {DEFAULT_PORT}; 0: any free one)",
+        help=f"port (default {DEFAULT_PORT}; 0: the first free one from it)",
     )
     p.add_argument(
         "--top-k",

@@ -26,7 +26,7 @@ from keras_art.demo.discovery import FoundModel, ModelCache, find_models
 from keras_art.demo.gradio_extra import DEFAULT_HOST, DEFAULT_PORT, require_gradio
 from keras_art.demo.paintings import Classified, PaintingView, classify_paintings
 from keras_art.errors import ParameterError, UserError
-from keras_art.inference.backends import MODEL_KINDS
+from keras_art.inference.backends import MODEL_KINDS, LoadedModel
 from keras_art.registry import DEFAULT_TOP_K, TASKS
 from keras_art.user_input import check_positive_int
 
@@ -56,7 +56,7 @@ MONO_FONTS = ["ui-monospace", "Consolas", "monospace"]
 
 
 def launch_demo(
-    model: str | os.PathLike,
+    model: str | os.PathLike | LoadedModel,
     *,
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
@@ -68,8 +68,10 @@ def launch_demo(
 
     Args:
         model: a run directory, SavedModel, TF Serving ``BASE/NAME`` folder,
-            ``.tflite`` file, or a folder holding some (`find_models`).
-        host, port: where the server listens (``port`` 0: a free one).
+            ``.tflite`` file, or a folder holding some (`find_models`); or a
+            `LoadedModel`, served as loaded.
+        host, port: where the server listens (``port`` 0: the first free one
+            from `DEFAULT_PORT` on).
         top_k: classes shown per task at first (the page has a slider).
         calibration: calibrated confidences where the model has a calibration.
         block: serve until interrupted; ``False`` returns at once with the server
@@ -80,9 +82,11 @@ def launch_demo(
     """
     gr = require_gradio()
     top_k = check_positive_int(top_k, "top_k")
-    cache = ModelCache(find_models(model), calibration)
-    first = next(iter(cache.models))
-    cache.get(first)  # a broken model fails here, before a server starts
+    if isinstance(model, LoadedModel):
+        cache = ModelCache.of_loaded(model)
+    else:
+        cache = ModelCache(find_models(model), calibration)
+    cache.get(next(iter(cache.models)))  # a broken model fails before the server
     app = build_app(list(cache.models.values()), top_k=top_k, cache=cache)
     theme = gr.themes.Default(font=FONTS, font_mono=MONO_FONTS)
     try:
@@ -99,7 +103,7 @@ def launch_demo(
     except OSError as exc:
         raise ParameterError(
             f"{{host}} {host} {{port}} {port}: cannot listen there ({exc}). Pass a "
-            f"free {{port}}, or 0 for any."
+            f"free {{port}}, or 0 for the first free one from {DEFAULT_PORT}."
         ) from None
     logger.info("demo: %d model(s) on %s", len(cache.models), url)
     if block:
@@ -137,7 +141,12 @@ def _layout(gr, names: list[str], top_k: int) -> dict:
             names, value=names[0], label="Model", elem_id=ids["model"], scale=4
         )
         parts["top_k"] = gr.Slider(
-            1, MAX_TOP_K, value=top_k, step=1, label="Top k", elem_id=ids["top_k"]
+            1,
+            max(MAX_TOP_K, top_k),
+            value=top_k,
+            step=1,
+            label="Top k",
+            elem_id=ids["top_k"],
         )
     parts["model_info"] = gr.Markdown(elem_id=ids["model_info"])
     parts["files"] = gr.File(

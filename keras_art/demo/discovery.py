@@ -152,6 +152,14 @@ class ModelCache:
         self._loaded: dict[str, LoadedModel] = {}
         self._lock = threading.Lock()
 
+    @classmethod
+    def of_loaded(cls, loaded: LoadedModel) -> ModelCache:
+        """A cache of one model, already loaded."""
+        found = _found(loaded.path.parent, loaded.path, loaded.kind, loaded.path)
+        cache = cls([found])
+        cache._loaded[found.name] = loaded
+        return cache
+
     def get(self, name: str) -> LoadedModel:
         """The model named ``name`` (one of ``self.models``), loaded."""
         with self._lock:
