@@ -203,6 +203,8 @@ def _wire(gr, app, parts: dict, cache: ModelCache) -> None:
             app.load,
             parts["classify"].click,
             parts["files"].upload,
+            parts["files"].delete,
+            parts["files"].clear,
             parts["model"].change,
         ],
         classify,
@@ -220,8 +222,9 @@ def _classify(cache: ModelCache, name: str, files, top_k) -> tuple[Classified, s
     the model's description (or why it could not be loaded)."""
     try:
         loaded = cache.get(name)
-    except UserError as exc:
-        return Classified(summary=f"Cannot load {name}: {exc}"), ""
+    except Exception as exc:  # noqa: BLE001 - shown on the page; others still work
+        message = str(exc) if isinstance(exc, UserError) else repr(exc)
+        return Classified(summary=f"Cannot load {name}: {message}"), ""
     info = (
         f"**{loaded.path.name}**: {MODEL_KINDS[loaded.kind]} `{loaded.path}`, "
         f"tasks {', '.join(loaded.tasks)}, {loaded.image_size} px "

@@ -18,6 +18,7 @@ from PIL import Image
 
 from keras_art.demo.app import ELEMENT_IDS, LABEL_ID, launch_demo
 from keras_art.demo.paintings import VIEW_SIDE
+from keras_art.errors import ParameterError
 from keras_art.inference import load_model
 from tests.data.image_fixtures import encode, patchwork
 from tests.training.tiny import free_ports
@@ -174,15 +175,15 @@ def _until(driver, condition):
     return WebDriverWait(driver, WAIT_S).until(condition)
 
 
-def test_a_busy_port_is_one_line_and_exit_2(smoke_multi_run, capsys):
-    from keras_art.demo.__main__ import main
+def test_a_busy_port_is_one_line_naming_the_flags(loaded):
+    from keras_art.demo.__main__ import FLAGS
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        assert main(["--model", str(smoke_multi_run), "--port", str(port)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    assert err[0].startswith(f"error: --host 127.0.0.1 --port {port}: cannot listen")
-    assert err[0].endswith("Pass a free --port, or 0 for the first free one from 7860.")
+        with pytest.raises(ParameterError) as err:
+            launch_demo(loaded, port=port, block=False)
+    line = err.value.render(FLAGS)
+    assert line.startswith(f"--host 127.0.0.1 --port {port}: cannot listen there (")
+    assert line.endswith("Pass a free --port, or 0 for the first free one from 7860.")
