@@ -96,6 +96,7 @@ def launch_demo(
             share=False,
             prevent_thread_lock=True,
             quiet=True,
+            show_error=True,
             ssr_mode=False,
             mcp_server=False,
             theme=theme,

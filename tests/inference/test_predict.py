@@ -10,6 +10,7 @@ import csv
 import json
 import logging
 import shutil
+import sys
 from pathlib import Path
 
 import keras
@@ -23,6 +24,7 @@ from keras_art.export import export_saved_model
 from keras_art.inference import LoadedModel, format_predictions, load_model, predict
 from keras_art.inference.backends import detect_model
 from keras_art.inference.predict import CSV_COLUMNS, find_images
+from keras_art.models.exported import tflite_runtime
 from keras_art.models.model_record import read_model_record
 from keras_art.models.run_reader import load_run_model
 from keras_art.predict import main
@@ -222,6 +224,32 @@ def test_tflite_matches_its_keras_model(tiny_tflite, images):
         )
         np.testing.assert_array_equal(
             result.probabilities[task].argmax(1), np.argmax(expected[task], 1)
+        )
+
+
+def test_tflite_runs_on_litert_where_installed(tiny_tflite, images, caplog):
+    interpreter = pytest.importorskip("ai_edge_litert.interpreter")
+    assert tflite_runtime()[0] is interpreter.Interpreter
+    with caplog.at_level(logging.INFO, logger="keras_art"):
+        result = predict(tiny_tflite[0], images)
+    assert result.runtime.startswith("LiteRT (ai-edge-litert ")
+    assert f"predict: the model runs on {result.runtime}" in caplog.text
+
+
+def test_tflite_falls_back_to_tf_lite_with_the_same_probabilities(
+    tiny_tflite, images, monkeypatch
+):
+    first = predict(tiny_tflite[0], images)
+    # As if ai-edge-litert were not installed: its import fails.
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
+    factory, runtime = tflite_runtime()
+    assert runtime == f"tf.lite (TensorFlow {tf.__version__})"
+    assert isinstance(factory(model_path=str(tiny_tflite[0])), tf.lite.Interpreter)
+    fallback = predict(tiny_tflite[0], images)
+    assert fallback.runtime == runtime
+    for task in TINY_CLASSES:
+        np.testing.assert_allclose(
+            fallback.probabilities[task], first.probabilities[task], atol=ATOL
         )
 
 
