@@ -24,7 +24,12 @@ import os
 
 from keras_art.demo.discovery import FoundModel, ModelCache, find_models
 from keras_art.demo.gradio_extra import DEFAULT_HOST, DEFAULT_PORT, require_gradio
-from keras_art.demo.paintings import Classified, PaintingView, classify_paintings
+from keras_art.demo.paintings import (
+    Classified,
+    PaintingView,
+    classify_paintings,
+    model_title,
+)
 from keras_art.errors import ParameterError, UserError
 from keras_art.inference.backends import MODEL_KINDS, LoadedModel
 from keras_art.registry import DEFAULT_TOP_K, TASKS
@@ -101,10 +106,11 @@ def launch_demo(
             mcp_server=False,
             theme=theme,
         )
-    except OSError as exc:
+    except OSError:
         raise ParameterError(
-            f"{{host}} {host} {{port}} {port}: cannot listen there ({exc}). Pass a "
-            f"free {{port}}, or 0 for the first free one from {DEFAULT_PORT}."
+            f"{{host}} {host} {{port}} {port}: cannot listen there (the port is "
+            f"taken, or the host is not this machine's). Pass a free {{port}}, or 0 "
+            f"for the first free one from {DEFAULT_PORT}."
         ) from None
     logger.info("demo: %d model(s) on %s", len(cache.models), url)
     if block:
@@ -227,7 +233,7 @@ def _classify(cache: ModelCache, name: str, files, top_k) -> tuple[Classified, s
         message = str(exc) if isinstance(exc, UserError) else repr(exc)
         return Classified(summary=f"Cannot load {name}: {message}"), ""
     info = (
-        f"**{loaded.path.name}**: {MODEL_KINDS[loaded.kind]} `{loaded.path}`, "
+        f"**{model_title(loaded)}**: {MODEL_KINDS[loaded.kind]} `{loaded.path}`, "
         f"tasks {', '.join(loaded.tasks)}, {loaded.image_size} px "
         f"({loaded.eval_resize}); runs on **{loaded.runtime}**."
     )

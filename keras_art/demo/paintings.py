@@ -107,7 +107,7 @@ def summary(loaded: LoadedModel, result: Classified) -> str:
     total = len(result.paintings) + len(result.skipped)
     text = (
         f"Classified {len(result.paintings)} of {total} files with "
-        f"{loaded.path.name} ({MODEL_KINDS[loaded.kind]}, on {loaded.runtime})."
+        f"{model_title(loaded)} ({MODEL_KINDS[loaded.kind]}, on {loaded.runtime})."
     )
     for name, reason in result.skipped:
         text += f" Skipped {name}: {reason}"
@@ -115,6 +115,15 @@ def summary(loaded: LoadedModel, result: Classified) -> str:
     if result.skipped and not result.paintings:
         text += " Drop JPEG, PNG, BMP, GIF or WebP files."
     return text
+
+
+def model_title(loaded: LoadedModel) -> str:
+    """The model's short name: its file or folder name (``NAME/VERSION`` for a
+    TF Serving version folder)."""
+    path = loaded.path
+    if loaded.kind == "saved_model" and path.name.isdigit():
+        return f"{path.parent.name}/{path.name}"
+    return path.name
 
 
 def _top(loaded: LoadedModel, task: str, probs, top_k: int) -> dict[str, float]:

@@ -93,7 +93,13 @@ class TFLiteClassifier:
         if not self.path.is_file():
             raise UserError(f"{path}: no such TFLite file.")
         factory, self.runtime = tflite_runtime()
-        interpreter = factory(model_path=str(self.path), num_threads=num_threads)
+        try:
+            interpreter = factory(model_path=str(self.path), num_threads=num_threads)
+        except ValueError as exc:  # the interpreters' word for an unreadable file
+            raise UserError(
+                f"{path}: not a TFLite model ({exc}). Export it again with "
+                f"python -m keras_art.export --format tflite."
+            ) from None
         try:
             self._runner = interpreter.get_signature_runner(SIGNATURE)
         except ValueError:

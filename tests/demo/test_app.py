@@ -185,5 +185,5 @@ def test_a_busy_port_is_one_line_naming_the_flags(loaded):
         with pytest.raises(ParameterError) as err:
             launch_demo(loaded, port=port, block=False)
     line = err.value.render(FLAGS)
-    assert line.startswith(f"--host 127.0.0.1 --port {port}: cannot listen there (")
+    assert line.startswith(f"--host 127.0.0.1 --port {port}: cannot listen there")
     assert line.endswith("Pass a free --port, or 0 for the first free one from 7860.")

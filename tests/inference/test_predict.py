@@ -253,6 +253,14 @@ def test_tflite_falls_back_to_tf_lite_with_the_same_probabilities(
         )
 
 
+def test_a_corrupt_tflite_file_is_a_user_error(tiny_tflite, tmp_path):
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(b"TFL3 not a flatbuffer" * 50)
+    shutil.copy(tiny_tflite[0].with_suffix(".json"), tmp_path / "broken.json")
+    with pytest.raises(UserError, match=r"broken.tflite: not a TFLite model \("):
+        load_model(broken)
+
+
 def test_tflite_without_its_sidecar_is_a_user_error(tiny_tflite, tmp_path):
     lone = tmp_path / "lone.tflite"
     shutil.copy(tiny_tflite[0], lone)
