@@ -8,7 +8,9 @@
   ``assets.extra/export_metadata.json`` or the ``metadata`` signature
   (`keras_art.models.exported`).
 - a ``.tflite`` file with its sidecar ``<stem>.json``: the ``serving_default``
-  signature on ``pixels`` float32 ``[1, S, S, 3]``, one image at a time.
+  signature on ``pixels`` float32 ``[1, S, S, 3]``, one image at a time, on
+  LiteRT where ``ai-edge-litert`` is installed, else `tf.lite`
+  (`keras_art.models.exported.tflite_runtime`; ``LoadedModel.runtime`` says which).
 - a finished run directory (``config.json`` + ``summary.json``): the Keras model.
 
 Every loader returns a `LoadedModel`: what the model is (tasks, class names, input
@@ -36,6 +38,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -90,6 +93,8 @@ class LoadedModel:
         calibrated: ``predict_bytes`` returns temperature-scaled probabilities.
         model_outputs: the model's own output (as ``predict_bytes``), scaled by
             ``baked_temperature`` (an export that applies T in its graph) or raw.
+        runtime: what runs it, for users: ``"Keras 3.15.1"``, ``"TensorFlow
+            2.21.0"`` or the TFLite interpreter's name (`tflite_runtime`).
     """
 
     kind: str
@@ -129,6 +134,8 @@ class LoadedModel:
         return replace(
             self, predict_bytes=predict, calibrated=bool(wanted), model_outputs=native
         )
+
+    runtime: str = ""
 
 
 def no_images(class_names: dict[str, list[str]]) -> dict[str, np.ndarray]:
@@ -205,7 +212,8 @@ def load_saved_model(path: Path) -> LoadedModel:
         out = serve(image_bytes=tf.constant(list(images), tf.string))
         return {t: out[outputs[t]["probabilities"]].numpy() for t in meta["tasks"]}
 
-    return _loaded("saved_model", path, meta, predict_bytes)
+    runtime = f"TensorFlow {tf.__version__}"
+    return _loaded("saved_model", path, meta, predict_bytes, runtime)
 
 
 def _saved_model_metadata(path: Path, loaded) -> dict:
@@ -247,7 +255,7 @@ def load_tflite(path: Path) -> LoadedModel:
             for t in meta["tasks"]
         }
 
-    return _loaded("tflite", path, meta, predict_bytes)
+    return _loaded("tflite", path, meta, predict_bytes, classifier.runtime)
 
 
 # --------------------------------------------------------------------- run dir
@@ -276,11 +284,14 @@ def load_run(path: Path) -> LoadedModel:
         predict_bytes=predict_bytes,
         keras_model=keras_model,
         temperature=record.temperature,
+        runtime=f"Keras {keras.__version__}",
     )
 
 
 # --------------------------------------------------------------------- helpers
-def _loaded(kind: str, path: Path, meta: dict, predict_bytes) -> LoadedModel:
+def _loaded(
+    kind: str, path: Path, meta: dict, predict_bytes, runtime: str
+) -> LoadedModel:
     baked = baked_temperature(meta)
     return LoadedModel(
         kind=kind,
@@ -293,6 +304,7 @@ def _loaded(kind: str, path: Path, meta: dict, predict_bytes) -> LoadedModel:
         temperature=recorded_temperature(meta),
         calibrated=bool(baked),
         baked_temperature=baked,
+        runtime=runtime,
     )
 
 

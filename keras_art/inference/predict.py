@@ -70,6 +70,8 @@ class PredictResult:
         gradcam: one overlay PNG per predicted file (empty without ``gradcam=``).
         csv: the CSV written, or ``None``.
         calibrated: the probabilities are temperature-scaled.
+        runtime: what ran the model (`LoadedModel.runtime`), e.g. ``"LiteRT
+            (ai-edge-litert 2.3.0)"`` or ``"tf.lite (TensorFlow 2.21.0)"``.
     """
 
     model: str
@@ -82,6 +84,7 @@ class PredictResult:
     gradcam: list[str] = field(default_factory=list)
     csv: Path | None = None
     calibrated: bool = False
+    runtime: str = ""
 
     def top(self, index: int, task: str) -> list[tuple[str, float]]:
         """The ``top_k`` ``(class, probability)`` of file ``index`` for ``task``."""
@@ -143,6 +146,7 @@ def predict(
     progress_every = check_positive_int(progress_every, "progress_every")
     files = find_images(inputs)
     loaded = _loaded_model(model, gradcam, calibration)
+    logger.info("predict: the model runs on %s", loaded.runtime)
     kept, probs, skipped, overlays = _predict_files(
         loaded, files, batch_size, gradcam, progress_every
     )
@@ -157,6 +161,7 @@ def predict(
         skipped=skipped,
         gradcam=overlays,
         calibrated=loaded.calibrated,
+        runtime=loaded.runtime,
     )
     if csv is not None:
         result.csv = write_csv(result, csv)
@@ -312,7 +317,7 @@ def _predict_batch(
         try:
             one = loaded.predict_bytes([data])
         except tf.errors.InvalidArgumentError as exc:
-            _skip(skipped, path, _error_reason(exc.message))
+            _skip(skipped, path, error_reason(exc.message))
             continue
         kept.append((path, data))
         for t in loaded.tasks:
@@ -390,7 +395,7 @@ def _report_skipped(skipped: list, total: int, kept: list) -> None:
         )
 
 
-def _error_reason(message: str) -> str:
+def error_reason(message: str) -> str:
     """The reason in a TensorFlow error, without what surrounds it in eager
     (``{{function_node ...}}``, ``[Op:...]``) and graph (``Graph execution error``,
     ``Detected at node``, ``[[{{node ...}}]]``) messages."""

@@ -7,14 +7,18 @@
   RGB 0-255, already eval-resized), the sidecar JSON beside the file
   (`sidecar_path`, `read_sidecar`), and `tflite_classifier`, which runs a file one
   image at a time (export checks its conversion with it, predict and the serve
-  bench serve with it). See `keras_art.export.tflite` for why the file looks so.
+  bench serve with it) on the interpreter `tflite_runtime` picks: LiteRT where
+  ``ai-edge-litert`` is installed, else `tf.lite`. See `keras_art.export.tflite`
+  for why the file looks so.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,13 +77,38 @@ def sidecar_path(tflite_path: str | os.PathLike) -> Path:
     return Path(tflite_path).with_suffix(".json")
 
 
+def tflite_runtime() -> tuple[Callable[..., Any], str]:
+    """The TFLite interpreter class to run files with, and its name for users.
+
+    LiteRT's (``ai_edge_litert.interpreter.Interpreter``, the ``ai-edge-litert``
+    package) where it is installed: TF 2.21 deprecates `tf.lite.Interpreter` in
+    its favour. Otherwise TensorFlow's own, which still runs these models.
+    """
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        return _tf_lite_interpreter, f"tf.lite (TensorFlow {tf.__version__})"
+    return Interpreter, f"LiteRT (ai-edge-litert {_version('ai-edge-litert')})"
+
+
 def tflite_interpreter(**kwargs):
-    """A `tf.lite.Interpreter`, without TF 2.21's deprecation warning."""
+    """An interpreter from `tflite_runtime` (LiteRT where installed, else tf.lite)."""
+    factory, _ = tflite_runtime()
+    return factory(**kwargs)
+
+
+def _tf_lite_interpreter(**kwargs):
     with warnings.catch_warnings():
-        # TF 2.21 points to ai_edge_litert (not a keras_art dependency); the
-        # interpreter in TensorFlow still runs these models.
+        # The fallback when ai-edge-litert is not installed (see tflite_runtime).
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
         return tf.lite.Interpreter(**kwargs)
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:  # imported from a source tree
+        return "unknown version"
 
 
 class TFLiteClassifier:
@@ -88,16 +117,22 @@ class TFLiteClassifier:
 
     ``pixels`` are RGB 0-255 already eval-resized to ``image_size`` (see the
     module docstring). String outputs come back as numpy object arrays of bytes,
-    as from the SavedModel.
+    as from the SavedModel. ``runtime`` names the interpreter that runs it
+    (`tflite_runtime`).
     """
 
     def __init__(self, path: str | os.PathLike, num_threads: int | None = None):
         self.path = Path(path)
         if not self.path.is_file():
             raise UserError(f"{path}: no such TFLite file.")
-        interpreter = tflite_interpreter(
-            model_path=str(self.path), num_threads=num_threads
-        )
+        factory, self.runtime = tflite_runtime()
+        try:
+            interpreter = factory(model_path=str(self.path), num_threads=num_threads)
+        except ValueError as exc:  # the interpreters' word for an unreadable file
+            raise UserError(
+                f"{path}: not a TFLite model ({exc}). Export it again with "
+                f"python -m keras_art.export --format tflite."
+            ) from None
         try:
             self._runner = interpreter.get_signature_runner(SIGNATURE)
         except ValueError:

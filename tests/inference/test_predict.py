@@ -15,6 +15,7 @@ import csv
 import json
 import logging
 import shutil
+import sys
 from pathlib import Path
 
 import keras
@@ -29,6 +30,7 @@ from keras_art.inference import LoadedModel, format_predictions, load_model, pre
 from keras_art.inference.backends import detect_model
 from keras_art.inference.predict import CSV_COLUMNS, find_images
 from keras_art.models.calibration import apply_temperature
+from keras_art.models.exported import tflite_runtime
 from keras_art.models.model_record import read_model_record
 from keras_art.models.run_reader import load_run_model
 from keras_art.predict import main
@@ -257,6 +259,40 @@ def test_tflite_matches_its_keras_model(tiny_tflite, images):
         np.testing.assert_array_equal(
             result.probabilities[task].argmax(1), np.argmax(expected[task], 1)
         )
+
+
+def test_tflite_runs_on_litert_where_installed(tiny_tflite, images, caplog):
+    interpreter = pytest.importorskip("ai_edge_litert.interpreter")
+    assert tflite_runtime()[0] is interpreter.Interpreter
+    with caplog.at_level(logging.INFO, logger="keras_art"):
+        result = predict(tiny_tflite[0], images)
+    assert result.runtime.startswith("LiteRT (ai-edge-litert ")
+    assert f"predict: the model runs on {result.runtime}" in caplog.text
+
+
+def test_tflite_falls_back_to_tf_lite_with_the_same_probabilities(
+    tiny_tflite, images, monkeypatch
+):
+    first = predict(tiny_tflite[0], images)
+    # As if ai-edge-litert were not installed: its import fails.
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
+    factory, runtime = tflite_runtime()
+    assert runtime == f"tf.lite (TensorFlow {tf.__version__})"
+    assert isinstance(factory(model_path=str(tiny_tflite[0])), tf.lite.Interpreter)
+    fallback = predict(tiny_tflite[0], images)
+    assert fallback.runtime == runtime
+    for task in TINY_CLASSES:
+        np.testing.assert_allclose(
+            fallback.probabilities[task], first.probabilities[task], atol=ATOL
+        )
+
+
+def test_a_corrupt_tflite_file_is_a_user_error(tiny_tflite, tmp_path):
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(b"TFL3 not a flatbuffer" * 50)
+    shutil.copy(tiny_tflite[0].with_suffix(".json"), tmp_path / "broken.json")
+    with pytest.raises(UserError, match=r"broken.tflite: not a TFLite model \("):
+        load_model(broken)
 
 
 def test_tflite_without_its_sidecar_is_a_user_error(tiny_tflite, tmp_path):
