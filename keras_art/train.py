@@ -3,6 +3,8 @@
     python -m keras_art.train --task artist                  # embedded sample, offline
     python -m keras_art.train --task style --data /data/wikiart-release --format wikiart
     python -m keras_art.train --resume runs/artist-cnn_rnn-20261122-101500
+    python -m keras_art.train --task artist --preset seed002 --data DIR \
+        --weights none --init-from runs/artist-gap-20261122-101500
 
 A thin wrapper over `keras_art.training.train.train`: it parses flags into one `Config`,
 sets the process-wide policies (mixed precision, determinism) and calls the library.
@@ -52,6 +54,13 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--mixed-precision", choices=MIXED_PRECISION)
     p.add_argument("--strategy", choices=STRATEGIES)
     p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--init-from",
+        metavar="RUN_OR_KERAS_FILE",
+        help="start from another run's best.keras (or a .keras file), layer by "
+        "layer where names and weight shapes match; the run lists what it loaded "
+        "in warm_start.json (add --weights none to skip the ImageNet weights)",
+    )
     p.add_argument(
         "--no-report",
         dest="report",

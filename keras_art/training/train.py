@@ -1,8 +1,9 @@
 """`train`: one run from a `Config` to a complete run directory.
 
 Order of work (each step's artifact is written atomically as soon as it exists):
-config.json -> classes.json, splits.csv, data_report.json -> checkpoints/, history.csv,
-best.keras, logs/ while training -> summary.json LAST. A run directory without
+config.json -> classes.json, splits.csv, data_report.json (-> warm_start.json with
+train.init_from) -> checkpoints/, history.csv, best.keras, logs/ while training ->
+summary.json LAST. A run directory without
 summary.json is incomplete, and ``--resume`` continues it.
 """
 
@@ -30,8 +31,10 @@ from keras_art.errors import ParameterError, UserError
 from keras_art.models.backbones import backbone_stages, resolve_weights
 from keras_art.models.classifier import build_classifier
 from keras_art.models.model_record import ModelRecord
+from keras_art.models.warm_start import load_matching_weights, warm_start_file
 from keras_art.run_dir import DATA_REPORT_FILE, RunDir
 from keras_art.runtime_info import peak_rss_mb, versions
+from keras_art.stage_plan import resolve_stages, run_epochs
 from keras_art.training.callbacks import BestModelCheckpoint, default_callbacks
 from keras_art.training.checkpoints import EpochCheckpointer
 from keras_art.training.feature_cache import build_feature_cache
@@ -91,6 +94,12 @@ def _check_weights_early(cfg: Config) -> None:
     # Only the embedded demo may fall back to random init when ImageNet weights
     # are unavailable offline; real data stops with a message naming the file.
     resolve_weights(cfg.model.backbone, cfg.model.weights, on_missing=_on_missing(cfg))
+    if cfg.train.init_from:
+        warm_start_file(cfg.train.init_from, INIT_FROM)
+
+
+# The config key `train` names in its errors about train.init_from (a flag's slot).
+INIT_FROM = "train.init_from"
 
 
 def _on_missing(cfg: Config) -> str:
@@ -191,6 +200,14 @@ def _fit(
 
     model, weights_source = _build_model(cfg, prepared, strategy, run_dir, chief)
     datasets = make_split_datasets(cfg, prepared)
+    stages = resolve_stages(cfg.train)
+    for stage in stages:  # a stage's bad augmentation fails now, not hours in
+        datasets["train_for_epoch"].with_augment(stage.augment)
+    logger.info(
+        "schedule: %s, %d epochs at most",
+        ", ".join(f"{s.name} ({s.epochs} epochs, {s.trainable})" for s in stages),
+        run_epochs(cfg.train),
+    )
     trainer = Trainer(
         model,
         prepared.tasks,
@@ -206,7 +223,7 @@ def _fit(
     history = trainer.fit(
         datasets["train_for_epoch"],
         datasets["val"],
-        epochs=cfg.train.epochs,
+        epochs=run_epochs(cfg.train),
         callbacks=callbacks,
         feature_train_ds=_feature_dataset(cfg, model, datasets),
         checkpoints=EpochCheckpointer(RunDir(run_dir).checkpoints),
@@ -228,8 +245,15 @@ def _build_model(cfg: Config, prepared, strategy, run_dir: Path, chief: bool):
         model, weights_source = build_classifier(
             cfg.model, prepared.num_classes, on_missing_weights=_on_missing(cfg)
         )
+    warm = _warm_start(cfg, model, run_dir, chief)
+    if warm is not None:
+        weights_source += f"; {warm['summary']}"
     if cfg.train.train_bn is None:
-        cfg.train.train_bn = weights_source.startswith("random")
+        # Backbone weights from another run are trained weights, not random ones.
+        pretrained = warm is not None and any(
+            n.startswith("backbone/") for n in warm["loaded"]
+        )
+        cfg.train.train_bn = weights_source.startswith("random") and not pretrained
         if chief:
             RunDir(run_dir).write_config(cfg.to_json())
     logger.info(
@@ -243,9 +267,27 @@ def _build_model(cfg: Config, prepared, strategy, run_dir: Path, chief: bool):
     return model, weights_source
 
 
+def _warm_start(cfg: Config, model, run_dir: Path, chief: bool) -> dict | None:
+    """``train.init_from`` loaded into ``model`` (a new run) and recorded, or the
+    record of it (a resumed run, whose checkpoint holds the weights); None without."""
+    run = RunDir(run_dir)
+    if not cfg.train.init_from:
+        return None
+    if run.warm_start.is_file() and run.checkpoints.exists():
+        return run.read_warm_start()
+    report = load_matching_weights(model, cfg.train.init_from, INIT_FROM)
+    for line in report.lines():
+        logger.info("%s", line)
+    record = {"summary": report.summary(), **report.as_dict()}
+    if chief:
+        run.write_warm_start(record)
+    return record
+
+
 def _feature_dataset(cfg: Config, model, datasets):
     """The frozen backbone's features of the train split, when train.feature_cache."""
-    if not cfg.train.feature_cache or cfg.train.unfreeze_epoch == 0:
+    head_stages = [s for s in resolve_stages(cfg.train) if s.trains == "head"]
+    if not cfg.train.feature_cache or not any(s.epochs > 0 for s in head_stages):
         return None
 
     logger.info("feature cache: the frozen backbone runs once over the train split")
