@@ -394,22 +394,13 @@ def preset_seed002() -> Config:
     cfg.data.top_n = 10
     cfg.data.max_per_class = 200
     cfg.data.split = [0.8, 0.2]
-    cfg.augment.image_size = 224
-    cfg.augment.random_resized_crop = False
-    cfg.augment.scale_jitter = [1.0, 1.0]
-    cfg.augment.color_jitter = 0.0
-    cfg.augment.hue_jitter = 0.0
-    cfg.augment.random_erasing = 0.0
+    _plain_augment(cfg.augment, image_size=224)
     cfg.augment.eval_resize = "resize"
-    rotate_zoom = {"rotation": 30.0, "zoom": [0.5, 1.5], "hflip": False}
-    rotate_zoom["vflip"] = False
-    flips = {"rotation": 0.0, "zoom": [1.0, 1.0], "hflip": True, "vflip": True}
     # Rounds 2 and 3's flips also outside the stages: a head search (tuning, on
     # cached features of the frozen backbone) is round 2.
-    for key, value in flips.items():
+    for key, value in _SEED002_FLIPS.items():
         setattr(cfg.augment, key, value)
-    cfg.input.mixup_p = cfg.input.cutmix_p = 0.0
-    cfg.input.balanced_sampling = False
+    _plain_input(cfg.input)
     cfg.model.head = "gap"
     cfg.train.unfreeze_from = "conv1"
     cfg.train.lr_head = cfg.train.lr_backbone = 1e-4
@@ -420,16 +411,27 @@ def preset_seed002() -> Config:
     cfg.train.eta_min = 0.0  # the plateau's floor
     cfg.train.label_smoothing = 0.0
     cfg.train.early_stopping_patience = 10
-    cfg.train.stages = [
-        StageConfig("baseline", 50, "all", augment=dict(rotate_zoom)),
-        StageConfig("frozen", 40, "head", lr_head=1e-4, augment=dict(flips)),
-        StageConfig(
-            "finetune", 30, "all", lr_head=1e-7, lr_backbone=1e-7,
-            augment=dict(flips), early_stopping_patience=0, plateau_patience=0,
-        ),
-    ]  # fmt: skip
+    cfg.train.stages = _seed002_rounds()
     cfg.train.epochs = sum(stage.epochs for stage in cfg.train.stages)
     return cfg
+
+
+_SEED002_FLIPS = {"rotation": 0.0, "zoom": [1.0, 1.0], "hflip": True, "vflip": True}
+
+
+def _seed002_rounds() -> list[StageConfig]:
+    """Seed 002's three rounds (`preset_seed002`'s docstring)."""
+    rotate_zoom = {"rotation": 30.0, "zoom": [0.5, 1.5], "hflip": False}
+    rotate_zoom["vflip"] = False
+    return [
+        StageConfig("baseline", 50, "all", augment=rotate_zoom),
+        StageConfig("frozen", 40, "head", lr_head=1e-4, augment=dict(_SEED002_FLIPS)),
+        StageConfig(
+            "finetune", 30, "all", lr_head=1e-7, lr_backbone=1e-7,
+            augment=dict(_SEED002_FLIPS), early_stopping_patience=0,
+            plateau_patience=0,
+        ),
+    ]  # fmt: skip
 
 
 @register_preset

@@ -227,7 +227,7 @@ def check_stages(train) -> None:
         if name.isdigit() or names.count(name) > 1:
             raise UserError(
                 f"train.stages.{i}.name {name!r}: stage names must be unique and "
-                "not a number (--set addresses a stage by index or by name)."
+                "not a number (overrides address a stage by index or by name)."
             )
 
 

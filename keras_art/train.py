@@ -57,9 +57,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument(
         "--init-from",
         metavar="RUN_OR_KERAS_FILE",
-        help="start from another run's best.keras (or a .keras file), layer by "
-        "layer where names and weight shapes match; the run lists what it loaded "
-        "in warm_start.json (add --weights none to skip the ImageNet weights)",
+        help="start from another run's best model (or a .keras file), layer by "
+        "layer where names and weight shapes match; the new run records what it "
+        "loaded and skipped (add --weights none to skip the ImageNet weights)",
     )
     p.add_argument(
         "--no-report",

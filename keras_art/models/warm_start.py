@@ -124,6 +124,7 @@ def copy_matching_layers(
             pairs[path] = by_name[name]
             taken.add(pairs[path])
     report = WarmStartReport(source=source)
+    used = set()
     for path, layer in ours.items():
         if path not in pairs:
             report.skipped.append((path, "not in the source"))
@@ -135,8 +136,9 @@ def copy_matching_layers(
             continue
         layer.set_weights(src)
         report.loaded.append(path)
+        used.add(pairs[path])
         report.loaded_parameters += sum(int(w.size) for w in src)
-    report.unused = [p for p in theirs if p not in taken]
+    report.unused = [p for p in theirs if p not in used]
     return report
 
 

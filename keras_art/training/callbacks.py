@@ -260,6 +260,8 @@ class StageSchedule(TrainerAwareCallback):
         self._reset()
 
     def get_state(self) -> dict[str, Any]:
+        # Flat (checkpoints keep plain values): the plateau's keys get a prefix.
+        plateau = {} if self._plateau is None else self._plateau.get_state()
         return {
             "position": self.position,
             "epochs_done": self.epochs_done,
@@ -267,7 +269,7 @@ class StageSchedule(TrainerAwareCallback):
             "started": self.started,
             "best": self._best,
             "wait": self._wait,
-            "plateau": None if self._plateau is None else self._plateau.get_state(),
+            **{f"plateau_{k}": v for k, v in plateau.items()},
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -277,7 +279,11 @@ class StageSchedule(TrainerAwareCallback):
         self.started = bool(state["started"])
         self._best = state.get("best")
         self._wait = int(state.get("wait", 0))
-        self._plateau_state = state.get("plateau")
+        self._plateau_state = {
+            k.removeprefix("plateau_"): v
+            for k, v in state.items()
+            if k.startswith("plateau_")
+        }
 
     def _next(self, position: int) -> int | None:
         """The first stage from ``position`` on that trains at least one epoch."""

@@ -94,8 +94,6 @@ def _check_weights_early(cfg: Config) -> None:
     # Only the embedded demo may fall back to random init when ImageNet weights
     # are unavailable offline; real data stops with a message naming the file.
     resolve_weights(cfg.model.backbone, cfg.model.weights, on_missing=_on_missing(cfg))
-    if cfg.train.init_from:
-        warm_start_file(cfg.train.init_from, INIT_FROM)
 
 
 # The config key `train` names in its errors about train.init_from (a flag's slot).
@@ -110,6 +108,8 @@ def train(cfg: Config, *, resume: bool = False) -> RunResult:
     """Prepare data, build the model, run staged fine-tuning, write the run dir."""
     start = time.time()
     _check_weights_early(cfg)
+    if cfg.train.init_from and not resume:  # a resume reads its checkpoint
+        warm_start_file(cfg.train.init_from, INIT_FROM)
     # First TensorFlow work of the run: MultiWorkerMirroredStrategy must exist
     # before any other op runs in the process ("Collective ops must be configured
     # at program startup"), and data preparation runs ops.
@@ -205,7 +205,7 @@ def _fit(
         datasets["train_for_epoch"].with_augment(stage.augment)
     logger.info(
         "schedule: %s, %d epochs at most",
-        ", ".join(f"{s.name} ({s.epochs} epochs, {s.trainable})" for s in stages),
+        ", ".join(f"{s.name} ({s.epochs} ep., {s.trainable})" for s in stages),
         run_epochs(cfg.train),
     )
     trainer = Trainer(
