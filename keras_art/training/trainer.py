@@ -11,7 +11,7 @@ confusion matrices reduced across replicas -> exact epoch metrics -> a
 history and checkpoint callbacks).
 
 Training stages (`keras_art.stage_plan`) are entered through `Trainer.enter_stage`
-(by `keras_art.training.stage_schedule.StageSchedule`): the stage's learning rates,
+(by `keras_art.training.callbacks.StageSchedule`): the stage's learning rates,
 and its augmentation for the training data (`TrainEpochs.with_augment`). The train
 step is traced for one set of trainable variables and retraced at each stage. The
 optimizer is built up front over every variable that any stage may train
@@ -32,7 +32,7 @@ import tensorflow as tf
 
 from keras_art.atomic_files import to_builtin
 from keras_art.data.pipeline.dataset import TrainEpochs
-from keras_art.stage_plan import Stage, run_epochs
+from keras_art.stage_plan import Stage, run_epochs, run_learning_rates
 from keras_art.training.callbacks import TrainerAwareCallback
 from keras_art.training.epoch_metrics import EpochMetrics, step_statistics
 from keras_art.training.loss_scale import DynamicLossScale
@@ -57,8 +57,8 @@ class Trainer:
         train_cfg: `keras_art.config.TrainConfig`; read here: lr_head/lr_backbone/
             lr_groups, weight_decay, schedule (+ cosine/warmup/eta_min), clipnorm,
             label_smoothing, task_weights, mixed_precision ("float16" -> loss
-            scaling), steps_per_epoch (cap), epochs (default for `fit`),
-            unfreeze_from/train_bn (which variables the optimizer covers),
+            scaling), steps_per_epoch (cap), epochs and the stages (`fit`'s
+            length; which variables the optimizer covers; each stage's LRs),
             jit_compile (XLA for the train and eval steps; one replica only).
         strategy: a ``tf.distribute.Strategy`` (default: the current one).
         optimizer: a built `GroupAdamW` (e.g. from `make_optimizer`, made in the
@@ -113,7 +113,9 @@ class Trainer:
         self.steps_per_epoch = steps_per_epoch
         self.stage = 1
         self.current_stage: Stage | None = None  # set by enter_stage
-        self._step_augment = batch_augment  # the current stage's batch_augment
+        self._staged: TrainEpochs | None = None  # the stage's own augmentation
+        # Each group's peak LR the optimizer's (cosine) schedules were made for.
+        self._peaks = run_learning_rates(train_cfg)
         self.history_records: list[dict[str, Any]] = []
         self.optimizer: GroupAdamW | None = None
         self.loss_scale: DynamicLossScale | None = None
@@ -199,26 +201,30 @@ class Trainer:
 
     def enter_stage(self, stage: Stage, *, start: bool = True) -> None:
         """Train as ``stage`` from now on (its number, augmentation and learning
-        rates); the step is traced again. ``start``: the stage begins now and sets
-        the learning rates it names; False (a resume inside it) keeps the
-        restored ones. Scheduled rates follow the stage's peaks either way."""
+        rates); the step is traced again. Constant (plateau) rates: when the stage
+        begins (``start``) it sets the ones it names, and the others go on; a
+        resume inside it (``start=False``) keeps the restored ones. Cosine
+        schedules follow the stage's peaks either way."""
         self.stage = stage.index
         self.current_stage = stage
         if self.optimizer is not None:
-            scheduled = self.cfg.schedule == "cosine"
-            names = stage.learning_rates if scheduled else stage.sets_learning_rates
-            if not start and not scheduled:
-                names = ()
-            self.optimizer.set_learning_rates(
-                {
-                    group: make_schedule(
-                        self.cfg, self.steps_per_epoch, stage.learning_rates[group]
-                    )
-                    for group in names
-                    if group in self.optimizer.optimizers
-                }
-            )
+            self.optimizer.set_learning_rates(self._stage_rates(stage, start))
         self.invalidate_step()
+
+    def _stage_rates(self, stage: Stage, start: bool) -> dict[str, Any]:
+        """The group learning rates ``stage`` changes (see `enter_stage`)."""
+        groups = self.optimizer.optimizers
+        peaks = {g: lr for g, lr in stage.learning_rates.items() if g in groups}
+        if self.cfg.schedule != "cosine":
+            if not start:
+                return {}
+            return {g: peaks[g] for g in stage.sets_learning_rates if g in peaks}
+        changed = {g: lr for g, lr in peaks.items() if self._peaks.get(g) != lr}
+        self._peaks.update(changed)
+        return {
+            g: make_schedule(self.cfg, self.steps_per_epoch, lr)
+            for g, lr in changed.items()
+        }
 
     # ----------------------------------------------------------------- steps
     def _trainable(self, head_only: bool) -> list:
@@ -289,6 +295,14 @@ class Trainer:
 
     def _reduce(self, value):
         return self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+
+    @property
+    def _step_augment(self) -> Callable | None:
+        """The batch ops of the current stage's augmentation (``batch_augment``
+        unless the stage overrides the augmentation)."""
+        if self._staged is not None:
+            return self._staged.batch_augment
+        return self.batch_augment
 
     def _step_key(self, head_only: bool, variables) -> tuple:
         augment = id(self._step_augment)
@@ -372,8 +386,8 @@ class Trainer:
         """``ds``, or its variant with the current stage's augmentation (and that
         augmentation's batch ops for the step)."""
         stage = self.current_stage
+        self._staged = None
         if stage is None or not stage.augment:
-            self._step_augment = self.batch_augment
             return ds
         if not isinstance(ds, TrainEpochs):
             raise ValueError(
@@ -381,9 +395,8 @@ class Trainer:
                 "dataset cannot follow: pass train_ds as a TrainEpochs "
                 "(keras_art.data.pipeline.dataset.make_split_datasets)."
             )
-        staged = ds.with_augment(stage.augment)
-        self._step_augment = staged.batch_augment
-        return staged
+        self._staged = ds.with_augment(stage.augment)
+        return self._staged
 
     def _epoch_dataset(self, ds: DatasetOrFactory, epoch: int) -> tf.data.Dataset:
         data = ds(epoch) if callable(ds) and not isinstance(ds, tf.data.Dataset) else ds

@@ -16,8 +16,10 @@ import keras_art.training.train as train_module
 from keras_art.config import build_config, config_from_dict
 from keras_art.data.pipeline.dataset import TrainEpochs
 from keras_art.run_dir import RunDir
-from keras_art.training.callbacks import default_callbacks
+from keras_art.stage_plan import StageConfig
+from keras_art.training.callbacks import StageSchedule, default_callbacks
 from keras_art.training.checkpoints import EpochCheckpointer
+from keras_art.training.schedules import make_schedule
 from keras_art.training.train import train
 from tests.training import tiny
 from tests.training.resume_checks import check_resumed_run, killed_run_state
@@ -58,20 +60,15 @@ def _flat_val():
     ).batch(4)
 
 
-def test_seed002_rounds_train_their_parts_lrs_augmentation_each_stopping_alone(
-    tmp_path,
-):
-    """Seed 002's three rounds through `Trainer.fit` with a run's callbacks, on a
-    val macro-F1 that never moves (patiences shortened to plateau 2, early stop 4):
-    each of rounds 1 and 2 cuts every group's LR x0.1 after its 3rd and 5th epochs
-    and ends by early stopping after its 5th; round 2 starts again at its own LR
-    with fresh counters (a stalled round does not end the run); round 3 trains
-    every layer at 1e-7 for its 2 epochs."""
+def _seed002_fit(tmp_path, augments, *, epochs=None, checkpoints=None, resume=False):
+    """Seed 002's rounds (patiences shortened: plateau 1, early stop 2) through
+    `Trainer.fit` with a run's callbacks on the tiny model and `_flat_val`; the
+    history, and what trained at each epoch's start."""
     cfg, _ = build_config(
         "seed002",
         overrides=[
-            "train.plateau_patience=2",
-            "train.early_stopping_patience=4",
+            "train.plateau_patience=1",
+            "train.early_stopping_patience=2",
             "train.stages.baseline.epochs=8",
             "train.stages.frozen.epochs=8",
             "train.stages.finetune.epochs=2",
@@ -79,40 +76,52 @@ def test_seed002_rounds_train_their_parts_lrs_augmentation_each_stopping_alone(
     )
     train_cfg = cfg.validate().train
     train_cfg.train_bn = False  # as a run from ImageNet weights resolves it
-    model = tiny.tiny_model()
-    trainer = tiny.trainer(model, train_cfg, steps_per_epoch=2)
-    augments = {}
+    trainer = tiny.trainer(tiny.tiny_model(), train_cfg, steps_per_epoch=2)
 
     def build(augment, epoch):
         augments[epoch] = _augment(augment)
         return tiny.dataset(n=8)
 
-    cbs = default_callbacks(
+    trainable = _Trainable()
+    callbacks = default_callbacks(
         train_cfg, tmp_path, tensorboard=False, set_trainable=tiny.set_trainable
     )
-    trainable = _Trainable()
     history = trainer.fit(
         TrainEpochs(build, cfg.augment, cfg.input),
         _flat_val(),
-        callbacks=[*cbs, trainable],
+        epochs=epochs,
+        callbacks=[*callbacks, trainable],
+        checkpoints=checkpoints,
+        resume=resume,
     ).history
+    return history, trainable.seen
 
-    assert history["stage"] == [1] * 5 + [2] * 5 + [3] * 2
-    cuts = [1.0] * 3 + [0.1] * 2
-    head = [1e-4 * f for f in cuts] * 2 + [1e-7] * 2
+
+def test_seed002_rounds_each_stop_alone_and_resume_inside_a_round(tmp_path):
+    """On a val macro-F1 that never moves, rounds 1 and 2 each cut every group's
+    LR x0.1 after their 2nd and 3rd epochs and end by early stopping after the
+    3rd; round 2 starts again at its own head LR with fresh counters (a stalled
+    round does not end the run); round 3 trains every layer at 1e-7 for its 2
+    epochs, each round with its augmentation. Stopped after epoch 5 (inside round
+    2, one epoch without a gain, one LR cut) and resumed, the run goes on exactly
+    as the uninterrupted one."""
+    augments = {}
+    whole, trainable = _seed002_fit(tmp_path / "whole", augments)
+
+    assert whole["stage"] == [1] * 3 + [2] * 3 + [3] * 2
+    head = [1e-4, 1e-4, 1e-5] * 2 + [1e-7] * 2
     # Round 2 sets only the head's LR; the backbone's (frozen) goes on from round
     # 1's, which its last epoch's plateau cut to 1e-6.
-    backbone = [1e-4 * f for f in cuts] + [1e-6 * f for f in cuts] + [1e-7] * 2
-    assert history["lr_head"] == pytest.approx(head, rel=1e-5)
-    assert history["lr_backbone"] == pytest.approx(backbone, rel=1e-5)
-    assert [augments[e] for e in range(12)] == [ROTATE_ZOOM] * 5 + [FLIPS] * 7
-    backbone_vars = [b for b, _ in trainable.seen]
-    assert all(h > 0 for _, h in trainable.seen)
-    assert min(backbone_vars[:5]) > 0 and min(backbone_vars[10:]) > 0
-    assert backbone_vars[5:10] == [0] * 5
-
-    rows = list(csv.DictReader((tmp_path / "history.csv").read_text().splitlines()))
-    firsts = [rows[0], rows[5], rows[10]]
+    backbone = [1e-4, 1e-4, 1e-5, 1e-6, 1e-6, 1e-7, 1e-7, 1e-7]
+    assert whole["lr_head"] == pytest.approx(head, rel=1e-5)
+    assert whole["lr_backbone"] == pytest.approx(backbone, rel=1e-5)
+    assert [augments[e] for e in range(8)] == [ROTATE_ZOOM] * 3 + [FLIPS] * 5
+    backbone_vars = [b for b, _ in trainable]
+    assert all(h > 0 for _, h in trainable)
+    assert min(backbone_vars[:3] + backbone_vars[6:]) > 0
+    assert backbone_vars[3:6] == [0] * 3
+    rows = csv.DictReader((tmp_path / "whole" / "history.csv").open())
+    firsts = [row for i, row in enumerate(rows) if i in (0, 3, 6)]
     assert [r["stage"] for r in firsts] == ["1", "2", "3"]
     assert [r["stage_name"] for r in firsts] == ["baseline", "frozen", "finetune"]
     assert [r["trainable"] for r in firsts] == [
@@ -120,8 +129,40 @@ def test_seed002_rounds_train_their_parts_lrs_augmentation_each_stopping_alone(
         "head",
         "head+conv1-conv5",
     ]
-    assert rows[0]["augment"] == "rotation=30.0 zoom=[0.5,1.5] hflip=false vflip=false"
-    assert rows[10]["augment"] == "rotation=0.0 zoom=[1.0,1.0] hflip=true vflip=true"
+    assert [r["augment"] for r in firsts] == [
+        "rotation=30.0 zoom=[0.5,1.5] hflip=false vflip=false",
+        *["rotation=0.0 zoom=[1.0,1.0] hflip=true vflip=true"] * 2,
+    ]
+
+    checkpoints = EpochCheckpointer(tmp_path / "checkpoints")
+    augments.clear()
+    _seed002_fit(tmp_path / "stopped", augments, epochs=5, checkpoints=checkpoints)
+    resumed, trainable = _seed002_fit(
+        tmp_path / "stopped", augments, checkpoints=checkpoints, resume=True
+    )
+    for key in ("stage", "lr_head", "lr_backbone"):
+        assert resumed[key] == pytest.approx(whole[key], rel=1e-5), key
+    assert [augments[e] for e in (5, 6, 7)] == [FLIPS] * 3
+    assert [b for b, _ in trainable] == backbone_vars[5:]
+
+
+def test_a_stage_under_cosine_anneals_from_its_own_peak():
+    """With ``train.schedule=cosine`` a stage's LR is a new peak on the run's one
+    cosine (the shared step goes on); a group it leaves alone keeps its curve."""
+    cfg = tiny.train_cfg(epochs=2, cosine_t_max_epochs=4, eta_min=0.0)
+    cfg.stages = [
+        StageConfig("head", 1),
+        StageConfig("all", 1, "all", unfreeze_from="conv4", lr_head=2e-3),
+    ]
+    trainer = tiny.trainer(tiny.tiny_model(), cfg, steps_per_epoch=3)
+    schedule = StageSchedule.from_train_config(cfg, set_trainable=tiny.set_trainable)
+    history = trainer.fit(tiny.dataset(n=12), callbacks=[schedule]).history
+
+    def cosine(peak, step):  # T_max = 12 steps: half way at step 6
+        return float(make_schedule(cfg, 3, peak)(step))
+
+    assert history["lr_head"] == pytest.approx([cosine(1e-2, 3), 1e-3], rel=1e-5)
+    assert history["lr_backbone"] == pytest.approx([cosine(1e-3, 3), 5e-4], rel=1e-5)
 
 
 class _Killed(Exception):
