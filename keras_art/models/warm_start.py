@@ -80,6 +80,11 @@ def warm_start_file(source: str | os.PathLike, param: str = "source") -> Path:
         return best
     if path.is_file() and path.suffix == ".keras":
         return path
+    if path.is_file():
+        raise ParameterError(
+            f"{{{param}}} {source}: not a .keras file. Pass a run directory or a "
+            "model saved with model.save('x.keras')."
+        )
     raise ParameterError(
         f"{{{param}}} {source}: no such run directory or .keras file. Check the path."
     )

@@ -235,7 +235,8 @@ class Trainer:
             raise RuntimeError(
                 f"{len(unknown)} trainable variable(s) are unknown to the optimizer "
                 f"(e.g. {unknown[:3]}). Build the optimizer over every variable that "
-                f"may train: make_optimizer() with the final train.unfreeze_from."
+                f"may train: make_optimizer() with the run's stages (train.stages, "
+                f"or train.unfreeze_from)."
             )
         return variables
 

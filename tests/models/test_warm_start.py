@@ -73,6 +73,9 @@ def test_unusable_sources_are_one_line_errors(tmp_path):
         load_matching_weights(tiny.tiny_model(), tmp_path / "nope")
     with pytest.raises(ParameterError, match="this folder has no best.keras"):
         load_matching_weights(tiny.tiny_model(), tmp_path)
+    (tmp_path / "weights.h5").write_bytes(b"")
+    with pytest.raises(ParameterError, match="weights.h5: not a .keras file"):
+        load_matching_weights(tiny.tiny_model(), tmp_path / "weights.h5")
     broken = tmp_path / "broken.keras"
     broken.write_bytes(b"not a zip")
     with pytest.raises(ParameterError, match="not a readable Keras model"):
