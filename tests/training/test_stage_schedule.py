@@ -61,9 +61,9 @@ def _flat_val():
 
 
 def _seed002_fit(tmp_path, augments, *, epochs=None, checkpoints=None, resume=False):
-    """Seed 002's rounds (patiences shortened: plateau 1, early stop 2) through
-    `Trainer.fit` with a run's callbacks on the tiny model and `_flat_val`; the
-    history, and what trained at each epoch's start."""
+    """Seed 002's rounds (patiences shortened: plateau 1, early stop 2, round 2's
+    3) through `Trainer.fit` with a run's callbacks on the tiny model and
+    `_flat_val`; the history, and what trained at each epoch's start."""
     cfg, _ = build_config(
         "seed002",
         overrides=[
@@ -71,6 +71,7 @@ def _seed002_fit(tmp_path, augments, *, epochs=None, checkpoints=None, resume=Fa
             "train.early_stopping_patience=2",
             "train.stages.baseline.epochs=8",
             "train.stages.frozen.epochs=8",
+            "train.stages.frozen.early_stopping_patience=3",
             "train.stages.finetune.epochs=2",
         ],
     )
@@ -98,30 +99,31 @@ def _seed002_fit(tmp_path, augments, *, epochs=None, checkpoints=None, resume=Fa
 
 
 def test_seed002_rounds_each_stop_alone_and_resume_inside_a_round(tmp_path):
-    """On a val macro-F1 that never moves, rounds 1 and 2 each cut every group's
-    LR x0.1 after their 2nd and 3rd epochs and end by early stopping after the
-    3rd; round 2 starts again at its own head LR with fresh counters (a stalled
-    round does not end the run); round 3 trains every layer at 1e-7 for its 2
-    epochs, each round with its augmentation. Stopped after epoch 5 (inside round
-    2, one epoch without a gain, one LR cut) and resumed, the run goes on exactly
-    as the uninterrupted one."""
+    """On a val macro-F1 that never moves, each of rounds 1 and 2 cuts every
+    group's LR x0.1 after each epoch without a gain and ends by its own early
+    stopping (after 3 epochs, and 4 for round 2's patience 3); round 2 starts
+    again at its own head LR with fresh counters (a stalled round does not end
+    the run); round 3 trains every layer at 1e-7 for its 2 epochs, each round
+    with its augmentation. Stopped after epoch 5 (inside round 2, after an epoch
+    without a gain and an LR cut) and resumed, the run goes on exactly as the
+    uninterrupted one."""
     augments = {}
     whole, trainable = _seed002_fit(tmp_path / "whole", augments)
 
-    assert whole["stage"] == [1] * 3 + [2] * 3 + [3] * 2
-    head = [1e-4, 1e-4, 1e-5] * 2 + [1e-7] * 2
+    assert whole["stage"] == [1] * 3 + [2] * 4 + [3] * 2
+    head = [1e-4, 1e-4, 1e-5] + [1e-4, 1e-4, 1e-5, 1e-6] + [1e-7] * 2
     # Round 2 sets only the head's LR; the backbone's (frozen) goes on from round
     # 1's, which its last epoch's plateau cut to 1e-6.
-    backbone = [1e-4, 1e-4, 1e-5, 1e-6, 1e-6, 1e-7, 1e-7, 1e-7]
+    backbone = [1e-4, 1e-4, 1e-5] + [1e-6, 1e-6, 1e-7, 1e-8] + [1e-7] * 2
     assert whole["lr_head"] == pytest.approx(head, rel=1e-5)
     assert whole["lr_backbone"] == pytest.approx(backbone, rel=1e-5)
-    assert [augments[e] for e in range(8)] == [ROTATE_ZOOM] * 3 + [FLIPS] * 5
+    assert [augments[e] for e in range(9)] == [ROTATE_ZOOM] * 3 + [FLIPS] * 6
     backbone_vars = [b for b, _ in trainable]
     assert all(h > 0 for _, h in trainable)
-    assert min(backbone_vars[:3] + backbone_vars[6:]) > 0
-    assert backbone_vars[3:6] == [0] * 3
+    assert min(backbone_vars[:3] + backbone_vars[7:]) > 0
+    assert backbone_vars[3:7] == [0] * 4
     rows = csv.DictReader((tmp_path / "whole" / "history.csv").open())
-    firsts = [row for i, row in enumerate(rows) if i in (0, 3, 6)]
+    firsts = [row for i, row in enumerate(rows) if i in (0, 3, 7)]
     assert [r["stage"] for r in firsts] == ["1", "2", "3"]
     assert [r["stage_name"] for r in firsts] == ["baseline", "frozen", "finetune"]
     assert [r["trainable"] for r in firsts] == [
@@ -142,7 +144,7 @@ def test_seed002_rounds_each_stop_alone_and_resume_inside_a_round(tmp_path):
     )
     for key in ("stage", "lr_head", "lr_backbone"):
         assert resumed[key] == pytest.approx(whole[key], rel=1e-5), key
-    assert [augments[e] for e in (5, 6, 7)] == [FLIPS] * 3
+    assert [augments[e] for e in (5, 6, 7, 8)] == [FLIPS] * 4
     assert [b for b, _ in trainable] == backbone_vars[5:]
 
 
