@@ -57,6 +57,7 @@ FLAG_KEYS = {
     "strategy": "train.strategy",
     "seed": "train.seed",
     "report": "train.report",
+    "init_from": "train.init_from",
 }
 # The search commands (``tuning.search``, ``tuning.bench tune``): ``--epochs`` is a
 # trial's epochs, and the search settings have flags of their own.

@@ -33,6 +33,10 @@ EVAL_RESIZE_MODES = ("resize", "center_crop", "letterbox")
 # every backbone.
 STAGES = ("conv1", "conv2", "conv3", "conv4", "conv5")
 
+# What a training stage (`train.stages[i].trains`) trains: the head alone (backbone
+# frozen), or the head and the backbone from the stage's `unfreeze_from` on.
+STAGE_TRAINS = ("head", "all")
+
 # The first layer of every backbone: RGB pixels in [0, 255] -> what the ImageNet
 # weights expect (`keras_art.layers.ImageNormalization`). Its name puts it in conv1.
 NORMALIZATION_LAYER = "input_normalization"

@@ -9,6 +9,7 @@ order, each file atomically as soon as it exists:
     splits.csv         file, <task>..., split: one row per image
     data_report.json   what data preparation found (counts, exclusions, sampler)
     model.json         the `keras_art.models.model_record.ModelRecord`
+    warm_start.json    with train.init_from: the layers loaded from it and skipped
     checkpoints/       epoch_NNNN/{model.npz, optimizer.npz, state.json} per epoch
     best.keras         the best epoch's model, without its optimizer
     history.csv        one row per epoch
@@ -50,6 +51,7 @@ CLASSES_FILE = "classes.json"
 SPLITS_FILE = "splits.csv"
 DATA_REPORT_FILE = "data_report.json"
 MODEL_RECORD_FILE = "model.json"
+WARM_START_FILE = "warm_start.json"
 CHECKPOINT_DIR = "checkpoints"
 BEST_MODEL_FILE = "best.keras"
 HISTORY_FILE = "history.csv"
@@ -78,6 +80,7 @@ FILE_NAMES = (
     SPLITS_FILE,
     DATA_REPORT_FILE,
     MODEL_RECORD_FILE,
+    WARM_START_FILE,
     BEST_MODEL_FILE,
     HISTORY_FILE,
     SUMMARY_FILE,
@@ -140,6 +143,10 @@ class RunDir:
     @property
     def model_record(self) -> Path:
         return self.path / MODEL_RECORD_FILE
+
+    @property
+    def warm_start(self) -> Path:
+        return self.path / WARM_START_FILE
 
     @property
     def checkpoints(self) -> Path:
@@ -258,6 +265,13 @@ class RunDir:
 
     def write_model_record(self, fields: dict[str, Any]) -> Path:
         return atomic_write_json(self.model_record, fields)
+
+    def write_warm_start(self, report: dict[str, Any]) -> Path:
+        """What ``train.init_from`` loaded (`keras_art.models.warm_start`)."""
+        return atomic_write_json(self.warm_start, report)
+
+    def read_warm_start(self) -> dict[str, Any]:
+        return self._read_json(WARM_START_FILE)
 
     def write_summary(self, summary: dict[str, Any]) -> Path:
         """The run's last file: after it the run counts as finished."""

@@ -4,6 +4,8 @@
     python -m keras_art.train --task style --data /data/wikiart-release --format wikiart
     python -m keras_art.train --resume runs/artist-cnn_rnn-20261122-101500
     python -m keras_art.train --task artist --seeds 0,1,2   # a group of 3 repeats
+    python -m keras_art.train --task artist --preset seed002 --data DIR \
+        --weights none --init-from runs/artist-gap-20261122-101500
 
 A thin wrapper over `keras_art.training.train.train`: it parses flags into one `Config`,
 sets the process-wide policies (mixed precision, determinism) and calls the library.
@@ -58,6 +60,13 @@ def build_parser() -> ArgumentParser:
         metavar="S1,S2,...",
         help="train once per seed (train.seed; the data split stays fixed) into "
         "one group of runs; re-running the command continues the group",
+    )
+    p.add_argument(
+        "--init-from",
+        metavar="RUN_OR_KERAS_FILE",
+        help="start from another run's best model (or a .keras file), layer by "
+        "layer where names and weight shapes match; the new run records what it "
+        "loaded and skipped (add --weights none to skip the ImageNet weights)",
     )
     p.add_argument(
         "--no-report",

@@ -71,7 +71,7 @@ def test_json_round_trip_and_yaml_file(tmp_path):
     (tmp_path / "c.yaml").write_text("model:\n  head: spp\ntrain:\n  epochs: 2\n")
     loaded = load_config_file(tmp_path / "c.yaml", cfg)
     assert loaded.model.head == "spp" and loaded.train.epochs == 2
-    assert loaded.augment.rotation == 30.0  # preset value kept
+    assert loaded.augment.vflip and loaded.train.stages == cfg.train.stages  # kept
 
 
 def test_config_file_errors(tmp_path):

@@ -135,6 +135,7 @@ def test_paths_are_the_layout(tmp_path):
     assert run.splits.name == "splits.csv"
     assert run.data_report.name == "data_report.json"
     assert run.model_record.name == "model.json"
+    assert run.warm_start.name == "warm_start.json"
     assert run.checkpoints.name == "checkpoints"
     assert run.best_model.name == "best.keras"
     assert run.history.name == "history.csv"
@@ -176,6 +177,7 @@ def test_writers_and_readers_round_trip(tmp_path):
     run.write_splits(["artist"], [("a.jpg", ["Monet"], "train"), (odd, [""], "test")])
     run.write_data_report({"n": np.int64(2)})
     run.write_model_record({"tasks": ["artist"]})
+    run.write_warm_start({"loaded": ["backbone/conv1_conv"]})
     assert not run.is_finished() and run.is_run()
     run.write_summary({"status": "complete"})
     assert run.is_finished()
@@ -188,6 +190,7 @@ def test_writers_and_readers_round_trip(tmp_path):
     ]
     assert run.read_data_report() == {"n": 2}
     assert run.read_model_record() == {"tasks": ["artist"]}
+    assert run.read_warm_start() == {"loaded": ["backbone/conv1_conv"]}
     assert run.read_summary() == {"status": "complete"}
     assert not [p for p in run.path.iterdir() if p.name.startswith(".")]
 

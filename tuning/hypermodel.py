@@ -142,6 +142,9 @@ def trial_config(base: Config, values: dict[str, Any], *, epochs: int) -> Config
     cfg = apply_values(base, values)
     cfg.train.epochs = epochs
     cfg.train.cosine_t_max_epochs = max(epochs, 1)
+    # A trial runs the two-stage shorthand (its unfreeze epoch and stage are
+    # hyperparameters), whatever stages the preset lists.
+    cfg.train.stages = []
     if cfg.tune.stage == "head":
         cfg.train.unfreeze_epoch = -1
         cfg.train.unfreeze_on_plateau = False

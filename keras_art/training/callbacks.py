@@ -1,4 +1,5 @@
-"""Callbacks for staged fine-tuning: unfreezing, plateau LR, history.csv, best.keras.
+"""Callbacks for staged fine-tuning: the stages (what trains, LRs, early stopping,
+plateau LR), history.csv, best.keras.
 
 All are plain ``keras.callbacks.Callback`` objects driven by `Trainer.fit`. The
 trainer-aware ones (`TrainerAwareCallback`) get the trainer through ``set_trainer``
@@ -25,6 +26,7 @@ from keras_art.atomic_files import atomic_path, atomic_write_text, to_builtin
 from keras_art.models.backbones import set_backbone_trainable
 from keras_art.registry import MONITOR_METRIC
 from keras_art.run_dir import RunDir
+from keras_art.stage_plan import Stage, resolve_stages
 from keras_art.training.schedules import monitor_mode
 from keras_art.training.strategies import is_chief
 
@@ -62,139 +64,6 @@ class TrainerAwareCallback(keras.callbacks.Callback):
 
 def _set_registry_backbone_trainable(backbone, from_stage, *, name, train_bn=False):
     set_backbone_trainable(backbone, name, from_stage, train_bn=train_bn)
-
-
-class StagedUnfreeze(TrainerAwareCallback):
-    """Stage 1: backbone frozen. Stage 2 (from ``unfreeze_epoch``, 0-based, or earlier
-    when ``monitor`` stops improving for ``patience`` epochs if ``on_plateau``): the
-    backbone learns from stage ``unfreeze_from`` on (BatchNorm stays frozen unless
-    ``train_bn``).
-
-    The stage is applied in ``on_train_begin`` (so a resumed run is in the right stage
-    before its first step) and in ``on_epoch_begin``; the trainer retraces its step.
-
-    Args:
-        unfreeze_epoch: first stage-2 epoch; -1 = never.
-        unfreeze_from: first backbone stage that learns ("conv1".."conv5").
-        on_plateau: also unfreeze early when ``monitor`` plateaus in stage 1.
-        patience: epochs without improvement that count as a plateau.
-        monitor: a log key, e.g. ``val_macro_f1`` (mode max; ``*loss`` mode min).
-        set_trainable: ``fn(backbone, from_stage | None)``; default
-            `keras_art.models.backbones.set_backbone_trainable` for ``backbone``.
-        backbone_name: the nested backbone model's name.
-        backbone: the `keras_art.registry` backbone name (e.g. ``"resnet50"``);
-            required unless ``set_trainable`` is given.
-        train_bn: BatchNorm of the unfrozen stages learns too (default freezing).
-    """
-
-    def __init__(
-        self,
-        unfreeze_epoch: int,
-        unfreeze_from: str,
-        on_plateau: bool = False,
-        patience: int = 2,
-        monitor: str = MONITOR_METRIC,
-        set_trainable: Callable | None = None,
-        backbone_name: str = "backbone",
-        *,
-        backbone: str | None = None,
-        train_bn: bool = False,
-    ):
-        super().__init__()
-        if set_trainable is None:
-            if backbone is None:
-                raise TypeError(
-                    "StagedUnfreeze needs backbone=<registry name> (e.g. "
-                    "'resnet50') or set_trainable=fn(backbone, from_stage)."
-                )
-            set_trainable = functools.partial(
-                _set_registry_backbone_trainable, name=backbone, train_bn=train_bn
-            )
-        self.unfreeze_epoch = int(unfreeze_epoch)
-        self.unfreeze_from = unfreeze_from
-        self.on_plateau = on_plateau
-        self.patience = int(patience)
-        self.monitor = monitor
-        self.set_trainable = set_trainable
-        self.backbone_name = backbone_name
-        self.stage = 1
-        self.unfrozen_at: int | None = None
-        self._best: float | None = None
-        self._wait = 0
-
-    @classmethod
-    def from_config_values(
-        cls, train_cfg, backbone: str | None = None, **kwargs
-    ) -> StagedUnfreeze:
-        """Build from a `TrainConfig` (unfreeze_epoch, unfreeze_from, on plateau,
-        train_bn) for backbone ``backbone`` (a `keras_art.registry` name)."""
-        return cls(
-            unfreeze_epoch=train_cfg.unfreeze_epoch,
-            unfreeze_from=train_cfg.unfreeze_from,
-            on_plateau=train_cfg.unfreeze_on_plateau,
-            monitor=train_cfg.monitor,
-            backbone=backbone,
-            train_bn=bool(getattr(train_cfg, "train_bn", None)),
-            **kwargs,
-        )
-
-    def get_state(self) -> dict[str, Any]:
-        return {
-            "stage": self.stage,
-            "unfrozen_at": self.unfrozen_at,
-            "best": self._best,
-            "wait": self._wait,
-        }
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        self.stage = int(state["stage"])
-        self.unfrozen_at = state.get("unfrozen_at")
-        self._best = state.get("best")
-        self._wait = int(state.get("wait", 0))
-
-    def _apply(self) -> None:
-        backbone = self.model.get_layer(self.backbone_name)
-        self.set_trainable(backbone, None if self.stage == 1 else self.unfreeze_from)
-        if self.trainer is not None:
-            self.trainer.stage = self.stage
-            self.trainer.invalidate_step()
-
-    def _unfreeze(self, epoch: int) -> None:
-        self.stage, self.unfrozen_at = 2, epoch
-        self._apply()
-        logger.info(
-            "StagedUnfreeze: stage 2 from epoch %d: backbone learns from %s",
-            epoch + 1,
-            self.unfreeze_from,
-        )
-
-    def on_train_begin(self, logs=None):
-        self._apply()
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if self.stage == 1 and 0 <= self.unfreeze_epoch <= epoch:
-            self._unfreeze(epoch)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["stage"] = self.stage
-        if self.stage != 1 or not self.on_plateau or self.unfreeze_epoch < 0:
-            return
-        value = (logs or {}).get(self.monitor)
-        if value is None:
-            return
-        value = float(value)
-        better = (
-            self._best is None
-            or (monitor_mode(self.monitor) == "max" and value > self._best)
-            or (monitor_mode(self.monitor) == "min" and value < self._best)
-        )
-        if better:
-            self._best, self._wait = value, 0
-            return
-        self._wait += 1
-        if self._wait >= self.patience:
-            self._unfreeze(epoch + 1)
 
 
 class GroupReduceLROnPlateau(TrainerAwareCallback):
@@ -300,36 +169,267 @@ class GroupReduceLROnPlateau(TrainerAwareCallback):
         return True
 
 
-def make_plateau_callback(
-    train_cfg, monitor: str | None = None
-) -> GroupReduceLROnPlateau | None:
-    """Seed 002's plateau schedule on val macro-F1 (mode max), or None.
+class StageSchedule(TrainerAwareCallback):
+    """Trains through a run's stages (`keras_art.stage_plan.Stage`) in order.
 
-    Returns None unless ``train_cfg.schedule == "plateau"``.
+    A stage starts at the first epoch after the previous one ended: the backbone
+    learns from the stage's ``unfreeze_from`` (none: frozen; BatchNorm by its
+    ``train_bn``), the trainer enters the stage (`Trainer.enter_stage`: its
+    learning rates and augmentation; the step is traced again), and early stopping
+    and the plateau (`GroupReduceLROnPlateau`) restart with the stage's settings.
+    A stage ends after its ``epochs`` or when ``monitor`` has not improved for its
+    early-stopping patience; the run ends after the last stage. Stages of 0 epochs
+    (the shorthand's ``unfreeze_epoch=0``) are skipped.
+
+    Every checkpoint holds the stage, its epoch count and its early-stopping and
+    plateau state (`get_state`); ``on_train_begin`` puts the stage back before the
+    first step, so a run resumes mid-stage as if never stopped. A fresh ``fit``
+    from ``initial_epoch`` > 0 (a Hyperband round continuing a trial) starts in
+    the stage that epoch falls in by the stages' lengths.
+
+    Args:
+        stages: the resolved stages (`keras_art.stage_plan.resolve_stages`).
+        monitor: the log key early stopping and the plateau watch (mode max;
+            ``*loss`` mode min).
+        plateau_min_lr: the plateau's floor for the head's LR (``train.eta_min``).
+        set_trainable: ``fn(backbone, from_stage | None, *, train_bn)``; default
+            `keras_art.models.backbones.set_backbone_trainable` for ``backbone``.
+        backbone_name: the nested backbone model's name.
+        backbone: the `keras_art.registry` backbone name (e.g. ``"resnet50"``);
+            required unless ``set_trainable`` is given.
     """
-    if train_cfg.schedule != "plateau":
+
+    def __init__(
+        self,
+        stages,
+        *,
+        monitor: str = MONITOR_METRIC,
+        plateau_min_lr: float = 0.0,
+        set_trainable: Callable | None = None,
+        backbone_name: str = "backbone",
+        backbone: str | None = None,
+    ):
+        super().__init__()
+        if set_trainable is None:
+            if backbone is None:
+                raise TypeError(
+                    "StageSchedule needs backbone=<registry name> (e.g. "
+                    "'resnet50') or set_trainable=fn(backbone, from_stage, "
+                    "train_bn=...)."
+                )
+            set_trainable = functools.partial(
+                _set_registry_backbone_trainable, name=backbone
+            )
+        if not any(stage.epochs > 0 for stage in stages):
+            raise ValueError("StageSchedule needs a stage with at least one epoch.")
+        self.stages = tuple(stages)
+        self.monitor = monitor
+        self.plateau_min_lr = float(plateau_min_lr)
+        self.set_trainable = set_trainable
+        self.backbone_name = backbone_name
+        self._reset()
+
+    @classmethod
+    def from_train_config(cls, train_cfg, **kwargs) -> StageSchedule:
+        """The stages of a `TrainConfig` (`resolve_stages`), its monitor and floor."""
+        return cls(
+            resolve_stages(train_cfg),
+            monitor=train_cfg.monitor,
+            plateau_min_lr=train_cfg.eta_min,
+            **kwargs,
+        )
+
+    def _reset(self) -> None:
+        self.position = 0  # index into stages
+        self.epochs_done = 0  # epochs the current stage has trained
+        self.ended = False  # its early stopping ended it
+        self.started = False
+        self._best: float | None = None
+        self._wait = 0
+        self._plateau: GroupReduceLROnPlateau | None = None
+        self._plateau_state: dict | None = None
+        self._fresh = False  # started by this fit, no epoch run yet
+
+    @property
+    def stage(self) -> Stage:
+        return self.stages[self.position]
+
+    def set_trainer(self, trainer) -> None:
+        # A new fit starts at the first stage; a resume then puts the state back.
+        super().set_trainer(trainer)
+        self._reset()
+
+    def get_state(self) -> dict[str, Any]:
+        # Flat (checkpoints keep plain values): the plateau's keys get a prefix.
+        plateau = {} if self._plateau is None else self._plateau.get_state()
+        return {
+            "position": self.position,
+            "epochs_done": self.epochs_done,
+            "ended": self.ended,
+            "started": self.started,
+            "best": self._best,
+            "wait": self._wait,
+            **{f"plateau_{k}": v for k, v in plateau.items()},
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.position = int(state["position"])
+        self.epochs_done = int(state["epochs_done"])
+        self.ended = bool(state["ended"])
+        self.started = bool(state["started"])
+        self._best = state.get("best")
+        self._wait = int(state.get("wait", 0))
+        self._plateau_state = {
+            k.removeprefix("plateau_"): v
+            for k, v in state.items()
+            if k.startswith("plateau_")
+        }
+
+    def _next(self, position: int) -> int | None:
+        """The first stage from ``position`` on that trains at least one epoch."""
+        for i in range(position, len(self.stages)):
+            if self.stages[i].epochs > 0:
+                return i
         return None
-    monitor = monitor or train_cfg.monitor
-    return GroupReduceLROnPlateau(
-        monitor=monitor,
-        factor=train_cfg.plateau_factor,
-        patience=train_cfg.plateau_patience,
-        mode=monitor_mode(monitor),
-        min_lr=train_cfg.eta_min,
-    )
+
+    def _over(self) -> bool:
+        return self.ended or self.epochs_done >= self.stage.epochs
+
+    def _last(self) -> bool:
+        return self._at_end(self.position)
+
+    def _at_end(self, position: int) -> bool:
+        return self._next(position + 1) is None
+
+    def on_train_begin(self, logs=None):
+        if not self.started:
+            self._start(0)
+            self._fresh = True
+            return
+        self._apply(start=False)  # a resume: the restored stage, its LRs kept
+        self._plateau = self._make_plateau()
+        if self._plateau is not None and self._plateau_state:
+            self._plateau.set_state(self._plateau_state)
+        if self._over() and self._last():
+            self.model.stop_training = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._fresh and epoch > 0:
+            self._start(epoch)
+        elif self._over() and not self._last():
+            self._start(epoch, self._next(self.position + 1))
+        self._fresh = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {} if logs is None else logs
+        logs["stage"] = self.stage.index  # an int in history.csv, not 1.0
+        self.epochs_done += 1
+        if self._plateau is not None:
+            self._plateau.on_epoch_end(epoch, logs)
+        self._early_stopping(epoch, logs.get(self.monitor))
+        if self._over() and self._last():
+            self.model.stop_training = True
+
+    def _early_stopping(self, epoch: int, value) -> None:
+        patience = self.stage.early_stopping_patience
+        if not patience or value is None:
+            return
+        value = float(value)
+        mode = monitor_mode(self.monitor)
+        if (
+            self._best is None
+            or (mode == "max" and value > self._best)
+            or (mode == "min" and value < self._best)
+        ):
+            self._best, self._wait = value, 0
+            return
+        self._wait += 1
+        if self._wait >= patience:
+            self.ended = True
+            logger.info(
+                "Epoch %d: %s has not improved for %d epochs: stage %d %s ends%s",
+                epoch + 1,
+                self.monitor,
+                patience,
+                self.stage.index,
+                self.stage.name,
+                ", and the run" if self._last() else "",
+            )
+
+    def _start(self, epoch: int, position: int | None = None) -> None:
+        """Start stage ``position`` at ``epoch``; None: the stage ``epoch`` falls
+        in when each stage runs all its epochs (partly done when inside it)."""
+        self._reset()
+        done = 0
+        if position is None:
+            position, done = self._next(0), epoch
+            while done >= self.stages[position].epochs and not self._at_end(position):
+                done -= self.stages[position].epochs
+                position = self._next(position + 1)
+        self.position, self.epochs_done, self.started = position, done, True
+        self._apply(start=True)
+        self._plateau = self._make_plateau()
+        stage = self.stage
+        rates = self.trainer.group_learning_rates() if self.trainer else None
+        logger.info(
+            "Stage %d/%d %s from epoch %d: %s",
+            stage.index,
+            len(self.stages),
+            stage.name,
+            epoch + 1,
+            stage.describe(rates),
+        )
+
+    def _apply(self, start: bool) -> None:
+        stage = self.stage
+        backbone = self.model.get_layer(self.backbone_name)
+        self.set_trainable(backbone, stage.unfreeze_from, train_bn=stage.train_bn)
+        if self.trainer is not None:
+            self.trainer.enter_stage(stage, start=start)
+
+    def _make_plateau(self) -> GroupReduceLROnPlateau | None:
+        stage = self.stage
+        if stage.plateau_patience <= 0:
+            return None
+        plateau = GroupReduceLROnPlateau(
+            monitor=self.monitor,
+            factor=stage.plateau_factor,
+            patience=stage.plateau_patience,
+            mode=monitor_mode(self.monitor),
+            min_lr=self.plateau_min_lr,
+        )
+        plateau.set_model(self.model)
+        if self.trainer is not None:
+            plateau.set_trainer(self.trainer)
+        return plateau
 
 
 class HistoryLogger(TrainerAwareCallback):
     """Rewrites ``history.csv`` atomically after every epoch (all epochs so far).
 
     Columns: ``epoch`` (1-based), then every log key (loss, metrics, ``val_*``,
-    ``learning_rate``, ``lr_<group>``, ``stage``, ``epoch_time_s``).
+    ``learning_rate``, ``lr_<group>``, ``stage``, ``epoch_time_s``); with
+    ``stages``, ``stage`` is followed by the stage's ``stage_name``, ``trainable``
+    (``head``, ``head+conv3-conv5``, ``+bn`` when BatchNorm learns) and ``augment``
+    (its augmentation overrides). The logs themselves stay numeric (TensorBoard).
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, stages: tuple[Stage, ...] = ()):
         super().__init__()
         self.path = Path(path)
+        self.stages = {stage.index: stage for stage in stages}
         self.rows: list[dict[str, Any]] = []
+
+    def _row(self, epoch: int, values: dict[str, Any]) -> dict[str, Any]:
+        row: dict[str, Any] = {"epoch": epoch + 1}
+        for key, value in values.items():
+            row[key] = value
+            stage = self.stages.get(value) if key == "stage" else None
+            if stage is not None:
+                row["stage_name"] = stage.name
+                row["trainable"] = stage.trainable
+                row["augment"] = stage.augment_label
+        return row
 
     def on_train_begin(self, logs=None):
         # A resumed run keeps the earlier epochs (restored before on_train_begin).
@@ -339,11 +439,11 @@ class HistoryLogger(TrainerAwareCallback):
         self.rows = []
         for r in records:
             rest = {k: r[k] for k in sorted(r) if k != "epoch"}
-            self.rows.append({"epoch": int(r["epoch"]) + 1, **rest})
+            self.rows.append(self._row(int(r["epoch"]), rest))
 
     def on_epoch_end(self, epoch, logs=None):
         row = {k: to_builtin(v) for k, v in (logs or {}).items()}
-        self.rows.append({"epoch": epoch + 1, **row})
+        self.rows.append(self._row(epoch, row))
         if self._is_chief():
             atomic_write_text(self.path, rows_to_csv(self.rows))
 
@@ -459,18 +559,6 @@ def save_model_atomic(model: keras.Model, path: str | os.PathLike) -> Path:
     return path
 
 
-def make_early_stopping(train_cfg) -> keras.callbacks.EarlyStopping | None:
-    """EarlyStopping on ``train_cfg.monitor`` (mode max for F1), or None when off."""
-    if not train_cfg.early_stopping_patience:
-        return None
-    return keras.callbacks.EarlyStopping(
-        monitor=train_cfg.monitor,
-        mode=monitor_mode(train_cfg.monitor),
-        patience=train_cfg.early_stopping_patience,
-        verbose=1,
-    )
-
-
 def staged_callbacks(
     train_cfg,
     *,
@@ -479,25 +567,23 @@ def staged_callbacks(
     backbone_name: str = "backbone",
     backbone: str | None = None,
 ) -> list[keras.callbacks.Callback]:
-    """What staged fine-tuning needs, in order: unfreeze, plateau LR, early stop,
-    NaN stop, the best weights (kept in memory, and saved to ``best_path`` when
-    given). A run adds its files (`default_callbacks`); a tuning trial does not.
+    """What staged fine-tuning needs, in order: the stages (`StageSchedule`: what
+    trains, LRs, each stage's early stop and plateau), NaN stop, the best weights
+    (kept in memory, and saved to ``best_path`` when given). A run adds its files
+    (`default_callbacks`); a tuning trial does not.
 
-    ``backbone`` is the `keras_art.registry` name the unfreeze freezes by (required
+    ``backbone`` is the `keras_art.registry` name the stages freeze by (required
     unless ``set_trainable`` is given)."""
-    cbs: list[keras.callbacks.Callback | None] = [
-        StagedUnfreeze.from_config_values(
+    return [
+        StageSchedule.from_train_config(
             train_cfg,
             backbone=backbone,
             set_trainable=set_trainable,
             backbone_name=backbone_name,
         ),
-        make_plateau_callback(train_cfg),
-        make_early_stopping(train_cfg),
         keras.callbacks.TerminateOnNaN(),
         BestModelCheckpoint(best_path, monitor=train_cfg.monitor),
     ]
-    return [cb for cb in cbs if cb is not None]
 
 
 def default_callbacks(
@@ -520,7 +606,7 @@ def default_callbacks(
             backbone_name=backbone_name,
             backbone=backbone,
         ),
-        HistoryLogger(run.history),
+        HistoryLogger(run.history, resolve_stages(train_cfg)),
     ]
     if tensorboard:
         cbs.append(

@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from keras_art.errors import UserError
 from keras_art.models.walk import all_sublayers
+from keras_art.stage_plan import resolve_stages, run_learning_rates
 
 HEAD = "head"
 BACKBONE = "backbone"
@@ -157,6 +158,22 @@ class GroupAdamW:
             current = float(keras.ops.convert_to_numpy(opt.learning_rate))
             opt.learning_rate = current * factor
 
+    def set_learning_rates(self, values: Mapping[str, Any]) -> None:
+        """Give groups new learning rates (a training stage starts): a float for
+        a constant group, a ``LearningRateSchedule`` for a scheduled one (evaluated
+        at the shared step). A traced step reads a float's new value; a new
+        schedule needs the step traced again."""
+        for group, lr in values.items():
+            scheduled = isinstance(lr, keras.optimizers.schedules.LearningRateSchedule)
+            if scheduled != (group in self._scheduled):
+                raise ValueError(
+                    f"Group {group!r} was built with a "
+                    f"{'schedule' if group in self._scheduled else 'constant'} "
+                    f"learning rate and cannot switch. Received: {lr!r}"
+                )
+            opt = self.optimizers[group]
+            opt.learning_rate = self._at_shared_step(lr) if scheduled else float(lr)
+
     # ----------------------------------------------------------------- update
     def apply(self, grads: list, variables: list) -> None:
         """One step for ``variables`` (a subset of the built ones).
@@ -194,12 +211,9 @@ class GroupAdamW:
 # --------------------------------------------------------------------- groups
 def group_learning_rates(train_cfg) -> dict[str, float]:
     """Peak LR per group: ``{"head": lr_head, "backbone": lr_backbone, stage: lr}``."""
-    head = float(train_cfg.lr_head)
-    if head <= 0:
-        raise UserError(f"train.lr_head must be > 0. Received: {head}")
-    out = {HEAD: head, BACKBONE: float(train_cfg.lr_backbone)}
-    for stage, lr in (getattr(train_cfg, "lr_groups", {}) or {}).items():
-        out[str(stage)] = float(lr)
+    out = run_learning_rates(train_cfg)
+    if out[HEAD] <= 0:
+        raise UserError(f"train.lr_head must be > 0. Received: {out[HEAD]}")
     return out
 
 
@@ -256,36 +270,37 @@ def variable_groups(
 
     Args:
         model: the classifier with a nested backbone model ``backbone_name``.
-        train_cfg: reads ``unfreeze_from``, ``unfreeze_epoch``, ``lr_groups`` and
-            ``train_bn``.
+        train_cfg: a `keras_art.config.TrainConfig`; its stages
+            (`keras_art.stage_plan.resolve_stages`: what each unfreezes, with or
+            without BatchNorm) and ``lr_groups`` are read.
         stages: ``keras_art.models.backbones.backbone_stages(backbone, name)``.
 
     Returns ``(variable_groups, candidates)``: ``variable_groups`` maps each learnable
     backbone weight's path to ``"backbone"`` or, when its stage is a key of
     ``train_cfg.lr_groups``, to that stage name; ``candidates`` lists every variable
     the optimizer must be built over: all trainable head variables plus the backbone
-    weights of stages at or after ``train_cfg.unfreeze_from`` (BatchNormalization
-    only when ``train_cfg.train_bn``). Works on a frozen backbone too.
+    weights that some training stage lets learn (BatchNormalization only where that
+    stage's ``train_bn``). Works on a frozen backbone too.
     """
     backbone = model.get_layer(backbone_name)
-    order = list(stages)
-    unfreeze_from = getattr(train_cfg, "unfreeze_from", None)
-    if unfreeze_from and unfreeze_from not in order:
-        raise UserError(
-            f"train.unfreeze_from {unfreeze_from!r} is not a backbone stage. "
-            f"Choose one of: {', '.join(order)}."
-        )
     open_stages: set[str] = set()
-    if unfreeze_from and getattr(train_cfg, "unfreeze_epoch", 0) >= 0:
-        open_stages = set(order[order.index(unfreeze_from) :])
+    bn_stages: set[str] = set()  # BN learns only where a stage's train_bn says so
+    for training_stage in resolve_stages(train_cfg):
+        unknown = set(training_stage.backbone_stages) - set(stages)
+        if unknown:
+            raise UserError(
+                f"Stage {training_stage.name!r} unfreezes {sorted(unknown)}, which "
+                f"the backbone does not have. Choose from: {', '.join(stages)}."
+            )
+        open_stages.update(training_stage.backbone_stages)
+        if training_stage.train_bn:
+            bn_stages.update(training_stage.backbone_stages)
     lr_groups = dict(getattr(train_cfg, "lr_groups", {}) or {})
-    # BN learns only when train.train_bn was resolved to True (random init).
-    train_bn = bool(getattr(train_cfg, "train_bn", False))
     groups: dict[str, str] = {}
     candidates: list = []
     for stage, layers in stages.items():
         for layer in layers:
-            for w in _learnable_weights(layer, train_bn):
+            for w in _learnable_weights(layer, stage in bn_stages):
                 groups[w.path] = stage if stage in lr_groups else BACKBONE
                 if stage in open_stages:
                     candidates.append(w)

@@ -92,7 +92,7 @@ def make_schedule(train_cfg, steps_per_epoch: int, learning_rate: float | None =
     - ``cosine``: `WarmupCosine` with ``T_max = cosine_t_max_epochs * steps_per_epoch``,
       ``warmup_epochs * steps_per_epoch`` warmup steps and the floor ``eta_min``.
     - ``plateau`` and ``constant``: the float peak (plateau reductions are applied by
-      `keras_art.training.callbacks.make_plateau_callback` to every group).
+      `keras_art.training.callbacks.StageSchedule` to every group).
     """
     peak = float(train_cfg.lr_head if learning_rate is None else learning_rate)
     if steps_per_epoch < 1:

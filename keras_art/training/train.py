@@ -1,10 +1,11 @@
 """`train`: one run from a `Config` to a complete run directory.
 
 Order of work (each step's artifact is written atomically as soon as it exists):
-config.json -> classes.json, splits.csv, data_report.json, model.json ->
-checkpoints/, history.csv, best.keras, logs/ while training -> the temperatures
-fitted on val (`keras_art.training.calibrate`) into model.json -> summary.json LAST.
-A run directory without summary.json is incomplete, and ``--resume`` continues it.
+config.json -> classes.json, splits.csv, data_report.json (-> warm_start.json with
+train.init_from), model.json -> checkpoints/, history.csv, best.keras, logs/ while
+training -> the temperatures fitted on val (`keras_art.training.calibrate`) into
+model.json -> summary.json LAST. A run directory without summary.json is incomplete,
+and ``--resume`` continues it.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ from keras_art.errors import ParameterError, UserError
 from keras_art.models.backbones import backbone_stages, resolve_weights
 from keras_art.models.classifier import build_classifier
 from keras_art.models.model_record import ModelRecord, read_model_record
+from keras_art.models.warm_start import load_matching_weights, warm_start_file
 from keras_art.run_dir import DATA_REPORT_FILE, RunDir
 from keras_art.runtime_info import peak_rss_mb, versions
+from keras_art.stage_plan import resolve_stages, run_epochs
 from keras_art.training.calibrate import fit_val_temperatures
 from keras_art.training.callbacks import BestModelCheckpoint, default_callbacks
 from keras_art.training.checkpoints import EpochCheckpointer
@@ -96,6 +99,10 @@ def _check_weights_early(cfg: Config) -> None:
     resolve_weights(cfg.model.backbone, cfg.model.weights, on_missing=_on_missing(cfg))
 
 
+# The config key `train` names in its errors about train.init_from (a flag's slot).
+INIT_FROM = "train.init_from"
+
+
 def _on_missing(cfg: Config) -> str:
     return "random" if cfg.data.format == "sample" else "error"
 
@@ -104,6 +111,8 @@ def train(cfg: Config, *, resume: bool = False) -> RunResult:
     """Prepare data, build the model, run staged fine-tuning, write the run dir."""
     start = time.time()
     _check_weights_early(cfg)
+    if cfg.train.init_from and not resume:  # a resume reads its checkpoint
+        warm_start_file(cfg.train.init_from, INIT_FROM)
     # First TensorFlow work of the run: MultiWorkerMirroredStrategy must exist
     # before any other op runs in the process ("Collective ops must be configured
     # at program startup"), and data preparation runs ops.
@@ -195,6 +204,14 @@ def _fit(
 
     model, weights_source = _build_model(cfg, prepared, strategy, run_dir, chief)
     datasets = make_split_datasets(cfg, prepared)
+    stages = resolve_stages(cfg.train)
+    for stage in stages:  # a stage's bad augmentation fails now, not hours in
+        datasets["train_for_epoch"].with_augment(stage.augment)
+    logger.info(
+        "schedule: %s, %d epochs at most",
+        ", ".join(f"{s.name} ({s.epochs} ep., {s.trainable})" for s in stages),
+        run_epochs(cfg.train),
+    )
     trainer = Trainer(
         model,
         prepared.tasks,
@@ -210,7 +227,7 @@ def _fit(
     history = trainer.fit(
         datasets["train_for_epoch"],
         datasets["val"],
-        epochs=cfg.train.epochs,
+        epochs=run_epochs(cfg.train),
         callbacks=callbacks,
         feature_train_ds=_feature_dataset(cfg, model, datasets),
         checkpoints=EpochCheckpointer(RunDir(run_dir).checkpoints),
@@ -244,8 +261,15 @@ def _build_model(cfg: Config, prepared, strategy, run_dir: Path, chief: bool):
         model, weights_source = build_classifier(
             cfg.model, prepared.num_classes, on_missing_weights=_on_missing(cfg)
         )
+    warm = _warm_start(cfg, model, run_dir, chief)
+    if warm is not None:
+        weights_source += f"; {warm['summary']}"
     if cfg.train.train_bn is None:
-        cfg.train.train_bn = weights_source.startswith("random")
+        # Backbone weights from another run are trained weights, not random ones.
+        pretrained = warm is not None and any(
+            n.startswith("backbone/") for n in warm["loaded"]
+        )
+        cfg.train.train_bn = weights_source.startswith("random") and not pretrained
         if chief:
             RunDir(run_dir).write_config(cfg.to_json())
     logger.info(
@@ -259,9 +283,27 @@ def _build_model(cfg: Config, prepared, strategy, run_dir: Path, chief: bool):
     return model, weights_source
 
 
+def _warm_start(cfg: Config, model, run_dir: Path, chief: bool) -> dict | None:
+    """``train.init_from`` loaded into ``model`` (a new run) and recorded, or the
+    record of it (a resumed run, whose checkpoint holds the weights); None without."""
+    run = RunDir(run_dir)
+    if not cfg.train.init_from:
+        return None
+    if run.warm_start.is_file() and run.checkpoints.exists():
+        return run.read_warm_start()
+    report = load_matching_weights(model, cfg.train.init_from, INIT_FROM)
+    for line in report.lines():
+        logger.info("%s", line)
+    record = {"summary": report.summary(), **report.as_dict()}
+    if chief:
+        run.write_warm_start(record)
+    return record
+
+
 def _feature_dataset(cfg: Config, model, datasets):
     """The frozen backbone's features of the train split, when train.feature_cache."""
-    if not cfg.train.feature_cache or cfg.train.unfreeze_epoch == 0:
+    head_stages = [s for s in resolve_stages(cfg.train) if s.trains == "head"]
+    if not cfg.train.feature_cache or not any(s.epochs > 0 for s in head_stages):
         return None
 
     logger.info("feature cache: the frozen backbone runs once over the train split")

@@ -7,13 +7,16 @@ once) -> ``strategy.run(apply)``: `GroupAdamW` clips the summed gradients at one
 global norm and steps one stock AdamW per variable group (float16: the step is
 skipped when a gradient is not finite, `DynamicLossScale`) -> sums of losses and
 confusion matrices reduced across replicas -> exact epoch metrics -> a
-``keras.callbacks.CallbackList`` (EarlyStopping, TerminateOnNaN, TensorBoard,
-`StagedUnfreeze`, history and checkpoint callbacks).
+``keras.callbacks.CallbackList`` (`StageSchedule`, TerminateOnNaN, TensorBoard,
+history and checkpoint callbacks).
 
-The train step is traced for one set of trainable variables and retraced when that set
-changes (the unfreeze). The optimizer is built up front over every variable that may
-ever train (`keras_art.training.optimizers.make_optimizer`), so the unfreeze keeps its
-state. Batches are ``(images, targets, weights)`` with dicts keyed by task.
+Training stages (`keras_art.stage_plan`) are entered through `Trainer.enter_stage`
+(by `keras_art.training.callbacks.StageSchedule`): the stage's learning rates,
+and its augmentation for the training data (`TrainEpochs.with_augment`). The train
+step is traced for one set of trainable variables and retraced at each stage. The
+optimizer is built up front over every variable that any stage may train
+(`keras_art.training.optimizers.make_optimizer`), so stage switches keep its state.
+Batches are ``(images, targets, weights)`` with dicts keyed by task.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import numpy as np
 import tensorflow as tf
 
 from keras_art.atomic_files import to_builtin
+from keras_art.data.pipeline.dataset import TrainEpochs
+from keras_art.stage_plan import Stage, run_epochs, run_learning_rates
 from keras_art.training.callbacks import TrainerAwareCallback
 from keras_art.training.epoch_metrics import EpochMetrics, step_statistics
 from keras_art.training.loss_scale import DynamicLossScale
@@ -52,8 +57,8 @@ class Trainer:
         train_cfg: `keras_art.config.TrainConfig`; read here: lr_head/lr_backbone/
             lr_groups, weight_decay, schedule (+ cosine/warmup/eta_min), clipnorm,
             label_smoothing, task_weights, mixed_precision ("float16" -> loss
-            scaling), steps_per_epoch (cap), epochs (default for `fit`),
-            unfreeze_from/train_bn (which variables the optimizer covers),
+            scaling), steps_per_epoch (cap), epochs and the stages (`fit`'s
+            length; which variables the optimizer covers; each stage's LRs),
             jit_compile (XLA for the train and eval steps; one replica only).
         strategy: a ``tf.distribute.Strategy`` (default: the current one).
         optimizer: a built `GroupAdamW` (e.g. from `make_optimizer`, made in the
@@ -107,6 +112,10 @@ class Trainer:
         self.batch_augment = batch_augment
         self.steps_per_epoch = steps_per_epoch
         self.stage = 1
+        self.current_stage: Stage | None = None  # set by enter_stage
+        self._staged: TrainEpochs | None = None  # the stage's own augmentation
+        # Each group's peak LR the optimizer's (cosine) schedules were made for.
+        self._peaks = run_learning_rates(train_cfg)
         self.history_records: list[dict[str, Any]] = []
         self.optimizer: GroupAdamW | None = None
         self.loss_scale: DynamicLossScale | None = None
@@ -190,6 +199,33 @@ class Trainer:
     def group_learning_rates(self) -> dict[str, float]:
         return self.optimizer.learning_rates()
 
+    def enter_stage(self, stage: Stage, *, start: bool = True) -> None:
+        """Train as ``stage`` from now on (its number, augmentation and learning
+        rates); the step is traced again. Constant (plateau) rates: when the stage
+        begins (``start``) it sets the ones it names, and the others go on; a
+        resume inside it (``start=False``) keeps the restored ones. Cosine
+        schedules follow the stage's peaks either way."""
+        self.stage = stage.index
+        self.current_stage = stage
+        if self.optimizer is not None:
+            self.optimizer.set_learning_rates(self._stage_rates(stage, start))
+        self.invalidate_step()
+
+    def _stage_rates(self, stage: Stage, start: bool) -> dict[str, Any]:
+        """The group learning rates ``stage`` changes (see `enter_stage`)."""
+        groups = self.optimizer.optimizers
+        peaks = {g: lr for g, lr in stage.learning_rates.items() if g in groups}
+        if self.cfg.schedule != "cosine":
+            if not start:
+                return {}
+            return {g: peaks[g] for g in stage.sets_learning_rates if g in peaks}
+        changed = {g: lr for g, lr in peaks.items() if self._peaks.get(g) != lr}
+        self._peaks.update(changed)
+        return {
+            g: make_schedule(self.cfg, self.steps_per_epoch, lr)
+            for g, lr in changed.items()
+        }
+
     # ----------------------------------------------------------------- steps
     def _trainable(self, head_only: bool) -> list:
         source = self.head if head_only else self.model
@@ -199,7 +235,8 @@ class Trainer:
             raise RuntimeError(
                 f"{len(unknown)} trainable variable(s) are unknown to the optimizer "
                 f"(e.g. {unknown[:3]}). Build the optimizer over every variable that "
-                f"may train: make_optimizer() with the final train.unfreeze_from."
+                f"may train: make_optimizer() with the run's stages (train.stages, "
+                f"or train.unfreeze_from)."
             )
         return variables
 
@@ -260,14 +297,26 @@ class Trainer:
     def _reduce(self, value):
         return self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
 
+    @property
+    def _step_augment(self) -> Callable | None:
+        """The batch ops of the current stage's augmentation (``batch_augment``
+        unless the stage overrides the augmentation)."""
+        if self._staged is not None:
+            return self._staged.batch_augment
+        return self.batch_augment
+
+    def _step_key(self, head_only: bool, variables) -> tuple:
+        augment = id(self._step_augment)
+        return (head_only, self._jit, augment, tuple(id(v) for v in variables))
+
     def _get_train_fn(self, head_only: bool):
         variables = self._trainable(head_only)
-        key = (head_only, self._jit, tuple(id(v) for v in variables))
+        key = self._step_key(head_only, variables)
         if self._train_fn is not None and key == self._train_key:
             return self._train_fn
         used: list = []
 
-        augment = None if head_only else self.batch_augment
+        augment = None if head_only else self._step_augment
 
         def forward(images, targets, weights, seed):
             if augment is not None:
@@ -334,6 +383,22 @@ class Trainer:
         """True when no backbone variable is trainable (stage 1)."""
         return not self.backbone.trainable_variables
 
+    def _stage_source(self, ds: DatasetOrFactory) -> DatasetOrFactory:
+        """``ds``, or its variant with the current stage's augmentation (and that
+        augmentation's batch ops for the step)."""
+        stage = self.current_stage
+        self._staged = None
+        if stage is None or not stage.augment:
+            return ds
+        if not isinstance(ds, TrainEpochs):
+            raise ValueError(
+                f"Stage {stage.name!r} overrides augmentation, which a fixed "
+                "dataset cannot follow: pass train_ds as a TrainEpochs "
+                "(keras_art.data.pipeline.dataset.make_split_datasets)."
+            )
+        self._staged = ds.with_augment(stage.augment)
+        return self._staged
+
     def _epoch_dataset(self, ds: DatasetOrFactory, epoch: int) -> tf.data.Dataset:
         data = ds(epoch) if callable(ds) and not isinstance(ds, tf.data.Dataset) else ds
         if self.cfg.steps_per_epoch:
@@ -394,12 +459,14 @@ class Trainer:
         checkpoints=None,
         resume: bool = False,
     ) -> keras.callbacks.History:
-        """Train from ``initial_epoch`` to ``epochs`` (default ``train_cfg.epochs``).
+        """Train from ``initial_epoch`` to ``epochs`` (default: the run's length,
+        `keras_art.stage_plan.run_epochs`).
 
         Args:
             train_ds: finite one-epoch dataset of ``(images, targets, weights)``
                 (drop_remainder=True), or ``epoch -> dataset`` (for bit-identical
-                resume, seed its shuffle with the epoch).
+                resume, seed its shuffle with the epoch); a `TrainEpochs` follows
+                the stages' augmentation.
             val_ds: evaluation dataset; its metrics are logged with ``val_``.
             callbacks: Keras callbacks; trainer-aware ones
                 (`keras_art.training.callbacks.TrainerAwareCallback`) get this
@@ -417,7 +484,7 @@ class Trainer:
         Returns:
             ``keras.callbacks.History`` with every epoch's logs (restored ones too).
         """
-        epochs = int(epochs if epochs is not None else self.cfg.epochs)
+        epochs = int(epochs if epochs is not None else run_epochs(self.cfg))
         if self.optimizer is None:
             self.build_optimizer(self._steps_per_epoch_of(train_ds, initial_epoch))
         self._feature_ds = feature_train_ds
@@ -512,9 +579,11 @@ class Trainer:
         """Train one epoch (on cached features while the backbone is frozen),
         evaluate, and log learning rates, stage and time."""
         cb_list.on_epoch_begin(epoch)
+        train_ds = self._stage_source(train_ds)
         self.invalidate_if_changed()
         if self.verbose:
-            logger.info("Epoch %d/%d (stage %d)", epoch + 1, epochs, self.stage)
+            name = f" {self.current_stage.name}" if self.current_stage else ""
+            logger.info("Epoch %d/%d (stage %d%s)", epoch + 1, epochs, self.stage, name)
         start = time.time()
         source = self._feature_ds if self._use_feature_cache else train_ds
         logs = self.train_epoch(source, cb_list, epoch)
@@ -541,9 +610,7 @@ class Trainer:
         if self._train_key is None:
             return
         head_only = self._use_feature_cache
-        variables = self._trainable(head_only)
-        key = (head_only, self._jit, tuple(id(v) for v in variables))
-        if key != self._train_key:
+        if self._step_key(head_only, self._trainable(head_only)) != self._train_key:
             self.invalidate_step()
 
 

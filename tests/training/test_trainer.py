@@ -12,7 +12,7 @@ from keras_art.models.classifier import build_classifier
 from keras_art.training.callbacks import (
     BestModelCheckpoint,
     HistoryLogger,
-    StagedUnfreeze,
+    StageSchedule,
     default_callbacks,
 )
 from keras_art.training.checkpoints import EpochCheckpointer
@@ -61,7 +61,7 @@ def test_staged_unfreeze_proof():
     cfg = tiny.train_cfg(epochs=3, unfreeze_epoch=2, unfreeze_from="conv3")
     trainer = _trainer(model, cfg)
     snaps = _Snapshots(backbone)
-    unfreeze = StagedUnfreeze(2, "conv3", set_trainable=tiny.set_trainable)
+    unfreeze = StageSchedule.from_train_config(cfg, set_trainable=tiny.set_trainable)
     history = trainer.fit(
         tiny.dataset(), tiny.dataset(n=8), callbacks=[unfreeze, snaps]
     )
@@ -80,24 +80,26 @@ def test_staged_unfreeze_proof():
 
 def test_unfreeze_on_plateau_and_stage_logged():
     model = tiny.tiny_model()
-    cfg = tiny.train_cfg(epochs=3, unfreeze_epoch=10)
-    trainer = _trainer(model, cfg)
-    unfreeze = StagedUnfreeze(
-        10,
-        "conv4",
-        on_plateau=True,
-        patience=1,
+    cfg = tiny.train_cfg(
+        epochs=4,
+        unfreeze_epoch=10,
+        unfreeze_from="conv4",
+        unfreeze_on_plateau=True,
         monitor="val_loss",
-        set_trainable=tiny.set_trainable,
     )
+    trainer = _trainer(model, cfg)
+    unfreeze = StageSchedule.from_train_config(cfg, set_trainable=tiny.set_trainable)
 
     class Worse(keras.callbacks.Callback):  # force a plateau on val_loss
         def on_epoch_end(self, epoch, logs=None):
             logs["val_loss"] = float(epoch)
 
-    trainer.fit(tiny.dataset(), tiny.dataset(n=8), callbacks=[Worse(), unfreeze])
-    assert unfreeze.stage == 2 and unfreeze.unfrozen_at == 2
-    assert trainer.stage == 2
+    history = trainer.fit(
+        tiny.dataset(), tiny.dataset(n=8), callbacks=[Worse(), unfreeze]
+    )
+    # Two epochs without a gain (after epoch 1's best) end stage 1 early.
+    assert history.history["stage"] == [1, 1, 1, 2]
+    assert unfreeze.stage.name == "unfrozen" and trainer.stage == 2
 
 
 def test_callbacks_history_best_model_early_stopping(tmp_path):
@@ -126,10 +128,14 @@ def test_callbacks_history_best_model_early_stopping(tmp_path):
         ),
         callbacks=cbs,
     )
-    assert len(history.epoch) == 2
+    # Stage 1 (1 epoch) ends by its length; stage 2's early stopping starts
+    # afresh and ends the run after its second epoch.
+    assert len(history.epoch) == 3
     rows = list(csv.DictReader((tmp_path / "history.csv").read_text().splitlines()))
-    assert [r["epoch"] for r in rows] == ["1", "2"]
-    assert [r["stage"] for r in rows] == ["1", "2"]
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+    assert [r["stage"] for r in rows] == ["1", "2", "2"]
+    assert [r["stage_name"] for r in rows] == ["frozen", "unfrozen", "unfrozen"]
+    assert [r["trainable"] for r in rows] == ["head"] + ["head+conv3-conv5"] * 2
     for key in (
         "loss",
         "val_style_macro_f1",
@@ -259,7 +265,7 @@ def test_feature_cache_trains_head_only_in_stage_one():
     model = tiny.tiny_model()
     backbone = model.get_layer("backbone")
     tiny.set_trainable(backbone, None)
-    cfg = tiny.train_cfg(epochs=2, unfreeze_epoch=1)
+    cfg = tiny.train_cfg(epochs=2, unfreeze_epoch=1, unfreeze_from="conv4")
     trainer = _trainer(model, cfg)
     cached = build_feature_cache(backbone, tiny.dataset(), batch_size=4, flips=True)
     assert int(cached.cardinality()) == 6
@@ -273,7 +279,7 @@ def test_feature_cache_trains_head_only_in_stage_one():
         def on_epoch_begin(self, epoch, logs=None):
             calls.append(trainer._use_feature_cache)
 
-    unfreeze = StagedUnfreeze(1, "conv4", set_trainable=tiny.set_trainable)
+    unfreeze = StageSchedule.from_train_config(cfg, set_trainable=tiny.set_trainable)
     history = trainer.fit(
         tiny.dataset(),
         tiny.dataset(n=8),
@@ -330,7 +336,7 @@ def test_resume_restores_callback_states_by_name_not_position(tmp_path):
 
     def callbacks():
         return [
-            StagedUnfreeze(1, "conv3", set_trainable=tiny.set_trainable),
+            StageSchedule.from_train_config(cfg, set_trainable=tiny.set_trainable),
             BestModelCheckpoint(tmp_path / "best.keras", monitor="val_loss"),
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=5),
         ]
@@ -347,7 +353,7 @@ def test_resume_restores_callback_states_by_name_not_position(tmp_path):
         callbacks=[unfreeze, best, early],
         checkpoints=ckpt,
     )
-    assert unfreeze.stage == 2 and best.best is not None
+    assert unfreeze.stage.index == 2 and best.best is not None
 
     # Resume with the callbacks in the opposite order: nothing is left to train,
     # so what they hold is what the checkpoint gave them.
@@ -361,7 +367,7 @@ def test_resume_restores_callback_states_by_name_not_position(tmp_path):
         resume=True,
     )
     assert history.epoch == [0, 1]
-    assert (unfreeze2.stage, unfreeze2.unfrozen_at) == (2, 1)
+    assert (unfreeze2.stage.index, unfreeze2.epochs_done) == (2, 1)
     assert trainer.stage == 2
     assert (
         trainer.model.get_layer("backbone").get_layer("conv3_block1_1_conv").trainable
@@ -411,7 +417,7 @@ def test_pretrained_resnet50_keeps_batchnorm_and_stem_frozen_through_unfreeze(
         verbose=0,
         stages=backbone_stages(backbone, "resnet50"),
     )
-    unfreeze = StagedUnfreeze.from_config_values(cfg, backbone="resnet50")
+    unfreeze = StageSchedule.from_train_config(cfg, backbone="resnet50")
     snaps = _Snapshots(backbone)
     head_bn = model.get_layer("head").get_layer("head_dense_0_bn")
     head_mean = head_bn.moving_mean.numpy().copy()

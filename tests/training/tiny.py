@@ -40,18 +40,25 @@ def tiny_backbone() -> keras.Model:
     return keras.Model(inp, x, name="backbone")
 
 
-def tiny_model(tasks=("artist",), dropout: float = 0.0) -> keras.Model:
+def tiny_model(
+    tasks=("artist",), dropout: float = 0.0, classes=None, size=SIZE, dense=()
+) -> keras.Model:
+    """``classes``: task -> class count (default `CLASSES`); ``size``: the input
+    side (None: any); ``dense``: units of hidden Dense layers in the head."""
+    classes = classes or CLASSES
     backbone = tiny_backbone()
     feat = keras.Input((None, None, 4))
     g = keras.layers.GlobalAveragePooling2D(name="head_gap")(feat)
+    for i, units in enumerate(dense):
+        g = keras.layers.Dense(units, activation="relu", name=f"head_dense_{i}")(g)
     if dropout:
         g = keras.layers.Dropout(dropout, name="head_dropout")(g)
     outs = {
-        t: keras.layers.Dense(CLASSES[t], activation="softmax", name=f"head_{t}")(g)
+        t: keras.layers.Dense(classes[t], activation="softmax", name=f"head_{t}")(g)
         for t in tasks
     }
     head = keras.Model(feat, outs, name="head")
-    image = keras.Input((SIZE, SIZE, 3), name="image")
+    image = keras.Input((size, size, 3), name="image")
     o = head(backbone(image))
     o = {t: keras.layers.Identity(dtype="float32", name=t)(o[t]) for t in tasks}
     return keras.Model(image, o, name="classifier")

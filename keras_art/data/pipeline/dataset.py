@@ -35,25 +35,69 @@ encoded bytes.
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from keras_art.config import AugmentConfig, InputConfig
+from keras_art.config import AugmentConfig, InputConfig, augment_with
 from keras_art.data.pipeline import augment as aug
+from keras_art.data.pipeline.batch_augment import make_batch_augment
 from keras_art.data.pipeline.class_balance import class_weights, epoch_order
 from keras_art.data.pipeline.decode import check_eval_mode, decode_and_resize_for_eval
 from keras_art.data.pipeline.mixing import mix_batch_as_configured
 from keras_art.errors import ParameterError, UserError
 
 
+class TrainEpochs:
+    """The training pipeline of each epoch (``epoch -> dataset``) for one
+    augmentation, and its variants for training stages' augmentation overrides.
+
+    Args:
+        build: ``(augment, epoch) -> dataset``, a function of its arguments only (a
+            resumed run sees the batches the uninterrupted one saw).
+        augment, input_cfg: the augmentation this instance trains with, and the
+            input settings (for ``augment.on_device``'s batch ops).
+    """
+
+    def __init__(
+        self,
+        build: Callable[[AugmentConfig, int], tf.data.Dataset],
+        augment: AugmentConfig,
+        input_cfg: InputConfig,
+    ):
+        self._build = build
+        self.augment = augment
+        self.input_cfg = input_cfg
+        # The batch ops the train step runs with this augmentation (on_device).
+        self.batch_augment = make_batch_augment(augment, input_cfg)
+        self._variants: dict[str, TrainEpochs] = {}
+
+    def __call__(self, epoch: int) -> tf.data.Dataset:
+        return self._build(self.augment, epoch)
+
+    def with_augment(self, overrides: Mapping[str, Any]) -> TrainEpochs:
+        """The same pipeline with ``overrides`` (augment key -> value) applied;
+        one instance per distinct overrides."""
+        if not overrides:
+            return self
+        key = json.dumps(dict(overrides), sort_keys=True)
+        if key not in self._variants:
+            augment = augment_with(self.augment, overrides, "stage augment")
+            _check_augment(augment)
+            self._variants[key] = TrainEpochs(self._build, augment, self.input_cfg)
+        return self._variants[key]
+
+
 def make_split_datasets(cfg, prepared) -> dict:
-    """The run's pipelines: ``train_for_epoch`` (epoch -> dataset), ``val``, ``test``
-    (None when a split is empty) and, with ``train.feature_cache``, ``train_eval``
-    (the train split through the evaluation pipeline)."""
+    """The run's pipelines: ``train_for_epoch`` (a `TrainEpochs`: epoch -> dataset,
+    and each training stage's augmentation), ``val``, ``test`` (None when a split
+    is empty) and, with ``train.feature_cache``, ``train_eval`` (the train split
+    through the evaluation pipeline)."""
     if len(prepared.indices("train")) == 0:
         raise UserError(
             "The train split is empty. Lower data.min_per_class or check data.split."
@@ -63,7 +107,7 @@ def make_split_datasets(cfg, prepared) -> dict:
 
         check_shards_match(prepared, cfg.input.tfrecords)
 
-    def make(split: str, training: bool, epoch: int = 0):
+    def make(split: str, training: bool, epoch: int = 0, augment=cfg.augment):
         idx = prepared.indices(split)
         if len(idx) == 0:
             return None
@@ -71,7 +115,7 @@ def make_split_datasets(cfg, prepared) -> dict:
             [prepared.files[i] for i in idx],
             {t: prepared.labels[t][idx] for t in prepared.tasks},
             prepared.num_classes,
-            cfg.augment,
+            augment,
             cfg.input,
             training=training,
             seed=cfg.train.seed,
@@ -82,7 +126,11 @@ def make_split_datasets(cfg, prepared) -> dict:
     datasets = {
         # A fresh pipeline per epoch, a function of (seed, epoch) only: a resumed
         # run sees exactly the batches the uninterrupted run would have seen.
-        "train_for_epoch": lambda epoch: make("train", True, epoch=epoch),
+        "train_for_epoch": TrainEpochs(
+            lambda augment, epoch: make("train", True, epoch, augment),
+            cfg.augment,
+            cfg.input,
+        ),
         "val": make("val", training=False),
         "test": make("test", training=False),
     }
@@ -659,6 +707,10 @@ def _check_input_cfg(input_cfg: InputConfig, augment: AugmentConfig, n, training
             f"{n} training images but input.batch_size={input_cfg.batch_size}: no "
             f"full batch. Lower {{input.batch_size}}."
         )
+    _check_augment(augment)
+
+
+def _check_augment(augment: AugmentConfig) -> None:
     lo, hi = augment.crop_scale
     if not 0 < lo <= hi <= 1:
         raise UserError(
