@@ -486,6 +486,7 @@ def preset_seed002() -> Config:
     cfg.train.lr_head = cfg.train.lr_backbone = 1e-4
     cfg.train.weight_decay = 0.0
     cfg.train.clipnorm = 0.0
+    cfg.train.mixed_precision = "off"
     cfg.train.schedule = "plateau"
     cfg.train.plateau_patience = 4
     cfg.train.eta_min = 0.0  # the plateau's floor
