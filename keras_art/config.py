@@ -468,7 +468,8 @@ def preset_seed002() -> Config:
     with --init-from <baseline run>. The ResNet's BatchNorm keeps its ImageNet
     statistics (the project's policy; set train.stages.N.train_bn=true to let it
     learn), and its multi-size SPP variant is ``--head spp --set
-    augment.multi_size=[224,260,296]``.
+    augment.multi_size=[224,260,296]``. Adam at 1e-4 becomes AdamW with weight
+    decay 0 at 1e-4; no gradient clipping and no mixed precision (both seed 000's).
     """
     cfg = Config(preset="seed002")
     cfg.data.top_n = 10
