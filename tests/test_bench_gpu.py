@@ -36,6 +36,7 @@ def test_every_section_runs_on_cpu_and_the_cpu_served_export_matches(
         sizes=(tiny.SIZE,),
         batch_size=2,
         steps=1,
+        num_classes=tiny.CLASSES["artist"],
         precisions=("float32", "mixed_bfloat16"),
         data_dir=str(_jpeg_folders(tmp_path / "data")),
         run_dir=str(smoke_multi_run),

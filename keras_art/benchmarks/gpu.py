@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from keras_art.benchmarks import gpu_checks, gpu_timing, progress
-from keras_art.benchmarks.gpu_checks import NO_GPU
+from keras_art.benchmarks.gpu_checks import NO_GPU, error_text
 from keras_art.benchmarks.gpu_timing import PRECISIONS
 
 NAME = "gpu"
@@ -50,6 +50,7 @@ class GpuBenchConfig:
     batch_size: int = GPU_SETTINGS["batch_size"]
     steps: int = GPU_SETTINGS["steps"]
     images: int = GPU_SETTINGS["images"]
+    num_classes: int = 27  # classes of the precision section's synthetic batches
     heads: tuple[str, ...] = HEADS
     precisions: tuple[str, ...] = tuple(PRECISIONS)
     data_dir: str | None = None
@@ -91,6 +92,7 @@ def bench_gpu(
             precisions=config.precisions,
             batch_size=config.batch_size,
             steps=config.steps,
+            num_classes=config.num_classes,
             train_cfg=train_cfg,
             build_fn=build_fn,
         ),
@@ -115,8 +117,8 @@ def _guarded(name: str, section: Callable[[], dict]) -> dict:
     try:
         return section()
     except Exception as e:
-        progress(f"gpu: {name} failed: {type(e).__name__}: {e}")
-        return {"error": f"{type(e).__name__}: {e}"}
+        progress(f"gpu: {name} failed: {error_text(e)}")
+        return {"error": error_text(e)}
 
 
 def _default_build(head: str, num_classes: int, image_size: int):

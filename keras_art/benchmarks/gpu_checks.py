@@ -27,6 +27,13 @@ CPU_SERVE_TIMEOUT_S = 300
 SERVE_TOLERANCE = 2e-3
 
 
+def error_text(e: Exception) -> str:
+    """``Type: message``, cut to the message's last line (TensorFlow's errors
+    carry a traceback of the traced code before it)."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    return f"{type(e).__name__}: {lines[-1] if lines else ''}"
+
+
 # ----------------------------------------------------------------- (a) devices
 def device_info() -> dict[str, Any]:
     """Physical devices, TensorFlow's CUDA/cuDNN build versions, each GPU's

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from keras_art.benchmarks import progress
+from keras_art.benchmarks.gpu_checks import error_text
 
 # Keras dtype policies timed by (c), and the train.mixed_precision of each.
 PRECISIONS = {
@@ -32,6 +33,7 @@ def precision_times(
     precisions,
     batch_size: int,
     steps: int,
+    num_classes: int,
     train_cfg,
     build_fn: Callable | None,
 ) -> dict[str, Any]:
@@ -54,6 +56,7 @@ def precision_times(
                     image_size=size,
                     batch_size=batch_size,
                     steps=steps,
+                    num_classes=num_classes,
                 )
                 cfg = dataclasses.replace(train_cfg, mixed_precision=PRECISIONS[policy])
                 keras.mixed_precision.set_global_policy(policy)
@@ -63,7 +66,7 @@ def precision_times(
                     step_ms[key] = round(seconds * 1000, 3)
                     images_per_s[key] = round(batch_size / seconds, 2)
                 except Exception as e:  # one combination; the others still run
-                    errors[key] = f"{type(e).__name__}: {e}"
+                    errors[key] = error_text(e)
                 finally:
                     keras.mixed_precision.set_global_policy("float32")
     return {
