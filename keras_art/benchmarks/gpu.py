@@ -32,13 +32,15 @@ from typing import Any
 from keras_art.benchmarks import gpu_checks, gpu_timing, progress
 from keras_art.benchmarks.gpu_checks import NO_GPU, error_text
 from keras_art.benchmarks.gpu_timing import PRECISIONS
+from keras_art.registry import HEADS as REGISTRY_HEADS
 
 NAME = "gpu"
 HELP = "GPU host check: devices, cuDNN GRUs, mixed precision, input-bound, CPU serving"
 GPU_SETTINGS = {"sizes": (224, 384), "batch_size": 32, "steps": 10, "images": 128}
 CPU_SETTINGS = {"sizes": (64,), "batch_size": 4, "steps": 2, "images": 16}
 CPU_NOTE = f"{NO_GPU}: quick CPU settings"
-HEADS = ("cnn_rnn", "gap")
+# The heads timed: the GRU head and the cheapest one, its baseline.
+HEADS = tuple(h for h in REGISTRY_HEADS if h in ("cnn_rnn", "gap"))
 GENERATED_SIZE = (1024, 768)  # (W, H) of the generated JPEGs of input_bound
 
 
