@@ -16,7 +16,7 @@ from keras_art.benchmarks.gpu_checks import error_text
 
 # Keras dtype policies timed by (c) -> the train.mixed_precision of each: the
 # inverse of keras_art.training.precision.POLICIES (a test holds them equal), not
-# imported from it because keras_art.training imports TensorFlow.
+# imported from it: keras_art.training's package imports TensorFlow.
 PRECISIONS = {
     "float32": "off",
     "mixed_float16": "float16",
