@@ -58,7 +58,8 @@ def compare(
     resamples with ``seed`` give the intervals and paired tests. ``measure`` counts
     parameters and GFLOPs (`keras_art.models.model_cost.measure_compute`)."""
     check_layout(layout)
-    k = check_positive_int(top_k or LAYOUT_TOP_K.get(layout, DEFAULT_TOP_K), "top_k")
+    default_k = LAYOUT_TOP_K.get(layout, DEFAULT_TOP_K)
+    k = check_positive_int(default_k if top_k is None else top_k, "top_k")
     check_positive_int(bootstrap, "bootstrap")
     if split not in SPLITS:
         raise ParameterError(f"{{split}} {split}: choose one of {', '.join(SPLITS)}.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,7 @@ def read_predictions(path: str | os.PathLike) -> SplitPredictions:
                 k[len(_LABELS) :]: data[k] for k in data.files if k.startswith(_LABELS)
             }
             probs = {t: data[_PROBS + t] for t in labels}
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise ParameterError(
             f"{{run_dir}} {path}: unreadable predictions ({exc}). Write the report "
             "again with python -m keras_art.evaluate."

@@ -3,6 +3,7 @@ model: `compare_fixtures.make_run`), and ``python -m keras_art.compare``'s outpu
 and its one-line refusals."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -264,6 +265,8 @@ def test_a_run_without_a_report_is_evaluated_first(
         ("single_run", ["gap-a", "one run has nothing to compare"]),
         ("twice", ["given twice"]),
         ("out_with_files", ["--out", "holds other files"]),
+        ("corrupt_predictions", ["corrupt", "unreadable predictions"]),
+        ("top_k_0", ["--top-k 0: pass a positive integer"]),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(runs, tmp_path, capsys, case, words):
@@ -271,6 +274,10 @@ def test_bad_input_is_one_line_and_exit_2(runs, tmp_path, capsys, case, words):
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "notes.txt").write_text("mine")
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(runs["b"].path, corrupt)
+    cut = corrupt / "eval" / "test" / "predictions.npz"
+    cut.write_bytes(cut.read_bytes()[:100])  # a copy cut short
     argv = {
         "unknown": [a, str(root / "no-such-run")],
         "different_split": [a, str(runs["other_split"])],
@@ -278,6 +285,8 @@ def test_bad_input_is_one_line_and_exit_2(runs, tmp_path, capsys, case, words):
         "single_run": [a],
         "twice": [a, a],
         "out_with_files": [a, str(runs["b"]), "--out", str(busy)],
+        "corrupt_predictions": [a, str(corrupt)],
+        "top_k_0": [a, str(runs["b"]), "--top-k", "0"],
     }[case]
     assert main(argv) == 2
     err = capsys.readouterr().err
