@@ -86,9 +86,8 @@ def test_cudnn_scan_finds_a_planted_cudnn_op_and_none_in_a_cpu_traced_head():
     assert find_gpu_only_ops(graph) == {"CudnnRNNV3": ["__inference_train_step_7"]}
 
     inputs = keras.Input((3, 3, 4))
-    probs = keras.layers.Dense(2, activation="softmax")(
-        DirectionalBiGRU(units=2)(inputs)
-    )
+    features = keras.layers.Flatten()(DirectionalBiGRU(units=2)(inputs))
+    probs = keras.layers.Dense(2, activation="softmax")(features)
     head = keras.Model(inputs, {"artist": probs})
     step = gpu_checks.head_train_step(head)
     x, y = tf.zeros([2, 3, 3, 4]), tf.one_hot([0, 1], 2)
