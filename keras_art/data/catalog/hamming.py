@@ -7,9 +7,10 @@ d // 4 + 1 differing bits or more would make more than d). So for every chunk an
 every 16-bit mask of at most d // 4 bits, the hashes whose chunk equals another's
 chunk XOR the mask are candidates; a bucket table per chunk finds them with array
 lookups, and one vectorised popcount keeps the true pairs. At d = 10 that is 137
-masks per chunk, and 20,000 hashes group in about 2 s on a busy 2-core machine
-where comparing all 200 million pairs in numpy blocks takes several times longer
-(``python -m keras_art.bench near-duplicates --brute-force``).
+masks per chunk and candidates for about 1% of all pairs. On a busy 2-core machine
+(``python -m keras_art.bench near-duplicates --brute-force``): 20,000 hashes in
+2-3.5 s against 4.7 s for comparing all pairs with numpy's bitwise_count, 80,000
+(WikiArt's size) in 24 s against 97 s; the gap grows with the catalog.
 
 No library here does this on plain numpy arrays (imagehash compares one pair at a
 time), hence by hand.
