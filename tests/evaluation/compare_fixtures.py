@@ -113,6 +113,8 @@ def write_report(run: RunDir, record, files, labels, probs) -> None:
             staging, run, record, rows, preds, None,
             checkpoint="best", tta_sizes=(), gradcam=0, audit=False, top_k=5,
             bootstrap=BOOTSTRAP, seed=0, start=time.time(), forward_s=0.25,
+            temperature=(dict.fromkeys(record.tasks), "not calibrated"),
+            overlap=None, warnings=[],
         )  # fmt: skip
 
 
