@@ -133,13 +133,8 @@ def export_saved_model(
         _write_metadata_files(staging, metadata, record)
         if final.exists():
             raise UserError(f"{final} appeared while exporting; not overwritten.")
-    logger.info(
-        "export: %s (version %d of %s, %.0f s)",
-        final,
-        version,
-        name,
-        time.time() - start,
-    )
+    logger.info("export: %s (version %d of %s, %.0f s)", final, version, name,
+                time.time() - start)  # fmt: skip
     return final
 
 
