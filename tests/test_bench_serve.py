@@ -20,6 +20,7 @@ from keras_art.data.pipeline.decode import decode_and_resize_for_eval
 from keras_art.errors import UserError
 from keras_art.evaluation.evaluate_run import split_rows
 from keras_art.export.batching import parse_batching_parameters
+from keras_art.models.calibration import apply_temperature
 from keras_art.models.run_reader import load_run_model, open_run
 
 pytestmark = pytest.mark.slow
@@ -88,7 +89,12 @@ def test_serve_bench_writes_json(smoke_multi_run, tmp_path, capsys, monkeypatch)
     assert result["images"] == len(data)
     size, mode = record.image_size, record.eval_resize
     pixels = np.stack([decode_and_resize_for_eval(b, size, mode).numpy() for b in data])
-    expected = load_run_model(run)(pixels, training=False)
+    raw = load_run_model(run)(pixels, training=False)
+    # The exported paths serve the run's calibrated probabilities (its temperature
+    # baked into the graph); Keras + PIL is the raw model.
+    temperature = record.temperature or {}
+    assert temperature, "the smoke run is calibrated at the end of training"
+    calibrated = {t: apply_temperature(raw[t], temperature[t]) for t in record.tasks}
     ((paths, _),) = built
     assert set(paths) == set(LATENCY_PATHS)
     for name, call in paths.items():
@@ -97,7 +103,8 @@ def test_serve_bench_writes_json(smoke_multi_run, tmp_path, capsys, monkeypatch)
         for task in record.tasks:
             key = task if name == "keras_pil" else f"{task}_probabilities"
             probs = np.concatenate([np.asarray(g[key]) for g in got])
-            diff = np.abs(probs - np.asarray(expected[task])).max()
+            expected = raw[task] if name == "keras_pil" else calibrated[task]
+            diff = np.abs(probs - np.asarray(expected)).max()
             assert diff <= atol, f"{name} {task}: max |prob diff| {diff:.3g} > {atol}"
     # The reported pixel gap is these images' (recomputed here, rounded as in the
     # JSON); `test_pil_pixels_follow_the_eval_resize` checks pil_pixels itself.

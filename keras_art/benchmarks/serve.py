@@ -21,6 +21,10 @@ first so disk reads count nowhere):
   the TFLite interpreter; ``tflite_model_only``: the interpreter on pre-resized
   pixels.
 
+The exported paths carry the run's temperature (`keras_art.models.calibration`)
+inside their graphs, as served; ``keras_pil`` is the raw model. The difference in
+work is one LOG and one SOFTMAX over the class scores, nothing next to ResNet50.
+
 Single-image latency (p50/p95 ms over ``--repeats`` calls) for every path and
 batch-``--batch`` throughput (images/s over ``--batches`` batches) for the two that
 take batches of bytes. Each path is warmed up first, and the timed calls take turns

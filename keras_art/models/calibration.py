@@ -18,15 +18,21 @@ TensorFlow form for exported graphs is `apply_temperature_tf`.
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
 
+logger = logging.getLogger(__name__)
+
 # float32's smallest normal number: log() of it is -87.3, finite in float32.
 PROB_FLOOR = float(np.finfo(np.float32).tiny)
-# The search range for T. Below 0.05 or above 20 a model is not miscalibrated but
-# broken (or the split is too small to say); the fit then stops at the bound.
-TEMPERATURE_BOUNDS = (0.05, 20.0)
+# The search range for T. Above 20 a model is not miscalibrated but broken (or the
+# split is too small to say). The floor 0.25 keeps a baked-in T undoable in float32:
+# T sharpens p to p ** (1 / T), so a class below PROB_FLOOR ** T underflows to 0
+# and comes back as PROB_FLOOR ** T; at 0.25 that is 3e-10, below anything a
+# report or a top-k shows (at 0.05 it would be 0.01). The fit warns at a bound.
+TEMPERATURE_BOUNDS = (0.25, 20.0)
 
 
 def apply_temperature(probs, temperature: float) -> np.ndarray:
@@ -104,7 +110,16 @@ def fit_temperature(
         method="bounded",
         options={"xatol": 1e-5},
     )
-    return float(math.exp(found.x))
+    t = float(math.exp(found.x))
+    if min(abs(found.x - lo), abs(found.x - hi)) < 1e-3:
+        logger.warning(
+            "The fitted temperature %.3g stopped at its bound (range %g-%g): the "
+            "held-out predictions are degenerate (all right or all wrong with "
+            "full confidence) or too few to fit on.",
+            t,
+            *bounds,
+        )
+    return t
 
 
 def check_temperature(temperature) -> float:

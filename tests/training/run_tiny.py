@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     tf.config.experimental.enable_op_determinism()
     strategy = make_strategy(args.strategy)
 
-    from keras_art.training.callbacks import HistoryLogger, StagedUnfreeze
+    from keras_art.training.callbacks import HistoryLogger, StageSchedule
     from keras_art.training.checkpoints import EpochCheckpointer
     from keras_art.training.trainer import Trainer
     from tests.training import tiny
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
             self.epoch = epoch
 
     callbacks = [
-        StagedUnfreeze(1, "conv3", set_trainable=tiny.set_trainable),
+        StageSchedule.from_train_config(cfg, set_trainable=tiny.set_trainable),
         HistoryLogger(os.path.join(args.dir, "history.csv")),
         Slow(),
     ]
