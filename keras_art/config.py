@@ -17,6 +17,7 @@ import copy
 import dataclasses
 import json
 import os
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -143,6 +144,10 @@ class InputConfig:
     cutmix_alpha: float = 1.0
     balanced_sampling: bool = True  # seed 000's weighted sampler
     class_weights: bool = False
+    # grpc://HOST:PORT of a tf.data service dispatcher (python -m
+    # keras_art.data_service): the training images are read, decoded and augmented
+    # on its workers (keras_art/data/pipeline/service.py says what changes).
+    data_service: str | None = None
 
 
 @dataclass
@@ -307,7 +312,26 @@ class Config:
             )
         if self.input.batch_size < 1 or self.train.epochs < 1:
             raise UserError("input.batch_size and train.epochs must be at least 1.")
+        self._check_data_service()
         return self
+
+    def _check_data_service(self) -> None:
+        """``input.data_service``: an address, with image files, order not promised."""
+        address = self.input.data_service
+        if address is None:
+            return
+        check_data_service_address(address)
+        if self.input.tfrecords:
+            raise UserError(
+                "input.data_service prepares images read from files; input.tfrecords "
+                "is read in the trainer. Set one of them to null."
+            )
+        if self.input.deterministic:
+            raise UserError(
+                "input.deterministic promises a fixed batch order, which images "
+                "arriving from several tf.data service workers cannot keep. Set "
+                "input.deterministic=false or input.data_service=null."
+            )
 
     def _check_sizes(self) -> None:
         """``data.split_sizes``, ``augment.center_crop_from`` and ``train.clipnorm``."""
@@ -1016,6 +1040,21 @@ def config_from_dict(raw: dict[str, Any], source: str = "the config") -> Config:
     """Rebuild a `Config` from a dict of `Config.to_json` (e.g. a run directory's
     config file); errors name ``source``, the file it came from."""
     return merge_dict(Config(), raw, source=source)
+
+
+_DATA_SERVICE_ADDRESS = re.compile(r"^grpc://([^:/\s]+):(\d{1,5})$")
+
+
+def check_data_service_address(address) -> str:
+    """``address`` if it is ``grpc://HOST:PORT`` (``input.data_service``)."""
+    match = _DATA_SERVICE_ADDRESS.match(str(address))
+    if match is None or not 0 < int(match.group(2)) < 65536:
+        raise UserError(
+            f"input.data_service={address!r} is not a tf.data service address. Pass "
+            "grpc://HOST:PORT, the dispatcher's (python -m keras_art.data_service "
+            "dispatcher --port PORT)."
+        )
+    return str(address)
 
 
 def build_config(

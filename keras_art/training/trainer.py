@@ -560,6 +560,11 @@ class Trainer:
     def _steps_per_epoch_of(self, train_ds: DatasetOrFactory, epoch: int) -> int:
         first = train_ds(epoch) if callable(train_ds) else train_ds
         steps = _cardinality(self._epoch_dataset(first, epoch))
+        # A factory may know what it plans when its datasets cannot say (tf.data
+        # service input): `keras_art.data.pipeline.dataset.TrainEpochs`.
+        planned = getattr(train_ds, "batches_per_epoch", None)
+        if steps is None and planned:
+            steps = min(planned, self.cfg.steps_per_epoch or planned)
         if steps is None:
             raise ValueError(
                 "Cannot size the schedule from an infinite or unknown-length "

@@ -24,6 +24,8 @@ TFRecord input is one sequential stream: shard order shuffled per epoch, then a
 ``input.shuffle_buffer`` shuffle (when balanced, after repeat-factor sampling:
 `repeat_factors`); the manifest's record count gives the epoch size.
 Evaluation: file order, eval resize, no mixing, the last partial batch kept.
+With ``input.data_service`` the training images are read and augmented on a tf.data
+service cluster, the rest stays here (`keras_art.data.pipeline.service`).
 
 Caching (``input.cache``): evaluation caches decoded, eval-resized images (as uint8,
 at most 0.5 grey level from the uncached float values), before any shuffling.
@@ -46,6 +48,7 @@ import tensorflow as tf
 
 from keras_art.config import AugmentConfig, InputConfig, augment_with
 from keras_art.data.pipeline import augment as aug
+from keras_art.data.pipeline import service
 from keras_art.data.pipeline.batch_augment import make_batch_augment
 from keras_art.data.pipeline.class_balance import class_weights, epoch_order
 from keras_art.data.pipeline.decode import check_eval_mode, decode_and_resize_for_eval
@@ -62,6 +65,8 @@ class TrainEpochs:
             resumed run sees the batches the uninterrupted one saw).
         augment, input_cfg: the augmentation this instance trains with, and the
             input settings (for ``augment.on_device``'s batch ops).
+        batches_per_epoch: the batches an epoch plans, for a trainer that cannot
+            count them (a tf.data service pipeline's length is unknown).
     """
 
     def __init__(
@@ -69,10 +74,12 @@ class TrainEpochs:
         build: Callable[[AugmentConfig, int], tf.data.Dataset],
         augment: AugmentConfig,
         input_cfg: InputConfig,
+        batches_per_epoch: int | None = None,
     ):
         self._build = build
         self.augment = augment
         self.input_cfg = input_cfg
+        self.batches_per_epoch = batches_per_epoch
         # The batch ops the train step runs with this augmentation (on_device).
         self.batch_augment = make_batch_augment(augment, input_cfg)
         self._variants: dict[str, TrainEpochs] = {}
@@ -89,7 +96,9 @@ class TrainEpochs:
         if key not in self._variants:
             augment = augment_with(self.augment, overrides, "stage augment")
             _check_augment(augment)
-            self._variants[key] = TrainEpochs(self._build, augment, self.input_cfg)
+            self._variants[key] = TrainEpochs(
+                self._build, augment, self.input_cfg, self.batches_per_epoch
+            )
         return self._variants[key]
 
 
@@ -130,6 +139,7 @@ def make_split_datasets(cfg, prepared) -> dict:
             lambda augment, epoch: make("train", True, epoch, augment),
             cfg.augment,
             cfg.input,
+            steps_per_epoch(len(prepared.indices("train")), cfg.input.batch_size, True),
         ),
         "val": make("val", training=False),
         "test": make("test", training=False),
@@ -306,6 +316,11 @@ class _BuildSpec:
         return not self.training or not augment_is_random(self.augment)
 
     @property
+    def on_service(self) -> bool:
+        # Training images from files go to the tf.data service (service.py).
+        return self.training and self.from_files and bool(self.input_cfg.data_service)
+
+    @property
     def mixing(self) -> bool:
         cfg = self.input_cfg
         mixes = cfg.mixup_p > 0 or cfg.cutmix_p > 0
@@ -326,7 +341,9 @@ def _build(elements, n, labels, spec: _BuildSpec):
         base = tf.data.Dataset.from_tensor_slices(dict(elements))
     else:
         base = elements
-    if spec.training:
+    if spec.on_service:
+        ds = _prepared_on_service(elements, labels, spec)
+    elif spec.training:
         ds = _augmented(_training_source(elements, base, n, labels, spec), spec)
     else:
         ds = _evaluation_images(base, spec)
@@ -385,9 +402,10 @@ def _training_source(elements, base, n, labels, spec: _BuildSpec):
     return _balanced_from_records(base, n, labels, spec)
 
 
-def _ordered_from_tensors(elements, labels, spec: _BuildSpec):
+def _ordered_from_tensors(elements, labels, spec: _BuildSpec, positions=False):
     """The epoch's examples (paths and labels, nothing read yet) in the order
-    `epoch_order` gives: the function the data report and the tests describe."""
+    `epoch_order` gives: the function the data report and the tests describe.
+    ``positions``: each example also carries its index in that order."""
 
     order = epoch_order(
         labels[spec.primary],
@@ -396,9 +414,25 @@ def _ordered_from_tensors(elements, labels, spec: _BuildSpec):
         balanced=spec.input_cfg.balanced_sampling,
         epoch=spec.epoch,
     )
-    return tf.data.Dataset.from_tensor_slices(
-        {key: tf.gather(v, order) for key, v in elements.items()}
+    ordered = {key: tf.gather(v, order) for key, v in elements.items()}
+    if positions:
+        ordered["position"] = tf.range(len(order), dtype=tf.int64)
+    return tf.data.Dataset.from_tensor_slices(ordered)
+
+
+def _prepared_on_service(elements, labels, spec: _BuildSpec):
+    """The epoch's examples read and augmented on the tf.data service's workers,
+    each seeded by (seed + epoch, its position): `keras_art.data.pipeline.service`."""
+
+    base = spec.seed if spec.seed is not None else int(np.random.randint(2**31))
+    ds = _ordered_from_tensors(elements, labels, spec, positions=True).map(
+        lambda el: service.to_service_element(
+            _augment_element(el, service.element_seed(base, el["position"]), spec)
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=False,
     )
+    return service.distribute(ds, spec.input_cfg.data_service)
 
 
 def _buffer_size(spec: _BuildSpec, n: int) -> int:
