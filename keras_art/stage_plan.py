@@ -221,6 +221,10 @@ def check_stages(train) -> None:
             "train.stages, give a stage early_stopping_patience (a stalled stage "
             "ends and the next one starts)."
         )
+    if not any(s.epochs > 0 for s in train.stages):
+        raise UserError(
+            "train.stages: every stage has 0 epochs. Give one at least 1 epoch."
+        )
     names = [s.name or f"stage{i}" for i, s in enumerate(train.stages, start=1)]
     for i, (stage, name) in enumerate(zip(train.stages, names, strict=True)):
         _check_stage(train, stage, f"train.stages.{i}")
@@ -232,8 +236,11 @@ def check_stages(train) -> None:
 
 
 def _check_stage(train, stage: StageConfig, key: str) -> None:
-    if stage.epochs < 1:
-        raise UserError(f"{key}.epochs must be at least 1. Received: {stage.epochs}")
+    if stage.epochs < 0:
+        raise UserError(
+            f"{key}.epochs must be at least 0 (0 skips the stage). Received: "
+            f"{stage.epochs}"
+        )
     if stage.trains not in STAGE_TRAINS:
         raise UserError(
             f"Unknown {key}.trains {stage.trains!r}. Choose one of: "

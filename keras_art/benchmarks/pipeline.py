@@ -31,6 +31,7 @@ a short warm-up; CPU ms/image counts every thread of the process.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -49,7 +50,8 @@ NAME = "pipeline"
 HELP = "images/s of the training input pipeline vs decode+resize and a Keras baseline"
 VARIANTS = ("pipeline", "decode_ceiling", "keras_baseline")  # the default set
 PREPARED = "pipeline_prepared"  # added by --prepared-short-side
-ALL_VARIANTS = (*VARIANTS, PREPARED)
+SERVICE = "pipeline_service"  # added by --data-service N
+ALL_VARIANTS = (*VARIANTS, PREPARED, SERVICE)
 # Octaves (cells across the short side, amplitude) and grain of generated images.
 GENERATED_KINDS = {
     "noise": (((3, 110.0), (12, 50.0), (48, 30.0), (200, 18.0)), 7.0),
@@ -94,6 +96,10 @@ class PipelineBenchConfig:
     overrides: tuple[str, ...] = ()
     prepared_short_side: int = 0
     prepared_quality: int = 90
+    # N > 0 adds `SERVICE`: (a) with its images prepared by N local tf.data service
+    # workers (subprocesses: their CPU is not this process's).
+    data_service: int = 0
+    service_address: str | None = None  # set while the local cluster runs
 
     def recipe(self):
         """``(AugmentConfig, InputConfig)`` variant (a) runs: seed 000's defaults,
@@ -114,9 +120,12 @@ class PipelineBenchConfig:
     @property
     def timed_variants(self) -> tuple[str, ...]:
         """``variants``, plus `PREPARED` when prepared shards are asked for."""
-        if self.prepared_short_side and PREPARED not in self.variants:
-            return (*self.variants, PREPARED)
-        return self.variants
+        variants = self.variants
+        if self.prepared_short_side and PREPARED not in variants:
+            variants = (*variants, PREPARED)
+        if self.data_service and SERVICE not in variants:
+            variants = (*variants, SERVICE)
+        return variants
 
     def encoding(self):
         """The prepared shards' `ImageEncoding`."""
@@ -144,6 +153,13 @@ class PipelineBenchConfig:
             raise UserError(
                 f"--kind {self.kind}: choose from {', '.join(GENERATED_KINDS)}."
             )
+        if SERVICE in self.variants and not self.data_service:
+            raise UserError(
+                f"--variants {SERVICE} times a local tf.data service: add "
+                "--data-service N (N workers)."
+            )
+        if self.data_service < 0:
+            raise UserError(f"--data-service {self.data_service}: a number of workers.")
         if self.rounds < 1:
             raise UserError(f"--rounds {self.rounds}: time each variant at least once.")
         if not (self.data_dir or self.generate_large):
@@ -226,6 +242,14 @@ def add_arguments(p) -> None:
         metavar="Q",
         help="JPEG quality of the prepared shards",
     )
+    p.add_argument(
+        "--data-service",
+        type=int,
+        default=0,
+        metavar="N",
+        help=f"also time {SERVICE}: (a) with N local tf.data service workers "
+        "preparing its images (this process's CPU per image is the trainer's)",
+    )
     add_set_flag(p, "change variant (a)'s recipe, e.g. augment.scale_jitter=[1,1]")
 
 
@@ -258,6 +282,7 @@ def config_from_args(args) -> PipelineBenchConfig:
         overrides=tuple(args.overrides),
         prepared_short_side=args.prepared_short_side,
         prepared_quality=args.prepared_quality,
+        data_service=args.data_service,
     )
 
 
@@ -290,8 +315,11 @@ def bench_pipeline(
     with tempfile.TemporaryDirectory(prefix="bench-prepared-") as tmp:
         if PREPARED in config.timed_variants:
             images, extra["prepared"] = prepare_shards(images, config, tmp, threads)
-        timings, peaks = _time_in_turns(config, images, threads, timed)
+        with _local_service(config) as config:
+            timings, peaks = _time_in_turns(config, images, threads, timed)
         on_device = _time_on_device_ops(images, config)
+    if config.data_service:
+        extra["data_service"] = _service_summary(config, timings)
     if on_device:
         extra["on_device"] = on_device
     result = {
@@ -489,6 +517,54 @@ def _keras_art_pipeline(
     return ds.repeat()
 
 
+@contextlib.contextmanager
+def _local_service(config: PipelineBenchConfig):
+    """``config`` with the address of a local cluster of ``config.data_service``
+    workers, running while the block runs (``config`` as is without one)."""
+    if not config.data_service:
+        yield config
+        return
+    from keras_art.benchmarks.service_cluster import LocalCluster
+
+    progress(
+        f"starting a local tf.data service: 1 dispatcher, {config.data_service} workers"
+    )
+    with LocalCluster(config.data_service) as cluster:
+        yield replace(config, service_address=cluster.address)
+
+
+def _service_summary(config: PipelineBenchConfig, timings) -> dict[str, Any]:
+    """The trainer process's CPU per image with the service against in-process."""
+    cpu = {k: _median([t.cpu_ms_per_image for t in v]) for k, v in timings.items()}
+    out: dict[str, Any] = {"workers": config.data_service}
+    out["trainer_cpu_ms_per_image"] = round(cpu[SERVICE], 3)
+    if "pipeline" in cpu:
+        out["in_process_cpu_ms_per_image"] = round(cpu["pipeline"], 3)
+        out["trainer_cpu_share"] = round(cpu[SERVICE] / cpu["pipeline"], 3)
+    return out
+
+
+def _service_pipeline(images: ClassFolders, config: PipelineBenchConfig):
+    """(a) with its images read, decoded and augmented on the local service.
+
+    Each pass over the files is one service job, and starting a job costs about
+    two seconds of heartbeats (workers and trainer learn of it on their next one):
+    nothing next to a real epoch, most of a pass over a small folder. So the files
+    are listed as many times as one timed window needs, one job for all of it."""
+    passes = math.ceil(
+        _timed_images(config, len(images.files)) * 1.5 / len(images.files)
+    )
+    many = replace(
+        images,
+        files=list(images.files) * passes,
+        labels=np.tile(images.labels, passes),
+    )
+    address = f"input.data_service={config.service_address}"
+    return _keras_art_pipeline(
+        many, replace(config, overrides=(*config.overrides, address))
+    )
+
+
 def _prepared_pipeline(images: ClassFolders, config: PipelineBenchConfig):
     return _keras_art_pipeline(images, config, from_shards=True)
 
@@ -585,6 +661,7 @@ def _keras_mixup_or_cutmix(seed: int) -> Callable:
 
 # Builds one variant's infinite dataset of batches.
 VARIANT_BUILDERS: dict[str, Callable[[ClassFolders, PipelineBenchConfig], Any]] = {
+    SERVICE: _service_pipeline,
     "pipeline": _keras_art_pipeline,
     "decode_ceiling": _decode_ceiling,
     "keras_baseline": _keras_baseline,

@@ -167,6 +167,30 @@ def test_a_stage_under_cosine_anneals_from_its_own_peak():
     assert history["lr_backbone"] == pytest.approx([cosine(1e-3, 3), 5e-4], rel=1e-5)
 
 
+def test_a_stage_of_0_epochs_is_skipped_and_all_zero_is_refused():
+    """A warm-started run that starts at round 2 (seed 002's dense-block models):
+    ``epochs=0`` skips round 1; the run trains the other rounds in order."""
+    from keras_art.errors import UserError
+    from keras_art.stage_plan import check_stages
+
+    cfg = tiny.train_cfg(epochs=3)
+    cfg.stages = [
+        StageConfig("baseline", 0, "all", unfreeze_from="conv2"),
+        StageConfig("frozen", 1),
+        StageConfig("finetune", 1, "all", unfreeze_from="conv2"),
+    ]
+    check_stages(cfg)
+    trainer = tiny.trainer(tiny.tiny_model(), cfg, steps_per_epoch=2)
+    schedule = StageSchedule.from_train_config(cfg, set_trainable=tiny.set_trainable)
+    trainable = _Trainable()
+    history = trainer.fit(tiny.dataset(n=8), callbacks=[schedule, trainable]).history
+    assert history["stage"] == [2, 3]
+    assert trainable.seen[0][0] == 0 and trainable.seen[1][0] > 0  # frozen, then not
+    cfg.stages[1].epochs = cfg.stages[2].epochs = 0
+    with pytest.raises(UserError, match="every stage has 0 epochs"):
+        check_stages(cfg)
+
+
 class _Killed(Exception):
     """Stands for kill -9 right after a checkpoint."""
 

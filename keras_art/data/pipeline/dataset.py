@@ -432,7 +432,9 @@ def _prepared_on_service(elements, labels, spec: _BuildSpec):
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=False,
     )
-    return service.distribute(ds, spec.input_cfg.data_service)
+    return service.distribute(
+        ds, spec.input_cfg.data_service, spec.input_cfg.batch_size
+    )
 
 
 def _buffer_size(spec: _BuildSpec, n: int) -> int:
