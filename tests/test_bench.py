@@ -165,3 +165,26 @@ def test_near_duplicates_bench_groups_every_planted_copy(tmp_path):
     assert result["pairs"] == result["brute_force_pairs"] >= 300
     assert result["seconds"] > 0 and result["brute_force_seconds"] > 0
     assert bench.main(["near-duplicates", "--entries", "1"]) == 2
+
+
+def test_pipeline_bench_times_the_trainer_on_a_local_data_service(class_tree, tmp_path):
+    """``--data-service 1``: variant (a) again with a local tf.data service worker
+    preparing its images; the JSON has the trainer's CPU per image against the
+    in-process pipeline's (the numbers themselves are `bench`'s to report)."""
+    out = tmp_path / "service.json"
+    argv = ["pipeline", "--data", str(class_tree), "--image-size", "32"]
+    argv += ["--batch-size", "4", "--min-images", "8", "--rounds", "1"]
+    argv += ["--variants", "pipeline", "--data-service", "1", "--json", str(out)]
+    assert bench.main(argv) == 0
+    result = json.loads(out.read_text())
+    assert set(result["images_per_s"]) == {"pipeline", "pipeline_service"}
+    service = result["data_service"]
+    assert service["workers"] == 1
+    assert (
+        service["trainer_cpu_ms_per_image"]
+        == result["cpu_ms_per_image"]["pipeline_service"]
+    )
+    assert service["trainer_cpu_share"] == pytest.approx(
+        service["trainer_cpu_ms_per_image"] / service["in_process_cpu_ms_per_image"],
+        abs=2e-3,
+    )

@@ -417,7 +417,8 @@ class Trainer:
         data = self._epoch_dataset(ds, epoch)
         train_fn = self._get_train_fn(head_only)
         acc = EpochMetrics(self.tasks)
-        steps = _cardinality(data)
+        # A tf.data service pipeline cannot count its batches: the planned number.
+        steps = _cardinality(data) or self.steps_per_epoch
         bar = keras.utils.Progbar(steps, verbose=self.verbose, unit_name="step")
         dist = self.strategy.experimental_distribute_dataset(data)
         for step, batch in enumerate(dist):

@@ -69,7 +69,7 @@ def test_two_workers_train_then_kill_and_resume_through_the_cli(tmp_path):
     run = tmp_path / "runs" / "mw"
     first = [
         "--task", "artist", "--preset", "smoke", "--weights", "none",
-        "--strategy", "multi_worker", "--run-name", "mw",
+        "--strategy", "multi_worker", "--run-name", "mw", "--no-report",
         "--set", "train.epochs=3",
     ]  # fmt: skip
     logs = tmp_path / "first"

@@ -1,6 +1,6 @@
 """Training input on a tf.data service cluster: a dispatcher and two workers as
-subprocesses (``python -m keras_art.data_service``, addresses on 127.0.0.1, each
-stopping by itself after ``LIFETIME`` seconds).
+subprocesses (``python -m keras_art.data_service`` through `LocalCluster`,
+addresses on 127.0.0.1, each stopping by itself after ``LIFETIME`` seconds).
 
 What is checked: an epoch through the service holds exactly the examples the
 sampler planned (a second task labels every file with its own index, so each
@@ -21,10 +21,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from keras_art import data_service
+from keras_art.benchmarks.service_cluster import LocalCluster
 from keras_art.config import Config
 from keras_art.data.pipeline.class_balance import epoch_order
 from keras_art.data.pipeline.dataset import build_dataset
-from tests.training import tiny
 
 pytestmark = pytest.mark.slow
 
@@ -33,54 +34,10 @@ LIFETIME = 240  # seconds each server lives; the tests here take about a minute
 N, CLASSES, BATCH = 48, 4, 8
 
 
-def _server(*args):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    argv = [sys.executable, "-m", "keras_art.data_service", *args]
-    argv += ["--stop-after", str(LIFETIME)]
-    return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
-
-
-def _ready(proc, word, timeout=90):
-    """The server's first line (it prints one when listening)."""
-    deadline = time.monotonic() + timeout
-    line = proc.stdout.readline()
-    assert word in line and time.monotonic() < deadline, line
-    return line
-
-
-class Cluster:
-    def __init__(self):
-        self.port, *self.worker_ports = tiny.free_ports(3)
-        self.dispatcher = _server(
-            "dispatcher", "--port", str(self.port), "--worker-timeout", "3"
-        )
-        _ready(self.dispatcher, "dispatcher listening")
-        self.workers = [self.start_worker(i) for i in range(2)]
-        for w in self.workers:
-            _ready(w, "serving dispatcher")
-
-    @property
-    def address(self):
-        return f"grpc://127.0.0.1:{self.port}"
-
-    def start_worker(self, i):
-        return _server(
-            "worker", "--dispatcher", f"127.0.0.1:{self.port}",
-            "--port", str(self.worker_ports[i]), "--host", "127.0.0.1",
-            "--heartbeat", "0.5",
-        )  # fmt: skip
-
-    def stop(self):
-        for p in [self.dispatcher, *self.workers]:
-            p.kill()
-            p.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def cluster():
-    c = Cluster()
-    yield c
-    c.stop()
+    with LocalCluster(2, lifetime=LIFETIME) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
@@ -151,16 +108,14 @@ def test_the_smoke_run_trains_through_the_service(cluster, tmp_path):
         (["worker", "--dispatcher", "nohost"], "--dispatcher 'nohost': not HOST:PORT"),
         (["dispatcher", "--port", "70000"], "--port 70000: not a TCP port"),
         (["dispatcher", "--port", "5050", "--worker-timeout", "0"], "--worker-timeout"),
+        (["worker", "--dispatcher", "h:1", "--heartbeat", "-1"], "--heartbeat -1"),
     ],
 )
-def test_bad_servers_are_one_line_and_exit_2(args, words):
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "keras_art.data_service", *args, "--stop-after", "1"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.count("\n") == 1 and words in proc.stderr, proc.stderr
+def test_bad_servers_are_one_line_and_exit_2(args, words, capsys):
+    # Checked before any server starts (in this process: nothing listens after).
+    assert data_service.main([*args, "--stop-after", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and words in err, err
 
 
 @pytest.mark.parametrize(
@@ -205,10 +160,7 @@ def test_a_worker_killed_mid_epoch_and_restarted_loses_at_most_its_split(
 ):
     def kill_then_restart(batch):
         if batch == 1:
-            cluster.workers[1].kill()
-            cluster.workers[1].wait(timeout=30)
-            cluster.workers[1] = cluster.start_worker(1)
-            _ready(cluster.workers[1], "serving dispatcher")
+            cluster.restart_worker(1)  # kill -9, then start again on its port
 
     start = time.monotonic()
     seen, planned = _epoch(images, cluster.address, 2, on_batch=kill_then_restart)
