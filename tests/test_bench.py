@@ -188,3 +188,44 @@ def test_pipeline_bench_times_the_trainer_on_a_local_data_service(class_tree, tm
         service["trainer_cpu_ms_per_image"] / service["in_process_cpu_ms_per_image"],
         abs=2e-3,
     )
+
+
+def test_upscaled_real_kind_times_the_paintings_made_large(tmp_path, capsys):
+    """``--kind upscaled-real``: --data's paintings, cycled to N, each resized to
+    cover --large-size (LANCZOS) and centre-cropped, JPEG quality 92, class folders
+    kept; cached, and timed like any other folder."""
+    colours = {"c0": [(200, 30, 30), (30, 200, 30)], "c1": [(30, 30, 200)]}
+    source = tmp_path / "paintings"
+    for name, fills in colours.items():
+        (source / name).mkdir(parents=True)
+        for i, fill in enumerate(fills):
+            Image.new("RGB", (48, 40), fill).save(source / name / f"{i}.png")
+    cache, out = tmp_path / "cache", tmp_path / "up.json"
+    argv = ["pipeline", "--data", str(source), "--kind", "upscaled-real"]
+    argv += [
+        "--generate-large",
+        "12",
+        "--large-size",
+        "96x64",
+        "--cache-dir",
+        str(cache),
+    ]
+    argv += ["--image-size", "32", "--batch-size", "4", "--min-images", "8"]
+    argv += ["--rounds", "1", "--variants", "pipeline,decode_ceiling"]
+    assert bench.main([*argv, "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["images"] == 12 and result["source"] == str(source)
+    assert result["cpu_ms_per_image"]["pipeline"] > 0
+    (root,) = cache.iterdir()
+    files = sorted(root.glob("*/*.jpg"))
+    assert len(files) == 12 and {Image.open(f).size for f in files} == {(96, 64)}
+    # The paintings in order (c0/0, c0/1, c1/0, c0/0, ...), in their classes.
+    order = [("c0", 0), ("c0", 1), ("c1", 0)] * 4
+    for i, (name, k) in enumerate(order):
+        got = np.asarray(Image.open(root / name / f"{i:05d}.jpg"), float)
+        assert np.abs(got.mean(axis=(0, 1)) - colours[name][k]).max() < 3, (i, name)
+    assert (
+        bench.main(["pipeline", "--kind", "upscaled-real", "--generate-large", "2"])
+        == 2
+    )
+    assert "upscales real paintings: pass --data DIR" in capsys.readouterr().err

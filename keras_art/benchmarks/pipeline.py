@@ -51,6 +51,8 @@ HELP = "images/s of the training input pipeline vs decode+resize and a Keras bas
 VARIANTS = ("pipeline", "decode_ceiling", "keras_baseline")  # the default set
 PREPARED = "pipeline_prepared"  # added by --prepared-short-side
 SERVICE = "pipeline_service"  # added by --data-service N
+# --kind: real paintings from --data upscaled to --large-size (upscaled_real.py).
+UPSCALED_REAL = "upscaled-real"
 ALL_VARIANTS = (*VARIANTS, PREPARED, SERVICE)
 # Octaves (cells across the short side, amplitude) and grain of generated images.
 GENERATED_KINDS = {
@@ -149,9 +151,15 @@ class PipelineBenchConfig:
             )
         if self.prepared_short_side:
             self.encoding()
-        if self.kind not in GENERATED_KINDS:
+        if self.kind not in (*GENERATED_KINDS, UPSCALED_REAL):
             raise UserError(
-                f"--kind {self.kind}: choose from {', '.join(GENERATED_KINDS)}."
+                f"--kind {self.kind}: choose from "
+                f"{', '.join((*GENERATED_KINDS, UPSCALED_REAL))}."
+            )
+        if self.kind == UPSCALED_REAL and not (self.data_dir and self.generate_large):
+            raise UserError(
+                f"--kind {UPSCALED_REAL} upscales real paintings: pass --data DIR and "
+                "--generate-large N."
             )
         if SERVICE in self.variants and not self.data_service:
             raise UserError(
@@ -200,8 +208,9 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--kind",
         default="noise",
-        choices=tuple(GENERATED_KINDS),
-        help="generated images: noise (grainy, Huffman-heavy) or smooth (clean scans)",
+        choices=(*GENERATED_KINDS, UPSCALED_REAL),
+        help="generated images: noise (grainy, Huffman-heavy), smooth (clean scans) "
+        "or upscaled-real (--data's paintings upscaled, LANCZOS, JPEG 92)",
     )
     p.add_argument("--image-size", type=int, default=384)
     p.add_argument("--batch-size", type=int, default=32)
@@ -342,7 +351,20 @@ def bench_pipeline(
 def load_images(config: PipelineBenchConfig) -> ClassFolders:
     """The benchmarked images: the generated set or ``config.data_dir``."""
     data_dir = config.data_dir
-    if config.generate_large:
+    if config.kind == UPSCALED_REAL:
+        from keras_art.benchmarks.upscaled_real import upscaled_real_jpegs
+
+        source = list_class_folders(data_dir)
+        data_dir = str(
+            upscaled_real_jpegs(
+                data_dir,
+                config.generate_large,
+                config.large_size,
+                config.cache_dir,
+                files=source.files,
+            )
+        )
+    elif config.generate_large:
         data_dir = str(
             generate_large_jpegs(
                 config.generate_large,
@@ -467,6 +489,7 @@ def _setup(
         "classes": len(images.classes),
         "data": images.root,
         "generated_kind": config.kind if config.generate_large else None,
+        "source": config.data_dir if config.kind == UPSCALED_REAL else None,
         "mean_file_kb": round(float(np.mean(sizes)) / 1024, 1),
         "recipe": _recipe(config),
         "note": "wall-clock throughput on a machine shared with other jobs: noisy",
