@@ -237,6 +237,12 @@ def add_arguments(p) -> None:
         help="comma list of " + "/".join(VARIANTS),
     )
     p.add_argument("--cache-dir", help="where --generate-large writes its images")
+    _add_extra_variant_arguments(p)
+    add_set_flag(p, "change variant (a)'s recipe, e.g. augment.scale_jitter=[1,1]")
+
+
+def _add_extra_variant_arguments(p) -> None:
+    """The flags that add `PREPARED` and `SERVICE` to the timed variants."""
     p.add_argument(
         "--prepared-short-side",
         type=int,
@@ -259,7 +265,6 @@ def add_arguments(p) -> None:
         help=f"also time {SERVICE}: (a) with N local tf.data service workers "
         "preparing its images (this process's CPU per image is the trainer's)",
     )
-    add_set_flag(p, "change variant (a)'s recipe, e.g. augment.scale_jitter=[1,1]")
 
 
 def run(args) -> dict[str, Any]:

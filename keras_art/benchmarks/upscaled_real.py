@@ -35,8 +35,8 @@ def upscaled_real_jpegs(
 
     if n < 1 or not files:
         raise UserError(
-            f"--kind upscaled-real needs --data DIR (real paintings) and "
-            f"--generate-large N > 0. Received: --data {source}, N={n}."
+            f"{source}: no paintings to upscale, or n={n} copies asked. Pass a "
+            "class-folder tree of paintings and a positive n."
         )
     w, h = size
     key = hashlib.sha1(str(Path(source).resolve()).encode()).hexdigest()[:10]

@@ -39,9 +39,15 @@ from keras_art.training.loss_scale import DynamicLossScale
 from keras_art.training.losses import masked_task_losses, total_loss
 from keras_art.training.optimizers import GroupAdamW, make_optimizer
 from keras_art.training.schedules import make_schedule
+from keras_art.training.stall_watch import DEFAULT_STALL_SECONDS, StallWatch
 from keras_art.training.strategies import is_chief
 
 logger = logging.getLogger(__name__)
+STALL_HINT = (
+    "With input.data_service, a tf.data service worker may be down: restart it on "
+    "its host and port (the run goes on). Otherwise check that the images' "
+    "filesystem responds."
+)
 
 DatasetOrFactory = tf.data.Dataset | Callable[[int], tf.data.Dataset]
 
@@ -111,6 +117,8 @@ class Trainer:
         self.stages = stages
         self.batch_augment = batch_augment
         self.steps_per_epoch = steps_per_epoch
+        # Seconds without a batch before `StallWatch` warns (the run goes on).
+        self.stall_seconds = DEFAULT_STALL_SECONDS
         self.stage = 1
         self.current_stage: Stage | None = None  # set by enter_stage
         self._staged: TrainEpochs | None = None  # the stage's own augmentation
@@ -421,17 +429,19 @@ class Trainer:
         steps = _cardinality(data) or self.steps_per_epoch
         bar = keras.utils.Progbar(steps, verbose=self.verbose, unit_name="step")
         dist = self.strategy.experimental_distribute_dataset(data)
-        for step, batch in enumerate(dist):
-            if callbacks is not None:
-                callbacks.on_train_batch_begin(step)
-            loss, parts, stats = train_fn(batch, self._step_seed(epoch, step))
-            acc.update(_numpy(parts), _numpy(stats))
-            loss = float(loss)
-            if callbacks is not None:
-                callbacks.on_train_batch_end(step, {"loss": loss})
-            bar.update(step + 1, [("loss", loss)])
-            if getattr(self.model, "stop_training", False):
-                break
+        with StallWatch(STALL_HINT, self.stall_seconds) as watch:
+            for step, batch in enumerate(dist):
+                if callbacks is not None:
+                    callbacks.on_train_batch_begin(step)
+                loss, parts, stats = train_fn(batch, self._step_seed(epoch, step))
+                acc.update(_numpy(parts), _numpy(stats))
+                loss = float(loss)
+                watch.tick()
+                if callbacks is not None:
+                    callbacks.on_train_batch_end(step, {"loss": loss})
+                bar.update(step + 1, [("loss", loss)])
+                if getattr(self.model, "stop_training", False):
+                    break
         return acc.result("", self.cfg.task_weights)
 
     def evaluate(
