@@ -130,7 +130,7 @@ def test_stages_round_trip_through_json_yaml_and_set(tmp_path):
 @pytest.mark.parametrize(
     "overrides,message",
     [
-        (["train.stages.0.epochs=0"], "train.stages.0.epochs must be at least 1"),
+        (["train.stages.0.epochs=-1"], "train.stages.0.epochs must be at least 0"),
         (["train.stages.0.trains=backbone"], "Unknown train.stages.0.trains"),
         (["train.stages.1.unfreeze_from=conv3"], "train.stages.1.unfreeze_from is"),
         (["train.stages.0.unfreeze_from=conv9"], "Unknown train.stages.0.unfreeze"),
