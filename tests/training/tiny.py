@@ -123,12 +123,6 @@ def trainer(model, cfg, *, steps_per_epoch: int, tasks=("artist",)):
 
 def free_ports(n: int) -> list[int]:
     """``n`` TCP ports on 127.0.0.1 that were free a moment ago (for TF_CONFIG)."""
-    import socket
+    from keras_art.benchmarks.service_cluster import free_ports as find
 
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
+    return find(n)

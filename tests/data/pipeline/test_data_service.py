@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from keras_art import data_service
@@ -170,3 +171,27 @@ def test_a_worker_killed_mid_epoch_and_restarted_loses_at_most_its_split(
     assert N - 2 * BATCH <= sum(seen.values()) <= N
     seen, planned = _epoch(images, cluster.address, 3)  # the next epoch is whole
     assert seen == planned
+
+
+def test_the_service_source_at_catalog_scale_is_the_plan_with_positions():
+    """What the service splits among workers, on 57,000 paths (WikiArt's train
+    split; paths only, nothing read): the epoch's examples in `epoch_order`'s
+    order, each with its position, so every image's seed is fixed whoever
+    prepares it."""
+    from keras_art.data.pipeline.dataset import _BuildSpec, _ordered_from_tensors
+
+    n, classes = 57_000, 27
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, classes, n)
+    paths = np.array([f"/wikiart/{i:05d}.jpg" for i in range(n)])
+    cfg = Config()
+    cfg.input.data_service = "grpc://h:5050"
+    spec = _BuildSpec({"style": classes}, cfg.augment, cfg.input, True, 7, "style",
+                      True, order_seed=7, epoch=3)  # fmt: skip
+    elements = {"image": tf.constant(paths), "style": tf.constant(labels, tf.int32)}
+    ds = _ordered_from_tensors(elements, {"style": labels}, spec, positions=True)
+    got = next(iter(ds.batch(n)))
+    order = epoch_order(labels, classes, seed=7, balanced=True, epoch=3)
+    np.testing.assert_array_equal(got["position"].numpy(), np.arange(n))
+    np.testing.assert_array_equal(got["image"].numpy().astype(str), paths[order])
+    np.testing.assert_array_equal(got["style"].numpy(), labels[order])
