@@ -17,7 +17,6 @@ import copy
 import dataclasses
 import json
 import os
-import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -47,7 +46,7 @@ from keras_art.stage_plan import (
     learning_backbone_stages,
     resolve_stages,
 )
-from keras_art.user_input import read_json_or_yaml
+from keras_art.user_input import parse_host_port, read_json_or_yaml
 
 
 def default_cache_dir() -> str:
@@ -1042,13 +1041,10 @@ def config_from_dict(raw: dict[str, Any], source: str = "the config") -> Config:
     return merge_dict(Config(), raw, source=source)
 
 
-_DATA_SERVICE_ADDRESS = re.compile(r"^grpc://([^:/\s]+):(\d{1,5})$")
-
-
 def check_data_service_address(address) -> str:
     """``address`` if it is ``grpc://HOST:PORT`` (``input.data_service``)."""
-    match = _DATA_SERVICE_ADDRESS.match(str(address))
-    if match is None or not 0 < int(match.group(2)) < 65536:
+    scheme, _, host_port = str(address).partition("://")
+    if scheme != "grpc" or parse_host_port(host_port) is None:
         raise UserError(
             f"input.data_service={address!r} is not a tf.data service address. Pass "
             "grpc://HOST:PORT, the dispatcher's (python -m keras_art.data_service "

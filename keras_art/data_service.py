@@ -88,11 +88,11 @@ def main(argv: list[str] | None = None) -> int:
             server = servers.start_dispatcher(
                 args.port, work_dir=args.work_dir, worker_timeout=args.worker_timeout
             )
+            port = servers.server_port(server)
             journal = f", state journaled in {args.work_dir}" if args.work_dir else ""
             print(
-                f"tf.data dispatcher listening on port {servers.server_port(server)}"
-                f"{journal}; train with --set input.data_service=grpc://"
-                f"{socket.gethostname()}:{servers.server_port(server)}",
+                f"tf.data dispatcher listening on port {port}{journal}; train with "
+                f"--set input.data_service=grpc://{socket.gethostname()}:{port}",
                 flush=True,
             )
         else:

@@ -54,3 +54,12 @@ def check_output_folder(path: str | os.PathLike, param: str) -> Path:
                 )
             break
     return folder
+
+
+def parse_host_port(text) -> tuple[str, int] | None:
+    """``(host, port)`` of a ``HOST:PORT`` string (port 1-65535, a host without
+    spaces or slashes), or None when ``text`` is not one."""
+    host, _, port = str(text).rpartition(":")
+    if not host or any(c.isspace() or c == "/" for c in host) or not port.isdigit():
+        return None
+    return (host, int(port)) if 0 < int(port) < 65536 else None

@@ -7,6 +7,7 @@ from keras_art.errors import ParameterError
 from keras_art.user_input import (
     check_output_folder,
     check_positive_int,
+    parse_host_port,
     read_json_or_yaml,
 )
 
@@ -42,3 +43,23 @@ def test_check_output_folder_refuses_a_file_on_the_way(tmp_path):
             check_output_folder(bad, "out")
         assert err.value.params == ("out",) and "not a folder" in str(err.value)
     assert not (tmp_path / "new").exists()  # checked, nothing made
+
+
+@pytest.mark.parametrize(
+    "text, parsed",
+    [
+        ("127.0.0.1:8470", ("127.0.0.1", 8470)),
+        ("head-node.cluster:5050", ("head-node.cluster", 5050)),
+        ("h:65535", ("h", 65535)),
+        ("h:0", None),
+        ("h:65536", None),
+        ("h:", None),
+        (":5050", None),
+        ("nohost", None),
+        ("grpc://h:5050", None),
+        ("my host:5050", None),
+        ("h:50x", None),
+    ],
+)
+def test_parse_host_port(text, parsed):
+    assert parse_host_port(text) == parsed

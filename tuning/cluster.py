@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from keras_art.errors import ParameterError, UserError
+from keras_art.user_input import parse_host_port
 
 ENV_TUNER_ID = "KERASTUNER_TUNER_ID"
 ENV_HOST = "KERASTUNER_ORACLE_IP"
@@ -63,12 +64,12 @@ def resolve_cluster(
             f"A distributed search needs both the chief's address and a tuner id; "
             f"give {missing} as well."
         )
-    host, _, port = chief.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    address = parse_host_port(chief)
+    if address is None:
         raise ParameterError(
             f"{{chief}} {chief!r} is not HOST:PORT (e.g. 127.0.0.1:8000)."
         )
-    return Cluster(host, int(port), _checked_id(tuner_id, "{tuner_id}"))
+    return Cluster(*address, _checked_id(tuner_id, "{tuner_id}"))
 
 
 def _from_env(environ: Mapping[str, str]) -> Cluster | None:

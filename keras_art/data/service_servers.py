@@ -11,13 +11,13 @@ bind one address): run them inside the cluster's private network.
 
 from __future__ import annotations
 
-import re
 import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from keras_art.errors import ParameterError
+from keras_art.user_input import parse_host_port
 
 # Seconds without a heartbeat before the dispatcher gives a worker up and the
 # trainer reads on from the others. TensorFlow's defaults (workers heartbeat every
@@ -26,24 +26,18 @@ from keras_art.errors import ParameterError
 DEFAULT_WORKER_TIMEOUT = 30.0
 # How often a worker heartbeats (it must beat several times per worker timeout).
 DEFAULT_HEARTBEAT = 5.0
-_HOST_PORT = re.compile(r"^([^:/\s]+):(\d{1,5})$")
 
 
-def check_port(port, name: str = "port") -> int:
-    """``port`` as an int in 0..65535 (0: any free port)."""
+def check_free_port(port) -> int:
+    """``port`` (0: any free one) if it is a TCP port nothing listens on. gRPC
+    binds with SO_REUSEPORT, so a second server on a taken port would start and
+    share its connections with the first: a plain bind finds out first."""
     if not isinstance(port, int) or not 0 <= port < 65536:
         raise ParameterError(
-            f"{{{name}}} {port!r}: not a TCP port. Pass a number from 1 to 65535."
+            f"{{port}} {port!r}: not a TCP port. Pass a number from 1 to 65535."
         )
-    return port
-
-
-def check_port_free(port: int) -> None:
-    """A `ParameterError` when something already listens on ``port``. gRPC binds
-    with SO_REUSEPORT, so a second server on a taken port would start and share
-    its connections with the first: a plain bind finds out first."""
     if port == 0:
-        return
+        return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         # A port a stopped server left in TIME_WAIT is free to take again.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -54,17 +48,7 @@ def check_port_free(port: int) -> None:
                 f"{{port}} {port}: already in use ({e.strerror}). Pick a free port, "
                 "or stop the server on it."
             ) from None
-
-
-def check_host_port(address: str, name: str = "dispatcher") -> str:
-    """``address`` if it is ``HOST:PORT``."""
-    match = _HOST_PORT.match(str(address))
-    if match is None or not 0 < int(match.group(2)) < 65536:
-        raise ParameterError(
-            f"{{{name}}} {address!r}: not HOST:PORT. Pass the dispatcher's host and "
-            "port, e.g. 10.0.0.5:5050."
-        )
-    return str(address)
+    return port
 
 
 def start_dispatcher(
@@ -76,7 +60,7 @@ def start_dispatcher(
     """A running dispatcher on ``port``. With ``work_dir`` it journals its state
     there (fault-tolerant mode): restarted on the same port with the same folder,
     it recovers the registered datasets and jobs of a training run in progress."""
-    check_port_free(check_port(port))
+    check_free_port(port)
     if worker_timeout <= 0:
         raise ParameterError(
             f"{{worker_timeout}} {worker_timeout}: must be above 0 seconds."
@@ -103,8 +87,12 @@ def start_worker(
     ``port`` (0: any free one). ``host``: the name the trainer reaches this
     machine by; the dispatcher hands it to the trainer. ``heartbeat``: seconds
     between the worker's heartbeats (well under the dispatcher's worker timeout)."""
-    check_host_port(dispatcher)
-    check_port_free(check_port(port))
+    if parse_host_port(dispatcher) is None:
+        raise ParameterError(
+            f"{{dispatcher}} {dispatcher!r}: not HOST:PORT. Pass the dispatcher's host "
+            "and port, e.g. 10.0.0.5:5050."
+        )
+    check_free_port(port)
     if heartbeat <= 0:
         raise ParameterError(f"{{heartbeat}} {heartbeat}: must be above 0 seconds.")
     import tensorflow as tf
@@ -137,14 +125,13 @@ def server_port(server) -> int:
     return int(address.rsplit(":", 1)[1])
 
 
-def serve(stop_after: float | None, *, poll: float = 0.5) -> None:
+def serve(stop_after: float | None) -> None:
     """Keep this process (and so its servers) alive: until Ctrl-C / SIGTERM, or
     for ``stop_after`` seconds when given (a bounded run: tests, trials)."""
-    deadline = None if not stop_after else time.monotonic() + stop_after
     try:
-        while deadline is None or time.monotonic() < deadline:
-            time.sleep(
-                poll if deadline is None else min(poll, deadline - time.monotonic())
-            )
+        while True:
+            time.sleep(stop_after or 3600)
+            if stop_after:
+                return
     except KeyboardInterrupt:
         pass

@@ -46,17 +46,16 @@ class StallWatch:
             self._thread.join(timeout=5)
 
     def _watch(self) -> None:
-        warned_at = None
+        warned = self._last  # this stall's latest warning, or its start
         while not self._done.wait(min(self.seconds / 4, 5.0)):
-            waited = time.monotonic() - self._last
-            since = time.monotonic() - (warned_at or 0.0)
-            if waited >= self.seconds and (warned_at is None or since >= self.seconds):
+            now = time.monotonic()
+            # ``seconds`` since the later of the last batch and the last warning.
+            if now - max(self._last, warned) >= self.seconds:
+                warned = now
                 self.warnings += 1
-                warned_at = time.monotonic()
                 logger.warning(
-                    "No training batch for %.0f s: the input is stalled.%s",
-                    waited,
+                    "No training batch for %.0f s: the input may be stalled (or a "
+                    "first step still compiling).%s",
+                    now - self._last,
                     f" {self.hint}" if self.hint else "",
                 )
-            elif waited < self.seconds:
-                warned_at = None

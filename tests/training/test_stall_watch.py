@@ -21,33 +21,41 @@ def test_a_stall_is_warned_about_once_per_period_and_a_steady_loop_never():
     assert steady.warnings == 0
 
 
-def test_the_trainer_warns_while_its_input_stalls_and_finishes_the_epoch(caplog):
-    def slow(x):
-        time.sleep(0.6)  # the third batch takes long to come
+def _delayed_batches(delays):
+    """Batches of 2 that each come ``delays[i]`` seconds late."""
+
+    def late(i, x):
+        time.sleep(delays[i])
         return x
 
-    images = np.zeros((12, tiny.SIZE, tiny.SIZE, 3), "float32")
+    n = 2 * len(delays)
     batches = tf.data.Dataset.from_tensor_slices(
-        (images, {"artist": np.eye(3, dtype="float32")[np.arange(12) % 3]},
-         {"artist": np.ones(12, "float32")})
-    ).batch(4)  # fmt: skip
+        (np.zeros((n, tiny.SIZE, tiny.SIZE, 3), "float32"),
+         {"artist": np.eye(3, dtype="float32")[np.arange(n) % 3]},
+         {"artist": np.ones(n, "float32")})
+    ).batch(2)  # fmt: skip
 
-    def third_batch_slow(i, batch):
+    def delayed(i, batch):
         x, y, w = batch
-        x = tf.cond(
-            tf.equal(i, 2),
-            lambda: tf.numpy_function(slow, [x], tf.float32, stateful=True),
-            lambda: x,
-        )
+        x = tf.numpy_function(late, [i, x], tf.float32, stateful=True)
         return tf.ensure_shape(x, [None, tiny.SIZE, tiny.SIZE, 3]), y, w
 
-    ds = batches.enumerate().map(third_batch_slow)
+    return batches.enumerate().map(delayed)
+
+
+def test_the_trainer_warns_while_its_input_stalls_and_finishes_the_epoch(caplog):
     model = tiny.tiny_model()
     tiny.set_trainable(model.get_layer("backbone"), None)  # the frozen stage
     trainer = tiny.trainer(model, tiny.train_cfg(), steps_per_epoch=3)
-    trainer.stall_seconds = 0.2
+    trainer.stall_seconds = 0.6
+    trainer.train_epoch(_delayed_batches([0.0] * 3))  # traced: steps take ms now
+    caplog.clear()  # (tracing the first step may take longer than 0.6 s)
     with caplog.at_level(logging.WARNING, logger="keras_art"):
-        logs = trainer.train_epoch(ds)
+        # Batches every 0.1 s for over 0.6 s: the trainer ticks, no warning.
+        trainer.train_epoch(_delayed_batches([0.1] * 9))
+        assert "No training batch" not in caplog.text
+        # One batch 1.5 s late: a warning, and the epoch still ends.
+        logs = trainer.train_epoch(_delayed_batches([0.0, 1.5, 0.0]))
     assert np.isfinite(logs["loss"])
     assert "No training batch for" in caplog.text
     assert "input.data_service" in caplog.text
